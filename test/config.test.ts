@@ -1,0 +1,123 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { tsxArgs } from './helpers/process.js';
+
+const key = randomBytes(32).toString('base64');
+const jwt = randomBytes(40).toString('base64url');
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'journal-config-'));
+
+function errorFor(env: Record<string, string>): string {
+  try {
+    loadConfig({ MASTER_KEY: key, JWT_SECRET: jwt, ...env }, { dataDir: tmp() });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.message;
+    throw error;
+  }
+  return 'no error';
+}
+
+t.test('defaults follow API.md', async (t) => {
+  const config = loadConfig({ MASTER_KEY: key, JWT_SECRET: jwt }, { dataDir: tmp() });
+  t.equal(config.port, 3000);
+  t.equal(config.host, '127.0.0.1');
+  t.equal(config.retentionYears, 10);
+  t.equal(config.logLevel, 'info');
+  t.equal(config.databaseUrl, undefined);
+  t.equal(config.apiRateLimitPerMinute, undefined);
+  t.same(config.mfaRequiredRoles, []);
+  t.equal(config.masterKey.length, 32);
+});
+
+t.test('every variable is parsed', async (t) => {
+  const config = loadConfig(
+    {
+      MASTER_KEY: key,
+      JWT_SECRET: jwt,
+      DATABASE_URL: 'postgres://u:p@db.example:5432/journal',
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      MFA_REQUIRED_ROLES: 'admin, auditor',
+      RETENTION_YEARS: '12',
+      API_RATE_LIMIT_PER_MINUTE: '600',
+      LOG_LEVEL: 'warn',
+      BOOTSTRAP_ADMIN_USERNAME: 'root',
+      BOOTSTRAP_ADMIN_PASSWORD: 'a long enough password',
+    },
+    { dataDir: tmp() },
+  );
+  t.equal(config.port, 8080);
+  t.equal(config.host, '0.0.0.0');
+  t.same(config.mfaRequiredRoles, ['admin', 'auditor']);
+  t.equal(config.retentionYears, 12);
+  t.equal(config.apiRateLimitPerMinute, 600);
+  t.equal(config.logLevel, 'warn');
+  t.same(config.bootstrapAdmin, { username: 'root', password: 'a long enough password' });
+});
+
+t.test('a bad value names its variable in one line', async (t) => {
+  const cases: Record<string, Record<string, string>> = {
+    PORT: { PORT: 'eighty' },
+    DATABASE_URL: { DATABASE_URL: 'mysql://localhost/x' },
+    MASTER_KEY: { MASTER_KEY: Buffer.alloc(16).toString('base64') },
+    JWT_SECRET: { JWT_SECRET: 'short' },
+    MFA_REQUIRED_ROLES: { MFA_REQUIRED_ROLES: 'admin,boss' },
+    RETENTION_YEARS: { RETENTION_YEARS: '0' },
+    API_RATE_LIMIT_PER_MINUTE: { API_RATE_LIMIT_PER_MINUTE: '-5' },
+    LOG_LEVEL: { LOG_LEVEL: 'loud' },
+    BOOTSTRAP_ADMIN_PASSWORD: { BOOTSTRAP_ADMIN_USERNAME: 'root' },
+  };
+  for (const [variable, env] of Object.entries(cases)) {
+    const message = errorFor(env);
+    t.match(message, new RegExp(`^Invalid configuration: ${variable} `), variable);
+    t.notMatch(message, /\n/, `${variable}: one line`);
+  }
+  t.match(errorFor({ PORT: '70000' }), /PORT must be at most 65535/);
+});
+
+t.test('development secrets are generated once, mode 0600, and reused', async (t) => {
+  const dataDir = tmp();
+  const warnings: string[] = [];
+  const first = loadConfig({}, { dataDir, warn: (message) => warnings.push(message) });
+  t.equal(warnings.length, 2, 'one warning per generated secret');
+  for (const file of ['master.key', 'jwt.secret']) {
+    t.equal(statSync(path.join(dataDir, file)).mode & 0o777, 0o600, `${file} is 0600`);
+  }
+  t.equal(
+    Buffer.from(readFileSync(path.join(dataDir, 'master.key'), 'utf8').trim(), 'base64').length,
+    32,
+  );
+  const second = loadConfig({}, { dataDir, warn: (message) => warnings.push(message) });
+  t.equal(warnings.length, 2, 'no new warning when reused');
+  t.same(second.masterKey, first.masterKey);
+  t.equal(second.jwtSecret, first.jwtSecret);
+});
+
+t.test('production refuses to start without its secrets', async (t) => {
+  t.match(
+    errorFor({ NODE_ENV: 'production', MASTER_KEY: '' }),
+    /^Invalid configuration: MASTER_KEY is required/,
+  );
+  t.match(
+    errorFor({ NODE_ENV: 'production', JWT_SECRET: '' }),
+    /^Invalid configuration: JWT_SECRET is required/,
+  );
+});
+
+t.test('the process stops at start with one clear line', async (t) => {
+  const result = spawnSync(process.execPath, tsxArgs('src/server.ts'), {
+    cwd: tmp(),
+    env: { PATH: process.env.PATH, PORT: 'abc', MASTER_KEY: key, JWT_SECRET: jwt },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  t.equal(result.status, 1);
+  t.equal(
+    result.stderr.trim(),
+    'Invalid configuration: PORT must be an integer between 0 and 65535',
+  );
+});

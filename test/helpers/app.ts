@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Test } from 'tap';
+import { buildApp } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig(
+    {
+      NODE_ENV: 'test',
+      MASTER_KEY: randomBytes(32).toString('base64'),
+      JWT_SECRET: randomBytes(48).toString('base64url'),
+      LOG_LEVEL: 'silent',
+      ...overrides,
+    },
+    { dataDir: mkdtempSync(path.join(os.tmpdir(), 'journal-test-data-')) },
+  );
+}
+
+export interface TestApp {
+  app: Awaited<ReturnType<typeof buildApp>>;
+  db: TestDatabase;
+  config: Config;
+}
+
+/** The real application on its own fresh database; closed when the test ends. */
+export async function buildTestApp(
+  t: Test,
+  options: { env?: Record<string, string>; ready?: boolean } = {},
+): Promise<TestApp> {
+  const db = await createTestDatabase(t);
+  const config = testConfig({ DATABASE_URL: db.url, ...options.env });
+  const app = await buildApp({ config, pool: db.pool });
+  t.teardown(() => app.close());
+  if (options.ready !== false) await app.ready();
+  return { app, db, config };
+}

@@ -1,0 +1,157 @@
+import t from 'tap';
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { BODY_LIMIT_BYTES } from '../src/app.js';
+import { buildTestApp } from './helpers/app.js';
+
+/** Routes that exist only in this test, to drive each kind of error through the real app. */
+const probeRoutes: FastifyPluginAsyncZod = async (app) => {
+  app.post(
+    '/probe/echo',
+    {
+      schema: {
+        body: z.strictObject({
+          name: z.string().min(2),
+          age: z.int().min(0),
+          nested: z.strictObject({ x: z.boolean() }).optional(),
+        }),
+        response: { 200: z.object({ ok: z.boolean() }) },
+      },
+    },
+    async () => ({ ok: true }),
+  );
+  app.get('/probe/crash', async () => {
+    const error = new Error(
+      'syntax error at or near "SELECT secret FROM clients WHERE national_id = \'0101901234\'"',
+    );
+    throw error;
+  });
+  app.get('/probe/db', async () => app.pool.query('SELECT 1'));
+};
+
+t.test('problem details for every error kind', async (t) => {
+  const { app } = await buildTestApp(t, { ready: false });
+  await app.register(probeRoutes);
+  await app.ready();
+
+  const isProblem = (
+    res: { headers: Record<string, unknown>; json: () => unknown },
+    status: number,
+  ) => {
+    t.match(res.headers['content-type'], /^application\/problem\+json/, `${status} content type`);
+    t.match(res.json(), { type: String, title: String, status, detail: String });
+  };
+
+  const invalid = await app.inject({
+    method: 'POST',
+    url: '/probe/echo',
+    payload: { name: 'x', age: -1 },
+  });
+  t.equal(invalid.statusCode, 400);
+  isProblem(invalid, 400);
+  t.same(
+    invalid
+      .json<{ errors: { path: string }[] }>()
+      .errors.map((error) => error.path)
+      .sort(),
+    ['body.age', 'body.name'],
+  );
+
+  const unknownProperty = await app.inject({
+    method: 'POST',
+    url: '/probe/echo',
+    payload: { name: 'xy', age: 1, role: 'admin' },
+  });
+  t.equal(unknownProperty.statusCode, 400, 'unknown properties are rejected');
+
+  const proto = await app.inject({
+    method: 'POST',
+    url: '/probe/echo',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"name":"xy","age":1,"__proto__":{"polluted":true}}',
+  });
+  t.equal(proto.statusCode, 400, '__proto__ is rejected');
+  isProblem(proto, 400);
+  t.equal(({} as Record<string, unknown>).polluted, undefined);
+
+  const malformed = await app.inject({
+    method: 'POST',
+    url: '/probe/echo',
+    headers: { 'content-type': 'application/json' },
+    payload: '{"name": ',
+  });
+  t.equal(malformed.statusCode, 400);
+  isProblem(malformed, 400);
+
+  const tooLarge = await app.inject({
+    method: 'POST',
+    url: '/probe/echo',
+    payload: { name: 'x'.repeat(BODY_LIMIT_BYTES), age: 1 },
+  });
+  t.equal(tooLarge.statusCode, 413);
+  isProblem(tooLarge, 413);
+
+  const wrongType = await app.inject({
+    method: 'POST',
+    url: '/probe/echo',
+    headers: { 'content-type': 'text/plain' },
+    payload: 'name=xy',
+  });
+  t.equal(wrongType.statusCode, 415);
+  isProblem(wrongType, 415);
+
+  const unknownRoute = await app.inject({ method: 'GET', url: '/v1/nothing-here' });
+  t.equal(unknownRoute.statusCode, 404);
+  isProblem(unknownRoute, 404);
+
+  const crash = await app.inject({ method: 'GET', url: '/probe/crash' });
+  t.equal(crash.statusCode, 500);
+  isProblem(crash, 500);
+  t.notMatch(
+    crash.body,
+    /SELECT|national_id|0101901234|at .*\.ts|stack/i,
+    'no SQL, value or stack',
+  );
+});
+
+t.test('a database that does not answer is 503 with Retry-After', async (t) => {
+  const { app, db } = await buildTestApp(t, { ready: false });
+  await app.register(probeRoutes);
+  await app.ready();
+  t.equal((await app.inject({ method: 'GET', url: '/probe/db' })).statusCode, 200);
+  await db.pool.end();
+  const res = await app.inject({ method: 'GET', url: '/probe/db' });
+  t.equal(res.statusCode, 503);
+  t.equal(res.headers['retry-after'], '5');
+  t.match(res.headers['content-type'], /^application\/problem\+json/);
+});
+
+t.test('request ids and security headers on every response', async (t) => {
+  const { app } = await buildTestApp(t);
+  for (const url of ['/healthz', '/v1/missing']) {
+    const res = await app.inject({ method: 'GET', url });
+    t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/, `${url}: generated id`);
+    t.equal(res.headers['cache-control'], 'no-store');
+    t.equal(res.headers['x-content-type-options'], 'nosniff');
+    t.ok(res.headers['content-security-policy']);
+    t.ok(res.headers['strict-transport-security']);
+  }
+  const honoured = await app.inject({
+    method: 'GET',
+    url: '/healthz',
+    headers: { 'x-request-id': 'front-desk:42.a_b' },
+  });
+  t.equal(honoured.headers['x-request-id'], 'front-desk:42.a_b');
+  for (const insane of ['a b', 'x'.repeat(200), '<script>', 'ø']) {
+    const res = await app.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { 'x-request-id': insane },
+    });
+    t.not(res.headers['x-request-id'], insane, `replaced: ${insane.slice(0, 10)}`);
+    t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/);
+  }
+  const a = await app.inject({ method: 'GET', url: '/healthz' });
+  const b = await app.inject({ method: 'GET', url: '/healthz' });
+  t.not(a.headers['x-request-id'], b.headers['x-request-id'], 'ids are unique');
+});

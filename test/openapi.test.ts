@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import t from 'tap';
+import { parse } from 'yaml';
+import { openApiYaml } from '../scripts/openapi-document.js';
+import { buildTestApp } from './helpers/app.js';
+
+t.test('openapi.yaml is exactly what the application produces', async (t) => {
+  const committed = readFileSync(path.resolve(import.meta.dirname, '..', 'openapi.yaml'), 'utf8');
+  const generated = await openApiYaml();
+  t.equal(committed, generated, 'run `npm run openapi` and commit openapi.yaml');
+});
+
+t.test('the document is valid OpenAPI and served at /openapi.json and /docs', async (t) => {
+  const { app } = await buildTestApp(t);
+  const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+  t.equal(res.statusCode, 200);
+  const document = res.json<Record<string, unknown>>();
+  const validator = new Validator();
+  const result = await validator.validate(document);
+  t.ok(result.valid, JSON.stringify(result.errors ?? []).slice(0, 2000));
+  const committed = parse(
+    readFileSync(path.resolve(import.meta.dirname, '..', 'openapi.yaml'), 'utf8'),
+  ) as unknown;
+  t.same(document, committed, 'served document equals the committed one');
+  const docs = await app.inject({ method: 'GET', url: '/docs' });
+  t.equal(docs.statusCode, 200);
+  t.match(docs.headers['content-type'], /^text\/html/);
+  t.match(docs.body, /swagger-ui/i);
+  const initializer = await app.inject({
+    method: 'GET',
+    url: '/docs/static/swagger-initializer.js',
+  });
+  t.equal(initializer.statusCode, 200);
+});

@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import pg from 'pg';
+import { freePort } from '../src/db/embedded.js';
+import { tsxArgs } from './helpers/process.js';
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  base: string;
+}
+
+/** Starts `src/server.ts` as a real process in `cwd` and waits for /readyz to answer 200. */
+async function startServer(cwd: string, env: Record<string, string> = {}): Promise<Started> {
+  const port = await freePort();
+  const child = spawn(process.execPath, tsxArgs('src/server.ts'), {
+    cwd,
+    env: {
+      PATH: process.env.PATH,
+      PORT: String(port),
+      MASTER_KEY: randomBytes(32).toString('base64'),
+      JWT_SECRET: randomBytes(40).toString('base64url'),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const base = `http://127.0.0.1:${port}`;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start in 30 s:\n${output}`)),
+      30_000,
+    );
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Server listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(`server exited early:\n${output}`));
+    });
+  });
+  const ready = await fetch(`${base}/readyz`);
+  if (ready.status !== 200) throw new Error(`readyz answered ${ready.status}`);
+  return { child, output: () => output, base };
+}
+
+async function stop(started: Started, signal: NodeJS.Signals): Promise<number | null> {
+  started.child.kill(signal);
+  const [code] = (await once(started.child, 'exit')) as [number | null];
+  return code;
+}
+
+t.test(
+  'npm start with no DATABASE_URL: embedded PostgreSQL under ./.data/pg, data kept across restarts',
+  async (t) => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'journal-server-'));
+    chmodSync(cwd, 0o755);
+    const first = await startServer(cwd);
+    t.ok(
+      existsSync(path.join(cwd, '.data', 'pg', 'PG_VERSION')),
+      'cluster created under ./.data/pg',
+    );
+    const pidFile = path.join(cwd, '.data', 'pg', 'postmaster.pid');
+    const pgPort = Number(readFileSync(pidFile, 'utf8').split('\n')[3]);
+    const password = readFileSync(path.join(cwd, '.data', 'pg.password'), 'utf8').trim();
+    const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/journal`;
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const clinicId = '01900000-0000-7000-8000-000000000001';
+    await client.query("INSERT INTO clinics (id, name) VALUES ($1, 'Vejle')", [clinicId]);
+    await client.end();
+
+    t.equal(await stop(first, 'SIGTERM'), 0, 'SIGTERM: clean exit');
+    t.match(first.output(), /shutting down/);
+    t.notOk(existsSync(pidFile), 'embedded PostgreSQL stopped with the service');
+
+    const second = await startServer(cwd);
+    const pgPort2 = Number(readFileSync(pidFile, 'utf8').split('\n')[3]);
+    const again = new pg.Client({ connectionString: url.replace(`:${pgPort}/`, `:${pgPort2}/`) });
+    await again.connect();
+    const { rows } = await again.query('SELECT name FROM clinics WHERE id = $1', [clinicId]);
+    await again.end();
+    t.same(rows, [{ name: 'Vejle' }], 'data survived the restart');
+    t.equal(await stop(second, 'SIGINT'), 0, 'SIGINT: clean exit');
+    await t.rejects(fetch(`${second.base}/healthz`), 'no longer accepting connections');
+  },
+);
