@@ -1,0 +1,35 @@
+import path from 'node:path';
+import type pg from 'pg';
+import { loadConfig, type Config } from '../config.js';
+import { startEmbeddedPostgres } from '../db/embedded.js';
+import { createPool } from '../db/pool.js';
+
+export interface CliCommand {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+/**
+ * Configuration and a pool for one command, on DATABASE_URL or the same embedded PostgreSQL
+ * that `npm start` uses (the service must not be running at the same time in that case).
+ */
+export async function withDatabase<T>(
+  run: (context: { config: Config; pool: pg.Pool }) => Promise<T>,
+): Promise<T> {
+  const config = loadConfig(process.env, {
+    warn: (message) => process.stderr.write(`warning: ${message}\n`),
+  });
+  const embedded = config.databaseUrl
+    ? undefined
+    : await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'pg') });
+  const pool = createPool(config.databaseUrl ?? embedded!.url, {
+    max: 4,
+    applicationName: 'journal-cli',
+  });
+  try {
+    return await run({ config, pool });
+  } finally {
+    await pool.end();
+    await embedded?.stop();
+  }
+}

@@ -1,0 +1,46 @@
+import type { FastifyRequest } from 'fastify';
+import type { Role } from '../../config.js';
+import type { Executor } from '../../db/pool.js';
+
+export type AuditOutcome = 'success' | 'denied' | 'failure';
+
+/**
+ * What a caller says about one event. Ids only: never a personal value or clinical text.
+ * The request's context (actor, request id, ip, user agent, purpose of use, break-glass) is
+ * taken from the request by the door itself.
+ */
+export interface AuditEventInput {
+  /** e.g. `client.read`, `journal.create`, `auth.login`. */
+  action: string;
+  outcome: AuditOutcome;
+  resourceType?: string | null;
+  resourceId?: string | null;
+  clientId?: string | null;
+  /** Overrides the request's caller (e.g. a failed login names the user id it was for). */
+  actorId?: string | null;
+  actorRole?: Role | null;
+  /** Why (a refusal's rule, a withdrawal's or erasure's stated reason is NOT put here: ids only). */
+  reason?: string | null;
+}
+
+/** The one door through which every audit event is written. */
+export interface AuditRecorder {
+  /**
+   * For reads and refusals: durable (committed) before the promise resolves, batched with
+   * concurrent requests. Rejects when the event cannot be written; the caller must then
+   * answer 503 and return no data (fail closed).
+   */
+  record(request: FastifyRequest | null, events: AuditEventInput[]): Promise<void>;
+  /** For writes: inserted in the caller's transaction, so the change and its event commit together. */
+  recordInTransaction(
+    executor: Executor,
+    request: FastifyRequest | null,
+    events: AuditEventInput[],
+  ): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    audit: AuditRecorder;
+  }
+}
