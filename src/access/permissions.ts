@@ -7,7 +7,7 @@ import type { Role } from '../config.js';
  */
 export const PERMISSIONS = {
   /** Any signed-in user, about themselves: me, logout, second-factor enrolment. */
-  'self': ['reception', 'practitioner', 'auditor', 'admin'],
+  self: ['reception', 'practitioner', 'auditor', 'admin'],
   'clients.read': ['reception', 'practitioner'],
   'clients.write': ['reception', 'practitioner'],
   'templates.read': ['reception', 'practitioner', 'admin'],
