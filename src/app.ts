@@ -12,6 +12,7 @@ import { readMigrations } from './db/migrate.js';
 import { createLogger } from './logger.js';
 import dbPlugin from './plugins/db.js';
 import errorsPlugin from './plugins/errors.js';
+import keysPlugin from './plugins/keys.js';
 import securityPlugin from './plugins/security.js';
 import swaggerPlugin from './plugins/swagger.js';
 import { healthRoutes } from './modules/health/health.routes.js';
@@ -51,6 +52,7 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(errorsPlugin);
   await app.register(securityPlugin);
   await app.register(dbPlugin, { pool });
+  await app.register(keysPlugin, { config });
   await app.register(swaggerPlugin);
 
   await app.register(healthRoutes, { migrations: readMigrations() });

@@ -5,9 +5,11 @@
 import { ConfigError } from './config.js';
 import type { CliCommand } from './cli/context.js';
 import { migrateCommand } from './cli/migrate.js';
+import { rotateMasterKeyCommand } from './cli/rotate-master-key.js';
 
 const commands: Record<string, CliCommand> = {
   migrate: migrateCommand,
+  'rotate-master-key': rotateMasterKeyCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

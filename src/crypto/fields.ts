@@ -1,0 +1,102 @@
+import { customType } from 'drizzle-orm/pg-core';
+import { associatedData, openBytes, sealBytes } from './envelope.js';
+import { DecryptionFailed } from './errors.js';
+
+declare const sealedValue: unique symbol;
+declare const blindIndexValue: unique symbol;
+
+/**
+ * A sealed field value (an envelope, see envelope.ts) that opens to a `T`. Only `seal` makes
+ * one, so a plain string or an arbitrary buffer cannot be written to an encrypted column.
+ */
+export type Sealed<T = unknown> = Buffer & { readonly [sealedValue]: T };
+
+/** An HMAC blind index of a normalised value; only `blindIndex(...)` makes one. */
+export type BlindIndex = Buffer & { readonly [blindIndexValue]: true };
+
+/**
+ * Where a sealed value lives. It is bound into the ciphertext (with the row id), so a value
+ * copied to another table, column or row fails to open.
+ */
+export interface EncryptedField<T> {
+  readonly table: string;
+  readonly column: string;
+  readonly codec: 'text' | 'json';
+  /** Type-level only: what the field opens to. */
+  readonly __value?: T;
+}
+
+export function textField(table: string, column: string): EncryptedField<string> {
+  return Object.freeze({ table, column, codec: 'text' as const });
+}
+
+/** A JSON-serialisable value (e.g. an address object); it opens to what JSON.parse gives. */
+export function jsonField<T>(table: string, column: string): EncryptedField<T> {
+  return Object.freeze({ table, column, codec: 'json' as const });
+}
+
+/**
+ * drizzle column for an encrypted personal field: `bytea`, typed `Sealed<T>`, so the schema
+ * itself refuses plaintext. `emailEnc: encrypted('email_enc')`,
+ * `address: encrypted<Address>('address_enc')`.
+ */
+export function encrypted<T = string>(name: string) {
+  return customType<{ data: Sealed<T>; driverData: Buffer }>({
+    dataType: () => 'bytea',
+    fromDriver: (value) => value as Sealed<T>,
+  })(name);
+}
+
+/** drizzle column for a blind index (`bytea`, 32 bytes), typed so only an index fits. */
+export function blindIndexColumn(name: string) {
+  return customType<{ data: BlindIndex; driverData: Buffer }>({
+    dataType: () => 'bytea',
+    fromDriver: (value) => value as BlindIndex,
+  })(name);
+}
+
+function fieldAad(field: EncryptedField<unknown>, rowId: string): Buffer {
+  if (rowId === '') throw new Error('a sealed field needs its row id');
+  return associatedData('field', [field.table, field.column, field.codec, rowId]);
+}
+
+function encode<T>(field: EncryptedField<T>, value: T): Buffer {
+  if (field.codec === 'text') {
+    if (typeof value !== 'string') throw new TypeError('a text field seals a string');
+    return Buffer.from(value, 'utf8');
+  }
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new TypeError('a json field seals a JSON-serialisable value');
+  return Buffer.from(json, 'utf8');
+}
+
+function decode<T>(field: EncryptedField<T>, plaintext: Buffer): T {
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(plaintext);
+  return (field.codec === 'text' ? text : JSON.parse(text)) as T;
+}
+
+/** Seals one field value of one row under a data key (pure; the door supplies the key). */
+export function sealField<T>(
+  dataKey: Buffer,
+  field: EncryptedField<T>,
+  rowId: string,
+  value: T,
+): Sealed<T> {
+  return sealBytes(dataKey, encode(field, value), fieldAad(field, rowId)) as Sealed<T>;
+}
+
+/** Opens one field value or throws DecryptionFailed; nothing is returned on any failure. */
+export function openField<T>(
+  dataKey: Buffer,
+  field: EncryptedField<T>,
+  rowId: string,
+  sealed: Sealed<T> | Uint8Array,
+): T {
+  const plaintext = openBytes(dataKey, sealed, fieldAad(field, rowId));
+  try {
+    return decode(field, plaintext);
+  } catch {
+    // Authenticated but undecodable can only be a bug or a forged key; say no more.
+    throw new DecryptionFailed();
+  }
+}

@@ -1,0 +1,22 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Config } from '../config.js';
+import { createClientKeys, createLocalKeyring, type ClientKeys } from '../crypto/index.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The encryption door: per-client data keys, sealing, shredding, blind indexes. */
+    keys: ClientKeys;
+  }
+}
+
+/**
+ * Builds the encryption door from the configured master keys. Nothing touches the database
+ * here: keys are loaded on first use, so the app starts (and /readyz reports) without it.
+ */
+async function keysPlugin(app: FastifyInstance, options: { config: Config }) {
+  const keyring = createLocalKeyring(options.config.masterKey, options.config.masterKeysOld);
+  app.decorate('keys', createClientKeys({ db: app.db, keyring }));
+}
+
+export default fp(keysPlugin, { name: 'keys', fastify: '5.x', dependencies: ['db'] });
