@@ -19,8 +19,17 @@ export interface AuditEventInput {
   /** Overrides the request's caller (e.g. a failed login names the user id it was for). */
   actorId?: string | null;
   actorRole?: Role | null;
-  /** Why (a refusal's rule, a withdrawal's or erasure's stated reason is NOT put here: ids only). */
+  /**
+   * Why: a refusal's rule (e.g. `clinic_scope`), or a break-glass reason. At most 500
+   * characters; the door masks anything that looks like an e-mail address, a phone number
+   * or a national id. A withdrawal's or erasure's stated reason is NOT put here: ids only.
+   */
   reason?: string | null;
+  /**
+   * The route used break-glass (API.md): the event is marked `breakGlass: true`, and when
+   * `reason` is not given it is taken from the request's `X-Break-Glass-Reason` header.
+   */
+  breakGlass?: boolean;
 }
 
 /** The one door through which every audit event is written. */

@@ -1,0 +1,296 @@
+import { createHmac, hkdfSync } from 'node:crypto';
+import type { FastifyBaseLogger } from 'fastify';
+import type pg from 'pg';
+
+/**
+ * The tamper-evident chain over audit_events (DESIGN.md "Audit log").
+ *
+ * The sealer gives every event a chain position in its own order and stores
+ *   link[p] = HMAC-SHA-256(chainKey, "audit-chain/v1" | p | link[p-1] | canonical(event))
+ * in audit_chain. The key is derived from the master key (HKDF, info `audit-chain/v1`) and
+ * never stored, so whoever can write the database cannot forge a consistent chain.
+ *
+ * Sequence numbers commit out of order, so the sealer never chains by seq alone: it seals,
+ * in (xid, seq) order, only events whose inserting transaction is certainly finished
+ * (xid < the current snapshot's xmin). Every transaction still running, or yet to start, has a
+ * larger xid, so nothing can later appear below the chain's watermark; an event that commits
+ * late is sealed by a later batch. One leader at a time (a transaction-level advisory lock)
+ * seals; requests never wait on it.
+ */
+
+export const CHAIN_INFO = 'audit-chain/v1';
+/** The link before position 1. */
+export const GENESIS = Buffer.alloc(32);
+/** Any constant; the same in every process of this service. */
+const SEAL_LOCK = 7_318_201_104;
+
+export interface ChainKey {
+  id: string;
+  key: Buffer;
+}
+
+export interface ChainKeyring {
+  current: ChainKey;
+  byId: Map<string, Buffer>;
+}
+
+export function deriveChainKey(masterKey: Buffer): ChainKey {
+  const key = Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), CHAIN_INFO, 32));
+  const id = createHmac('sha256', key).update('audit-chain/key-id').digest('hex').slice(0, 16);
+  return { id, key };
+}
+
+/**
+ * The current master key seals; older ones (MASTER_KEYS_OLD) still verify the segments they
+ * sealed before a rotation: each link records the fingerprint of the key that made it.
+ */
+export function chainKeyring(config: { masterKey: Buffer; masterKeysOld: Buffer[] }): ChainKeyring {
+  const current = deriveChainKey(config.masterKey);
+  const byId = new Map<string, Buffer>([[current.id, current.key]]);
+  for (const old of config.masterKeysOld) {
+    const derived = deriveChainKey(old);
+    if (!byId.has(derived.id)) byId.set(derived.id, derived.key);
+  }
+  return { current, byId };
+}
+
+/** Every column of an event, as text fixed by SQL (microsecond UTC timestamps), in one order. */
+export const CANONICAL_COLUMNS = `e.id::text AS id, e.seq::text AS seq,
+  to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at,
+  e.actor_id::text AS actor_id, e.actor_role, e.action, e.outcome, e.resource_type,
+  e.resource_id, e.client_id::text AS client_id, e.request_id, e.ip, e.user_agent,
+  e.break_glass, e.reason, e.purpose_of_use, e.xid::text AS xid`;
+
+export interface CanonicalEvent {
+  id: string;
+  seq: string;
+  at: string;
+  actor_id: string | null;
+  actor_role: string | null;
+  action: string;
+  outcome: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  client_id: string | null;
+  request_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  break_glass: boolean;
+  reason: string | null;
+  purpose_of_use: string | null;
+  xid: string;
+}
+
+export function canonical(event: CanonicalEvent): string {
+  return JSON.stringify([
+    event.id,
+    event.seq,
+    event.at,
+    event.actor_id,
+    event.actor_role,
+    event.action,
+    event.outcome,
+    event.resource_type,
+    event.resource_id,
+    event.client_id,
+    event.request_id,
+    event.ip,
+    event.user_agent,
+    event.break_glass,
+    event.reason,
+    event.purpose_of_use,
+    event.xid,
+  ]);
+}
+
+export function chainLink(
+  key: Buffer,
+  position: bigint | number,
+  previous: Buffer,
+  event: CanonicalEvent,
+): Buffer {
+  return createHmac('sha256', key)
+    .update(`${CHAIN_INFO}\n${position}\n`)
+    .update(previous)
+    .update(canonical(event))
+    .digest();
+}
+
+export interface SealerOptions {
+  pool: pg.Pool;
+  keys: ChainKeyring;
+  log?: FastifyBaseLogger;
+  /** Events sealed per transaction. */
+  batchSize?: number;
+}
+
+export interface AuditSealer {
+  /**
+   * Seals what is sealable now. With `wait`, it queues for the leader lock; without, it gives
+   * way when another process is sealing. Returns how many events it sealed.
+   */
+  sealOnce(options?: { wait?: boolean }): Promise<number>;
+  /**
+   * Seals every event committed before the call (waiting, if need be, for writing transactions
+   * that were running at the call to finish, up to `timeoutMs`). For tests, verify and the CLI.
+   */
+  sealNow(options?: { timeoutMs?: number }): Promise<number>;
+  /** The background sealer of this process: every `intervalMs`, timer unref'd. */
+  start(intervalMs?: number): void;
+  stop(): Promise<void>;
+}
+
+interface ChainHead {
+  position: bigint;
+  link: Buffer;
+  xid: string;
+  seq: string;
+}
+
+async function readHead(client: pg.ClientBase): Promise<ChainHead> {
+  const { rows } = await client.query<{
+    position: string;
+    link: Buffer;
+    event_xid: string;
+    event_seq: string;
+  }>(
+    'SELECT position::text, link, event_xid::text, event_seq::text FROM audit_chain ORDER BY position DESC LIMIT 1',
+  );
+  const head = rows[0];
+  return head
+    ? {
+        position: BigInt(head.position),
+        link: head.link,
+        xid: head.event_xid,
+        seq: head.event_seq,
+      }
+    : { position: 0n, link: GENESIS, xid: '0', seq: '0' };
+}
+
+export function createAuditSealer(options: SealerOptions): AuditSealer {
+  const { pool, keys, log } = options;
+  const batchSize = options.batchSize ?? 5000;
+  let interval: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+
+  /** One transaction: under the leader lock, chain the next sealable events. */
+  async function sealBatch(client: pg.ClientBase, wait: boolean): Promise<number | null> {
+    await client.query('BEGIN');
+    try {
+      const { rows: lock } = await client.query<{ locked: boolean }>(
+        wait
+          ? 'SELECT true AS locked FROM pg_advisory_xact_lock($1)'
+          : 'SELECT pg_try_advisory_xact_lock($1) AS locked',
+        [SEAL_LOCK],
+      );
+      if (!lock[0]?.locked) {
+        await client.query('ROLLBACK');
+        return null;
+      }
+      const head = await readHead(client);
+      const { rows: events } = await client.query<CanonicalEvent>(
+        `SELECT ${CANONICAL_COLUMNS} FROM audit_events e
+          WHERE (e.xid, e.seq) > ($1::xid8, $2::bigint)
+            AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY e.xid, e.seq
+          LIMIT $3`,
+        [head.xid, head.seq, batchSize],
+      );
+      if (events.length === 0) {
+        await client.query('ROLLBACK');
+        return 0;
+      }
+      const positions: string[] = [];
+      const links: Buffer[] = [];
+      let previous: Buffer = head.link;
+      let position = head.position;
+      for (const event of events) {
+        position += 1n;
+        previous = chainLink(keys.current.key, position, previous, event);
+        positions.push(position.toString());
+        links.push(previous);
+      }
+      await client.query(
+        `INSERT INTO audit_chain (position, event_id, event_xid, event_seq, key_id, link)
+         SELECT p, e, x, s, $5, l FROM unnest($1::bigint[], $2::uuid[], $3::xid8[], $4::bigint[], $6::bytea[])
+           AS t(p, e, x, s, l)`,
+        [
+          positions,
+          events.map((event) => event.id),
+          events.map((event) => event.xid),
+          events.map((event) => event.seq),
+          keys.current.id,
+          links,
+        ],
+      );
+      await client.query('COMMIT');
+      return events.length;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async function sealOnce({ wait = false }: { wait?: boolean } = {}): Promise<number> {
+    const client = await pool.connect();
+    let total = 0;
+    try {
+      for (;;) {
+        const sealed = await sealBatch(client, wait);
+        if (sealed === null) return total;
+        total += sealed;
+        if (sealed < batchSize) return total;
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  async function sealNow({ timeoutMs = 10_000 }: { timeoutMs?: number } = {}): Promise<number> {
+    // Every transaction that committed before this call has an xid below `target`.
+    const { rows } = await pool.query<{ target: string }>(
+      'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS target',
+    );
+    const target = BigInt(rows[0]!.target);
+    const deadline = Date.now() + timeoutMs;
+    let total = 0;
+    for (;;) {
+      total += await sealOnce({ wait: true });
+      const { rows: now } = await pool.query<{ xmin: string }>(
+        'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
+      );
+      if (BigInt(now[0]!.xmin) >= target) {
+        return total + (await sealOnce({ wait: true }));
+      }
+      if (Date.now() > deadline) return total;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  return {
+    sealOnce,
+    sealNow,
+    start(intervalMs = 200) {
+      if (interval) return;
+      interval = setInterval(() => {
+        if (running) return;
+        running = sealOnce()
+          .catch((error: unknown) => {
+            log?.warn(
+              { err: { code: (error as { code?: string }).code } },
+              'audit sealer: batch failed; retrying on the next tick',
+            );
+          })
+          .finally(() => {
+            running = undefined;
+          });
+      }, intervalMs);
+      interval.unref();
+    },
+    async stop() {
+      if (interval) clearInterval(interval);
+      interval = undefined;
+      await running;
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import type { FastifyRequest } from 'fastify';
+import { ROLES, type Role } from '../../config.js';
+import { uuidv7 } from '../../db/ids.js';
+import { InvalidAuditEvent } from './audit.errors.js';
+import type { AuditEventInput, AuditOutcome } from './audit.types.js';
+
+/** One row of audit_events as the door writes it (seq and xid come from the database). */
+export interface AuditRow {
+  id: string;
+  at: Date;
+  actorId: string | null;
+  actorRole: Role | null;
+  action: string;
+  outcome: AuditOutcome;
+  resourceType: string | null;
+  resourceId: string | null;
+  clientId: string | null;
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  breakGlass: boolean;
+  reason: string | null;
+  purposeOfUse: string | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const ACTION_PATTERN = /^[a-z][a-zA-Z0-9_]*(\.[a-z][a-zA-Z0-9_]*){1,3}$/;
+const RESOURCE_TYPE = /^[a-z][a-zA-Z0-9_]{0,63}$/;
+const RESOURCE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** `X-Purpose-Of-Use`: a short token such as `treatment`, `billing`, `complaint`. */
+export const PURPOSE_OF_USE = /^[A-Za-z0-9_-]{1,64}$/;
+const OUTCOMES = new Set<string>(['success', 'denied', 'failure']);
+
+export const MAX_USER_AGENT = 256;
+export const MAX_REASON = 500;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+const EMAIL = /[^\s@<>()[\],;:"]+@[^\s@<>()[\],;:"]+\.[A-Za-z]{2,}/g;
+/** A run of six or more digits, possibly split by spaces, dots, dashes, slashes or a leading +. */
+const LONG_NUMBER = /\+?\d(?:[\s./-]?\d){5,}/g;
+
+/**
+ * Free text that may be stored on an event (a break-glass reason, a refusal's rule): control
+ * characters become spaces, and anything that looks like an e-mail address, a phone number or
+ * a national id is masked, so an event never carries a personal value even when a person
+ * typed one into a reason.
+ */
+export function maskFreeText(value: string, max = MAX_REASON): string {
+  return value
+    .replace(CONTROL, ' ')
+    .replace(EMAIL, '[email]')
+    .replace(LONG_NUMBER, '[number]')
+    .trim()
+    .slice(0, max);
+}
+
+function header(request: FastifyRequest | null, name: string): string | undefined {
+  const value = request?.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** `X-Purpose-Of-Use` when it is a sane token, else undefined (the plugin answers 400 first). */
+export function purposeOfUse(request: FastifyRequest | null): string | undefined {
+  const value = header(request, 'x-purpose-of-use')?.trim();
+  return value !== undefined && PURPOSE_OF_USE.test(value) ? value : undefined;
+}
+
+function optionalId(
+  value: string | null | undefined,
+  pattern: RegExp,
+  field: string,
+): string | null {
+  if (value === undefined || value === null) return null;
+  if (!pattern.test(value)) {
+    throw new InvalidAuditEvent(`audit event ${field} is not an id`);
+  }
+  return value;
+}
+
+/**
+ * Builds one row from what the caller says and the request's context. Throws
+ * InvalidAuditEvent for anything that is not an id or a `domain.verb` action, so a personal
+ * value passed by mistake is refused rather than stored.
+ */
+export function buildAuditRow(
+  request: FastifyRequest | null,
+  input: AuditEventInput,
+  at: Date = new Date(),
+): AuditRow {
+  if (!ACTION_PATTERN.test(input.action) || input.action.length > 64) {
+    throw new InvalidAuditEvent('audit event action must look like domain.verb');
+  }
+  if (!OUTCOMES.has(input.outcome)) {
+    throw new InvalidAuditEvent('audit event outcome must be success, denied or failure');
+  }
+  // Set by the auth plugin (src/access/types.ts); null or absent on public routes.
+  const auth = request?.auth;
+  const actorId = input.actorId !== undefined ? input.actorId : (auth?.userId ?? null);
+  const actorRole = input.actorRole !== undefined ? input.actorRole : (auth?.role ?? null);
+  if (actorRole !== null && !(ROLES as readonly string[]).includes(actorRole)) {
+    throw new InvalidAuditEvent('audit event actorRole is not a role');
+  }
+  const breakGlass = input.breakGlass === true;
+  const rawReason = input.reason ?? (breakGlass ? header(request, 'x-break-glass-reason') : null);
+  const reason = rawReason ? maskFreeText(rawReason) || null : null;
+  const userAgent = header(request, 'user-agent');
+  return {
+    id: uuidv7(at.getTime()),
+    at,
+    actorId: optionalId(actorId, UUID, 'actorId'),
+    actorRole,
+    action: input.action,
+    outcome: input.outcome,
+    resourceType: optionalId(input.resourceType, RESOURCE_TYPE, 'resourceType'),
+    resourceId: optionalId(input.resourceId, RESOURCE_ID, 'resourceId'),
+    clientId: optionalId(input.clientId, UUID, 'clientId'),
+    requestId: request ? request.id.slice(0, 128) : null,
+    ip: request ? request.ip.slice(0, 64) : null,
+    userAgent: userAgent ? userAgent.replace(CONTROL, ' ').slice(0, MAX_USER_AGENT) : null,
+    breakGlass,
+    reason,
+    purposeOfUse: purposeOfUse(request) ?? null,
+  };
+}
