@@ -11,18 +11,27 @@ import type { Config } from './config.js';
 import { readMigrations } from './db/migrate.js';
 import { createLogger } from './logger.js';
 import auditPlugin from './plugins/audit.js';
+import authPlugin from './plugins/auth.js';
+import type { PasswordHashingOptions } from './modules/auth/password.js';
 import dbPlugin from './plugins/db.js';
 import errorsPlugin from './plugins/errors.js';
 import keysPlugin from './plugins/keys.js';
 import securityPlugin from './plugins/security.js';
 import swaggerPlugin from './plugins/swagger.js';
 import { healthRoutes } from './modules/health/health.routes.js';
+import { authRoutes } from './modules/auth/auth.routes.js';
+import { clinicsRoutes } from './modules/clinics/clinics.routes.js';
+import { usersRoutes } from './modules/users/users.routes.js';
 
 export interface BuildAppOptions {
   config: Config;
   /** The caller owns the pool: it opens it before and ends it after the app. */
   pool: pg.Pool;
   logger?: Logger;
+  /** argon2id parameters; production's (OWASP floor) unless a test asks for cheaper ones. */
+  passwordHashing?: PasswordHashingOptions;
+  /** The clock for tokens, sessions, throttles and TOTP (tests inject a fake one). */
+  now?: () => Date;
 }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -53,11 +62,19 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(errorsPlugin);
   await app.register(securityPlugin);
   await app.register(dbPlugin, { pool });
+  await app.register(authPlugin, {
+    config,
+    ...(options.now && { now: options.now }),
+    ...(options.passwordHashing && { passwordHashing: options.passwordHashing }),
+  });
   await app.register(auditPlugin, { config });
   await app.register(keysPlugin, { config });
   await app.register(swaggerPlugin);
 
   await app.register(healthRoutes, { migrations: readMigrations() });
+  await app.register(authRoutes);
+  await app.register(usersRoutes);
+  await app.register(clinicsRoutes);
 
   return app;
 }

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
-import { buildApp } from '../../src/app.js';
+import { buildApp, type BuildAppOptions } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
@@ -20,6 +20,12 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   );
 }
 
+/**
+ * argon2id parameters for tests: far below production's (which one test pins), so a suite
+ * can create and log in many users quickly.
+ */
+export const TEST_PASSWORD_HASHING = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+
 export interface TestApp {
   app: Awaited<ReturnType<typeof buildApp>>;
   db: TestDatabase;
@@ -29,11 +35,21 @@ export interface TestApp {
 /** The real application on its own fresh database; closed when the test ends. */
 export async function buildTestApp(
   t: Test,
-  options: { env?: Record<string, string>; ready?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    ready?: boolean;
+    /** Extra buildApp options (a fake clock, other password hashing...). */
+    build?: Partial<Omit<BuildAppOptions, 'config' | 'pool'>>;
+  } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase(t);
   const config = testConfig({ DATABASE_URL: db.url, ...options.env });
-  const app = await buildApp({ config, pool: db.pool });
+  const app = await buildApp({
+    config,
+    pool: db.pool,
+    passwordHashing: TEST_PASSWORD_HASHING,
+    ...options.build,
+  });
   t.teardown(() => app.close());
   if (options.ready !== false) await app.ready();
   return { app, db, config };

@@ -1,0 +1,180 @@
+import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import type { Role } from '../../config.js';
+import type { Executor } from '../../db/pool.js';
+import {
+  refreshTokens,
+  sessions,
+  throttleCounters,
+  usedTotpCodes,
+  userClinics,
+  users,
+} from '../../db/schema/index.js';
+
+export type SessionKind = 'full' | 'mfa_enrollment';
+
+export interface SessionState {
+  id: string;
+  kind: SessionKind;
+  lastSeenAt: Date;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  user: { id: string; username: string; role: Role; disabled: boolean; clinicIds: string[] };
+}
+
+/** One query per request: the session, its user and the user's clinics (no cache). */
+export async function findSessionState(
+  db: Executor,
+  sessionId: string,
+): Promise<SessionState | null> {
+  const rows = await db
+    .select({
+      id: sessions.id,
+      kind: sessions.kind,
+      lastSeenAt: sessions.lastSeenAt,
+      expiresAt: sessions.expiresAt,
+      revokedAt: sessions.revokedAt,
+      userId: users.id,
+      username: users.username,
+      role: users.role,
+      disabled: users.disabled,
+      clinicIds: sql<
+        string[]
+      >`coalesce((SELECT array_agg(${userClinics.clinicId}::text ORDER BY ${userClinics.clinicId}) FROM ${userClinics} WHERE ${userClinics.userId} = ${users.id}), '{}')`,
+    })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(eq(sessions.id, sessionId))
+    .limit(1);
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    id: row.id,
+    kind: row.kind,
+    lastSeenAt: row.lastSeenAt,
+    expiresAt: row.expiresAt,
+    revokedAt: row.revokedAt,
+    user: {
+      id: row.userId,
+      username: row.username,
+      role: row.role,
+      disabled: row.disabled,
+      clinicIds: row.clinicIds,
+    },
+  };
+}
+
+export async function insertSession(
+  db: Executor,
+  session: { id: string; userId: string; kind: SessionKind; now: Date; expiresAt: Date },
+) {
+  await db.insert(sessions).values({
+    id: session.id,
+    userId: session.userId,
+    kind: session.kind,
+    createdAt: session.now,
+    lastSeenAt: session.now,
+    expiresAt: session.expiresAt,
+  });
+}
+
+/** Records activity at most once a minute per session, so reads stay reads. */
+export async function touchSession(db: Executor, sessionId: string, now: Date) {
+  await db
+    .update(sessions)
+    .set({ lastSeenAt: now })
+    .where(
+      and(eq(sessions.id, sessionId), lt(sessions.lastSeenAt, new Date(now.getTime() - 60_000))),
+    );
+}
+
+export async function revokeSession(db: Executor, sessionId: string, reason: string, now: Date) {
+  await db
+    .update(sessions)
+    .set({ revokedAt: now, revokedReason: reason })
+    .where(and(eq(sessions.id, sessionId), isNull(sessions.revokedAt)));
+}
+
+export async function revokeUserSessions(db: Executor, userId: string, reason: string, now: Date) {
+  await db
+    .update(sessions)
+    .set({ revokedAt: now, revokedReason: reason })
+    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)));
+}
+
+export async function insertRefreshToken(db: Executor, hash: Buffer, sessionId: string, now: Date) {
+  await db.insert(refreshTokens).values({ tokenHash: hash, sessionId, createdAt: now });
+}
+
+/** Locks the token's row so that two concurrent uses of one token cannot both rotate it. */
+export async function lockRefreshToken(db: Executor, hash: Buffer) {
+  const rows = await db
+    .select()
+    .from(refreshTokens)
+    .where(eq(refreshTokens.tokenHash, hash))
+    .for('update')
+    .limit(1);
+  return rows[0] ?? null;
+}
+
+export async function markRefreshTokenUsed(db: Executor, hash: Buffer, now: Date) {
+  await db.update(refreshTokens).set({ usedAt: now }).where(eq(refreshTokens.tokenHash, hash));
+}
+
+export async function setSessionLastSeen(db: Executor, sessionId: string, now: Date) {
+  await db.update(sessions).set({ lastSeenAt: now }).where(eq(sessions.id, sessionId));
+}
+
+export interface Counter {
+  key: string;
+  count: number;
+  windowStartedAt: Date;
+}
+
+export async function readCounters(db: Executor, keys: string[]): Promise<Counter[]> {
+  if (keys.length === 0) return [];
+  return db.select().from(throttleCounters).where(inArray(throttleCounters.key, keys));
+}
+
+/**
+ * Adds one to a fixed-window counter, starting a new window when the old one has run out,
+ * atomically in one statement (safe across processes).
+ */
+export async function bumpCounter(
+  db: Executor,
+  key: string,
+  now: Date,
+  windowMs: number,
+): Promise<Counter> {
+  const windowStart = new Date(now.getTime() - windowMs);
+  const rows = await db
+    .insert(throttleCounters)
+    .values({ key, count: 1, windowStartedAt: now })
+    .onConflictDoUpdate({
+      target: throttleCounters.key,
+      set: {
+        count: sql`CASE WHEN ${throttleCounters.windowStartedAt} <= ${windowStart} THEN 1 ELSE ${throttleCounters.count} + 1 END`,
+        windowStartedAt: sql`CASE WHEN ${throttleCounters.windowStartedAt} <= ${windowStart} THEN ${now} ELSE ${throttleCounters.windowStartedAt} END`,
+      },
+    })
+    .returning();
+  return rows[0]!;
+}
+
+export async function deleteCounter(db: Executor, key: string) {
+  await db.delete(throttleCounters).where(eq(throttleCounters.key, key));
+}
+
+/** False when this code's time step was already used by this user (a replay). */
+export async function claimTotpCounter(
+  db: Executor,
+  userId: string,
+  counter: number,
+  now: Date,
+): Promise<boolean> {
+  const rows = await db
+    .insert(usedTotpCodes)
+    .values({ userId, counter, usedAt: now })
+    .onConflictDoNothing()
+    .returning({ counter: usedTotpCodes.counter });
+  return rows.length === 1;
+}

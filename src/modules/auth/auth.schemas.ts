@@ -1,0 +1,50 @@
+import { z } from 'zod';
+import { roleSchema } from '../users/users.schemas.js';
+
+/**
+ * Login takes the password exactly as typed. Bounds only keep the work per request small;
+ * a value outside them simply cannot match (the 12–128 rule applies when one is set).
+ */
+export const loginBodySchema = z.strictObject({
+  username: z.string().min(1).max(256),
+  password: z.string().min(1).max(1024),
+  otp: z.string().max(16).optional(),
+});
+
+export const refreshBodySchema = z.strictObject({
+  refreshToken: z.string().min(1).max(512),
+});
+
+export const tokenPairSchema = z.object({
+  accessToken: z.string(),
+  refreshToken: z.string(),
+  tokenType: z.literal('Bearer'),
+  expiresIn: z.int().describe('Seconds until the access token expires'),
+});
+
+export const loginResponseSchema = tokenPairSchema
+  .extend({
+    user: z.object({
+      id: z.uuid(),
+      username: z.string(),
+      role: roleSchema,
+      clinicIds: z.array(z.uuid()),
+    }),
+    mfaEnrollmentRequired: z
+      .boolean()
+      .describe(
+        'True when the role requires a second factor that is not set up yet: the session can only ' +
+          'enrol one (POST /v1/auth/mfa/enroll, /confirm), then log in again with an otp.',
+      ),
+  })
+  .meta({ id: 'LoginResponse' });
+
+export const refreshResponseSchema = tokenPairSchema.meta({ id: 'TokenPair' });
+
+export const mfaEnrollResponseSchema = z
+  .object({ secret: z.string(), otpauthUrl: z.string() })
+  .meta({ id: 'MfaEnrollment' });
+
+export const mfaConfirmBodySchema = z.strictObject({
+  code: z.string().regex(/^\d{6}$/, 'must be the 6 digits shown by the authenticator'),
+});

@@ -1,0 +1,95 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { FastifyJWTOptions, JWT } from '@fastify/jwt';
+import type { Role } from '../../config.js';
+import { uuidv7 } from '../../db/ids.js';
+import { Unauthorized } from '../../errors.js';
+
+export const TOKEN_ISSUER = 'clinic-journal-api';
+export const TOKEN_AUDIENCE = 'clinic-journal-api/v1';
+/** RFC 9068's media type for JWT access tokens: a JWT of another kind is refused. */
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
+export const ACCESS_TOKEN_ALGORITHM = 'HS256' as const;
+export const REQUIRED_CLAIMS = ['sub', 'sid', 'jti', 'iat', 'exp', 'iss', 'aud', 'role'];
+
+/** The @fastify/jwt registration: one pinned algorithm, issuer, audience, type and lifetime. */
+export function jwtPluginOptions(secret: string): FastifyJWTOptions {
+  return {
+    secret,
+    sign: {
+      algorithm: ACCESS_TOKEN_ALGORITHM,
+      iss: TOKEN_ISSUER,
+      aud: TOKEN_AUDIENCE,
+      header: { alg: ACCESS_TOKEN_ALGORITHM, typ: ACCESS_TOKEN_TYPE },
+      expiresIn: ACCESS_TOKEN_TTL_SECONDS * 1000,
+    },
+    verify: {
+      algorithms: [ACCESS_TOKEN_ALGORITHM],
+      allowedIss: TOKEN_ISSUER,
+      allowedAud: TOKEN_AUDIENCE,
+      checkTyp: ACCESS_TOKEN_TYPE,
+      requiredClaims: REQUIRED_CLAIMS,
+    },
+  };
+}
+
+export interface AccessClaims {
+  sub: string;
+  sid: string;
+  jti: string;
+  role: Role;
+  iat: number;
+  exp: number;
+  iss: string;
+  aud: string;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface AccessTokens {
+  sign(subject: { userId: string; sessionId: string; role: Role }): string;
+  /** Any failure (signature, algorithm, type, time, issuer, audience, claims) is one 401. */
+  verify(token: string): AccessClaims;
+}
+
+export function createAccessTokens(jwt: JWT, now: () => Date): AccessTokens {
+  return {
+    sign: ({ userId, sessionId, role }) =>
+      jwt.sign(
+        { sub: userId, sid: sessionId, role },
+        { jti: uuidv7(now().getTime()), clockTimestamp: now().getTime() },
+      ),
+    verify(token) {
+      let claims: Partial<AccessClaims>;
+      try {
+        claims = jwt.verify<Partial<AccessClaims>>(token, { clockTimestamp: now().getTime() });
+      } catch {
+        throw invalidToken();
+      }
+      if (
+        typeof claims.sub !== 'string' ||
+        typeof claims.sid !== 'string' ||
+        !UUID.test(claims.sub) ||
+        !UUID.test(claims.sid) ||
+        typeof claims.role !== 'string'
+      ) {
+        throw invalidToken();
+      }
+      return claims as AccessClaims;
+    },
+  };
+}
+
+export function invalidToken(detail = 'The access token is missing, invalid or expired.') {
+  return new Unauthorized(detail, {}, { 'www-authenticate': 'Bearer' });
+}
+
+/** 256 random bits; only its SHA-256 is stored, so a database copy cannot be replayed. */
+export function newRefreshToken(): { token: string; hash: Buffer } {
+  const token = randomBytes(32).toString('base64url');
+  return { token, hash: hashRefreshToken(token) };
+}
+
+export function hashRefreshToken(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}

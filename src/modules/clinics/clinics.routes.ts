@@ -1,0 +1,51 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { auditDoor } from '../../access/audit.js';
+import { pageOf, pageQuerySchema } from '../../schemas/page.js';
+import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
+import { createClinicsService } from './clinics.service.js';
+import { clinicSchema, createClinicBodySchema } from './clinics.schemas.js';
+
+/** Clinics, managed by admins; every user and client belongs to one. */
+export const clinicsRoutes: FastifyPluginAsyncZod = async (app) => {
+  const clinics = createClinicsService({
+    db: app.db,
+    now: app.identity.now,
+    audit: auditDoor(app),
+  });
+
+  app.post(
+    '/v1/clinics',
+    {
+      config: { permission: 'clinics.manage' },
+      schema: {
+        tags: ['clinics'],
+        summary: 'Create a clinic',
+        security: [{ bearerAuth: [] }],
+        body: createClinicBodySchema,
+        response: {
+          201: clinicSchema,
+          ...problemResponses(400, 409, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await clinics.create(request.body, request)),
+  );
+
+  app.get(
+    '/v1/clinics',
+    {
+      config: { permission: 'clinics.manage' },
+      schema: {
+        tags: ['clinics'],
+        summary: 'List clinics',
+        security: [{ bearerAuth: [] }],
+        querystring: pageQuerySchema,
+        response: {
+          200: pageOf(clinicSchema),
+          ...problemResponses(400, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) => clinics.list(request.query),
+  );
+};

@@ -1,0 +1,9 @@
+import { z } from 'zod';
+
+export const createClinicBodySchema = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+});
+
+export const clinicSchema = z
+  .object({ id: z.uuid(), name: z.string(), createdAt: z.iso.datetime() })
+  .meta({ id: 'Clinic' });

@@ -1,0 +1,108 @@
+import { asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import type { Role } from '../../config.js';
+import type { Executor } from '../../db/pool.js';
+import { userClinics, users } from '../../db/schema/index.js';
+
+export type UserRow = typeof users.$inferSelect;
+export interface UserWithClinics extends UserRow {
+  clinicIds: string[];
+}
+
+const clinicIdsOf = sql<
+  string[]
+>`coalesce((SELECT array_agg(${userClinics.clinicId}::text ORDER BY ${userClinics.clinicId}) FROM ${userClinics} WHERE ${userClinics.userId} = ${users.id}), '{}')`;
+
+export async function insertUser(
+  db: Executor,
+  user: {
+    id: string;
+    username: string;
+    displayName: string;
+    role: Role;
+    passwordHash: string;
+    now: Date;
+  },
+) {
+  await db.insert(users).values({
+    id: user.id,
+    username: user.username,
+    displayName: user.displayName,
+    role: user.role,
+    passwordHash: user.passwordHash,
+    createdAt: user.now,
+    updatedAt: user.now,
+  });
+}
+
+export async function replaceUserClinics(db: Executor, userId: string, clinicIds: string[]) {
+  await db.delete(userClinics).where(eq(userClinics.userId, userId));
+  if (clinicIds.length > 0) {
+    await db.insert(userClinics).values(clinicIds.map((clinicId) => ({ userId, clinicId })));
+  }
+}
+
+export async function findUserById(db: Executor, id: string): Promise<UserWithClinics | null> {
+  const rows = await db
+    .select({ user: users, clinicIds: clinicIdsOf })
+    .from(users)
+    .where(eq(users.id, id))
+    .limit(1);
+  const row = rows[0];
+  return row ? { ...row.user, clinicIds: row.clinicIds } : null;
+}
+
+/** Usernames match regardless of case, as the unique index does. */
+export async function findUserByUsername(
+  db: Executor,
+  username: string,
+): Promise<UserWithClinics | null> {
+  const rows = await db
+    .select({ user: users, clinicIds: clinicIdsOf })
+    .from(users)
+    .where(sql`lower(${users.username}) = lower(${username})`)
+    .limit(1);
+  const row = rows[0];
+  return row ? { ...row.user, clinicIds: row.clinicIds } : null;
+}
+
+export async function listUsers(
+  db: Executor,
+  page: { limit: number; after: string | undefined },
+): Promise<UserWithClinics[]> {
+  const rows = await db
+    .select({ user: users, clinicIds: clinicIdsOf })
+    .from(users)
+    .where(page.after ? gt(users.id, page.after) : undefined)
+    .orderBy(asc(users.id))
+    .limit(page.limit);
+  return rows.map((row) => ({ ...row.user, clinicIds: row.clinicIds }));
+}
+
+export async function updateUser(
+  db: Executor,
+  id: string,
+  patch: Partial<
+    Pick<
+      UserRow,
+      'role' | 'displayName' | 'disabled' | 'passwordHash' | 'totpSecret' | 'totpConfirmedAt'
+    >
+  > & {
+    updatedAt: Date;
+  },
+) {
+  await db.update(users).set(patch).where(eq(users.id, id));
+}
+
+export async function anyUserExists(db: Executor): Promise<boolean> {
+  const rows = await db.select({ id: users.id }).from(users).limit(1);
+  return rows.length > 0;
+}
+
+export async function lockUser(db: Executor, id: string) {
+  await db.select({ id: users.id }).from(users).where(eq(users.id, id)).for('update');
+}
+
+export async function existingUserIds(db: Executor, ids: string[]) {
+  if (ids.length === 0) return [];
+  return db.select({ id: users.id }).from(users).where(inArray(users.id, ids));
+}

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { ROLES } from '../../config.js';
+import { PASSWORD_MAX, PASSWORD_MIN, passwordLengthOk } from '../auth/password.js';
+
+export const USERNAME_PATTERN = /^[A-Za-z0-9._@-]{3,64}$/;
+
+export const usernameSchema = z
+  .string()
+  .regex(USERNAME_PATTERN, 'must be 3 to 64 of letters, digits and . _ @ -');
+
+/** Taken exactly as typed: no trimming, no normalisation. */
+export const newPasswordSchema = z
+  .string()
+  .refine(passwordLengthOk, `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
+
+export const roleSchema = z.enum(ROLES);
+
+const displayNameSchema = z.string().trim().min(1).max(200);
+const clinicIdsSchema = z
+  .array(z.uuid())
+  .min(1, 'a user belongs to at least one clinic')
+  .max(100)
+  .refine((ids) => new Set(ids).size === ids.length, 'must not repeat a clinic');
+
+export const createUserBodySchema = z.strictObject({
+  username: usernameSchema,
+  password: newPasswordSchema,
+  role: roleSchema,
+  displayName: displayNameSchema,
+  clinicIds: clinicIdsSchema,
+});
+export type CreateUserInput = z.infer<typeof createUserBodySchema>;
+
+export const updateUserBodySchema = z
+  .strictObject({
+    role: roleSchema.optional(),
+    displayName: displayNameSchema.optional(),
+    clinicIds: clinicIdsSchema.optional(),
+    disabled: z.boolean().optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, 'name at least one field to change');
+export type UpdateUserInput = z.infer<typeof updateUserBodySchema>;
+
+export const userIdParamsSchema = z.strictObject({ id: z.uuid() });
+
+/** What a client may see of a user: an allow-list (no hash, no TOTP secret). */
+export const userSchema = z
+  .object({
+    id: z.uuid(),
+    username: z.string(),
+    displayName: z.string(),
+    role: roleSchema,
+    clinicIds: z.array(z.uuid()),
+    disabled: z.boolean(),
+    mfaEnabled: z.boolean(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'User' });
+export type PublicUser = z.infer<typeof userSchema>;

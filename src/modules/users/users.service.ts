@@ -1,0 +1,146 @@
+import type { FastifyRequest } from 'fastify';
+import type { AuthContext } from '../../access/types.js';
+import { uuidv7 } from '../../db/ids.js';
+import type { Database } from '../../db/pool.js';
+import { isUniqueViolation } from '../../db/unique.js';
+import { BadRequest, Conflict, NotFound } from '../../errors.js';
+import { decodeIdCursor, encodeIdCursor } from '../../schemas/page.js';
+import type { AuditRecorder } from '../audit/audit.types.js';
+import { revokeUserSessions } from '../auth/auth.repository.js';
+import type { PasswordHasher } from '../auth/password.js';
+import { findClinicIds } from '../clinics/clinics.repository.js';
+import {
+  findUserById,
+  insertUser,
+  listUsers,
+  replaceUserClinics,
+  updateUser,
+  type UserWithClinics,
+} from './users.repository.js';
+import type { CreateUserInput, PublicUser, UpdateUserInput } from './users.schemas.js';
+
+export interface UsersServiceDeps {
+  db: Database;
+  passwords: PasswordHasher;
+  now: () => Date;
+  audit: AuditRecorder;
+}
+
+export function toPublicUser(user: UserWithClinics): PublicUser {
+  return {
+    id: user.id,
+    username: user.username,
+    displayName: user.displayName,
+    role: user.role,
+    clinicIds: user.clinicIds,
+    disabled: user.disabled,
+    mfaEnabled: user.totpConfirmedAt !== null,
+    createdAt: user.createdAt.toISOString(),
+    updatedAt: user.updatedAt.toISOString(),
+  };
+}
+
+export type UsersService = ReturnType<typeof createUsersService>;
+
+export function createUsersService({ db, passwords, now, audit }: UsersServiceDeps) {
+  async function assertClinicsExist(clinicIds: string[]) {
+    const found = new Set(await findClinicIds(db, clinicIds));
+    const missing = clinicIds.findIndex((id) => !found.has(id));
+    if (missing >= 0) {
+      throw new BadRequest('The request is not valid.', [
+        { path: `body.clinicIds.${missing}`, message: 'no such clinic' },
+      ]);
+    }
+  }
+
+  return {
+    /** `clinicIds` may be empty only for the bootstrap admin (there is no clinic yet). */
+    async create(input: CreateUserInput, request: FastifyRequest | null): Promise<PublicUser> {
+      await assertClinicsExist(input.clinicIds);
+      const passwordHash = await passwords.hash(input.password);
+      const id = uuidv7();
+      try {
+        await db.transaction(async (tx) => {
+          await insertUser(tx, {
+            id,
+            username: input.username,
+            displayName: input.displayName,
+            role: input.role,
+            passwordHash,
+            now: now(),
+          });
+          await replaceUserClinics(tx, id, input.clinicIds);
+          await audit.recordInTransaction(tx, request, [
+            { action: 'user.create', outcome: 'success', resourceType: 'user', resourceId: id },
+          ]);
+        });
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new Conflict('That username is already taken.');
+        throw error;
+      }
+      return toPublicUser((await findUserById(db, id))!);
+    },
+
+    async get(id: string): Promise<PublicUser> {
+      const user = await findUserById(db, id);
+      if (!user) throw new NotFound('No such user.');
+      return toPublicUser(user);
+    },
+
+    async list(page: { limit: number; cursor?: string | undefined }) {
+      const after = decodeIdCursor(page.cursor);
+      if (after === null) {
+        throw new BadRequest('The request is not valid.', [
+          { path: 'querystring.cursor', message: 'is not a cursor of this list' },
+        ]);
+      }
+      const rows = await listUsers(db, { limit: page.limit + 1, after });
+      const items = rows.slice(0, page.limit);
+      return {
+        items: items.map(toPublicUser),
+        nextCursor: rows.length > page.limit ? encodeIdCursor(items.at(-1)!.id) : null,
+      };
+    },
+
+    /**
+     * A change of role, clinics or the disabled flag ends the user's sessions at once: the
+     * next request with an old token answers 401, and a new login picks up the new rights.
+     */
+    async update(
+      actor: AuthContext,
+      id: string,
+      patch: UpdateUserInput,
+      request: FastifyRequest | null,
+    ): Promise<PublicUser> {
+      if (
+        id === actor.userId &&
+        (patch.disabled === true || (patch.role && patch.role !== actor.role))
+      ) {
+        throw new Conflict('You cannot disable yourself or change your own role.');
+      }
+      if (patch.clinicIds) await assertClinicsExist(patch.clinicIds);
+      await db.transaction(async (tx) => {
+        const current = await findUserById(tx, id);
+        if (!current) throw new NotFound('No such user.');
+        const at = now();
+        await updateUser(tx, id, {
+          ...(patch.role !== undefined && { role: patch.role }),
+          ...(patch.displayName !== undefined && { displayName: patch.displayName }),
+          ...(patch.disabled !== undefined && { disabled: patch.disabled }),
+          updatedAt: at,
+        });
+        if (patch.clinicIds) await replaceUserClinics(tx, id, patch.clinicIds);
+        const rightsChanged =
+          (patch.role !== undefined && patch.role !== current.role) ||
+          (patch.disabled === true && !current.disabled) ||
+          (patch.clinicIds !== undefined &&
+            [...patch.clinicIds].sort().join() !== [...current.clinicIds].sort().join());
+        if (rightsChanged) await revokeUserSessions(tx, id, 'rights_changed', at);
+        await audit.recordInTransaction(tx, request, [
+          { action: 'user.update', outcome: 'success', resourceType: 'user', resourceId: id },
+        ]);
+      });
+      return toPublicUser((await findUserById(db, id))!);
+    },
+  };
+}
