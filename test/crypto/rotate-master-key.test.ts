@@ -1,0 +1,122 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import {
+  DecryptionFailed,
+  createClientKeys,
+  createLocalKeyring,
+  masterKeyId,
+} from '../../src/crypto/index.js';
+import { createDatabase } from '../../src/db/pool.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { tsxArgs } from '../helpers/process.js';
+import { EMAIL, createPeopleTable, newId, newKey, people } from './helpers.js';
+
+const run = promisify(execFile);
+
+/** `npm run cli -- rotate-master-key ...` as a real process against the test database. */
+async function rotateMasterKey(env: Record<string, string>, args: string[] = []) {
+  try {
+    const { stdout } = await run(
+      process.execPath,
+      [...tsxArgs('src/cli.ts'), 'rotate-master-key', ...args],
+      {
+        cwd: mkdtempSync(path.join(os.tmpdir(), 'journal-cli-')),
+        env: {
+          PATH: process.env.PATH,
+          NODE_ENV: 'test',
+          JWT_SECRET: randomBytes(48).toString('base64url'),
+          ...env,
+        },
+        timeout: 60_000,
+      },
+    );
+    return { code: 0, stdout };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
+  }
+}
+
+t.test('rotate-master-key re-wraps every key, then the old key can be retired', async (t) => {
+  const database = await createTestDatabase(t);
+  await createPeopleTable(database.pool);
+  const db = createDatabase(database.pool);
+  const k0 = newKey();
+  const k1 = newKey();
+  const before = createClientKeys({ db, keyring: createLocalKeyring(k0) });
+  const index = await before.blindIndex('email', 'anna@example.dk');
+  const ids: string[] = [];
+  for (let i = 0; i < 30; i++) {
+    const id = newId();
+    ids.push(id);
+    await db.transaction(async (tx) => {
+      const cipher = await before.createForClient(tx, id);
+      await tx.insert(people).values({
+        id,
+        clientId: id,
+        emailEnc: cipher.seal(EMAIL, id, `person${i}@example.dk`),
+        addressEnc: cipher.seal(
+          { table: 'crypto_test_people', column: 'address_enc', codec: 'json' },
+          id,
+          { street: 's', postalCode: '1', city: 'c', country: 'DK' },
+        ),
+        emailIndex: await before.blindIndex('email', `person${i}@example.dk`),
+      });
+    });
+  }
+
+  const env = {
+    DATABASE_URL: database.url,
+    MASTER_KEY: k1.toString('base64'),
+    MASTER_KEYS_OLD: k0.toString('base64'),
+  };
+  const first = await rotateMasterKey(env, ['--batch-size', '7']);
+  t.equal(first.code, 0, first.stdout);
+  t.match(first.stdout, `rotating to master key ${masterKeyId(k1)} in batches of 7`);
+  t.match(
+    first.stdout,
+    /pass 1: 8 re-wrapped, 0 unreadable\npass 1: 15 re-wrapped/,
+    'progress per batch (the index root first)',
+  );
+  t.match(first.stdout, /done: 31 key\(s\) re-wrapped .*; 0 remain/, '30 data keys + index root');
+  t.notMatch(first.stdout, k0.toString('base64'), 'no key material printed');
+  t.notMatch(first.stdout, k1.toString('base64'));
+
+  const { rows } = await database.pool.query<{ kek_id: string; n: number }>(
+    'SELECT kek_id, count(*)::int AS n FROM client_data_keys GROUP BY kek_id',
+  );
+  t.same(rows, [{ kek_id: masterKeyId(k1), n: 30 }]);
+
+  // Retire k0: the new key alone opens everything and finds the same blind index.
+  const after = createClientKeys({ db, keyring: createLocalKeyring(k1) });
+  t.same(await after.blindIndex('email', 'anna@example.dk'), index);
+  const row = (await db.select().from(people)).find((person) => person.id === ids[3]);
+  t.equal(
+    (await after.cipherFor(db, ids[3]!)).open(EMAIL, ids[3]!, row!.emailEnc),
+    'person3@example.dk',
+  );
+  await t.rejects(
+    createClientKeys({ db, keyring: createLocalKeyring(k0) }).cipherFor(db, ids[3]!),
+    DecryptionFailed,
+    'the retired key no longer opens anything',
+  );
+
+  const again = await rotateMasterKey(env);
+  t.equal(again.code, 0);
+  t.match(again.stdout, /done: 0 key\(s\) re-wrapped/, 'idempotent');
+
+  // A key wrapped under a master key nobody configured: reported, and the exit code says so.
+  const lost = newId();
+  await createClientKeys({ db, keyring: createLocalKeyring(newKey()) }).createForClient(db, lost);
+  const partial = await rotateMasterKey(env);
+  t.equal(partial.code, 1);
+  t.match(partial.stdout, /1 remain .*1 cannot be unwrapped/);
+
+  const bad = await rotateMasterKey(env, ['--batch-size', 'lots']);
+  t.equal(bad.code, 2);
+});
