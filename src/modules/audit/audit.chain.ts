@@ -154,7 +154,7 @@ async function readHead(client: pg.ClientBase): Promise<ChainHead> {
     event_xid: string;
     event_seq: string;
   }>(
-    'SELECT position::text, link, event_xid::text, event_seq::text FROM audit_chain ORDER BY position DESC LIMIT 1',
+    'SELECT c.position::text AS position, c.link, c.event_xid::text AS event_xid, c.event_seq::text AS event_seq FROM audit_chain c ORDER BY c.position DESC LIMIT 1',
   );
   const head = rows[0];
   return head
