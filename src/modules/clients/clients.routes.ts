@@ -1,0 +1,188 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { decodeIdCursor, encodeIdCursor } from '../../schemas/page.js';
+import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
+import { BadRequest } from '../../errors.js';
+import {
+  clientIdParams,
+  clientPageSchema,
+  clientSchema,
+  clientSearchResultSchema,
+  createClientSchema,
+  erasureSchema,
+  legalHoldSchema,
+  legalHoldStateSchema,
+  listClientsQuery,
+  searchClientsSchema,
+  updateClientSchema,
+} from './clients.schemas.js';
+import { createClientsService, type RetentionSource } from './clients.service.js';
+
+const security = [{ bearerAuth: [] }];
+
+/** Clients and the data-subject requests about them (API.md "Clients"). */
+export const clientsRoutes: FastifyPluginAsyncZod<{
+  retention: RetentionSource;
+  retentionYears: number;
+}> = async (app, options) => {
+  const clients = createClientsService({
+    db: app.db,
+    keys: app.keys,
+    audit: app.audit,
+    retentionYears: options.retentionYears,
+    retention: options.retention,
+  });
+
+  app.post(
+    '/v1/clients',
+    {
+      config: { permission: 'clients.write' },
+      schema: {
+        tags: ['clients'],
+        summary: 'Create a client',
+        security,
+        body: createClientSchema,
+        response: {
+          201: clientSchema,
+          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await clients.create(request, request.auth!, request.body)),
+  );
+
+  app.get(
+    '/v1/clients',
+    {
+      config: { permission: 'clients.read' },
+      schema: {
+        tags: ['clients'],
+        summary: "List the clients of the caller's clinics (or of one of them)",
+        description: 'One audit event is written per client returned.',
+        security,
+        querystring: listClientsQuery,
+        response: {
+          200: clientPageSchema,
+          ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) => {
+      const after = decodeIdCursor(request.query.cursor);
+      if (after === null)
+        throw new BadRequest('The request is not valid.', [
+          { path: 'querystring.cursor', message: 'is not a cursor of this list' },
+        ]);
+      const page = await clients.list(request, request.auth!, {
+        clinicId: request.query.clinicId,
+        limit: request.query.limit,
+        after,
+      });
+      return {
+        items: page.items,
+        nextCursor: page.last === null ? null : encodeIdCursor(page.last),
+      };
+    },
+  );
+
+  app.post(
+    '/v1/clients/search',
+    {
+      config: { permission: 'clients.read' },
+      schema: {
+        tags: ['clients'],
+        summary: 'Exact-match search by e-mail, phone or national id',
+        description:
+          'Values travel in the body, never in the URL. Matching is normalised (case, spaces, dashes, a leading +45) and answered from blind indexes. Several fields must all match.',
+        security,
+        body: searchClientsSchema,
+        response: {
+          200: clientSearchResultSchema,
+          ...problemResponses(400, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) => ({ items: await clients.search(request, request.auth!, request.body) }),
+  );
+
+  app.get(
+    '/v1/clients/:id',
+    {
+      config: { permission: 'clients.read' },
+      schema: {
+        tags: ['clients'],
+        summary: 'Read a client',
+        security,
+        params: clientIdParams,
+        response: { 200: clientSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
+      },
+    },
+    async (request) => clients.get(request, request.auth!, request.params.id),
+  );
+
+  app.patch(
+    '/v1/clients/:id',
+    {
+      config: { permission: 'clients.write' },
+      schema: {
+        tags: ['clients'],
+        summary: 'Change a client',
+        description: 'Only the fields given change; `null` clears an optional field.',
+        security,
+        params: clientIdParams,
+        body: updateClientSchema,
+        response: {
+          200: clientSchema,
+          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) => clients.update(request, request.auth!, request.params.id, request.body),
+  );
+
+  app.put(
+    '/v1/clients/:id/legal-hold',
+    {
+      config: { permission: 'subjects.manage' },
+      schema: {
+        tags: ['data-subject requests'],
+        summary: 'Put a client on legal hold, or lift it',
+        description: 'While a complaint or case runs, nothing of the client may be erased.',
+        security,
+        params: clientIdParams,
+        body: legalHoldSchema,
+        response: {
+          200: legalHoldStateSchema,
+          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) =>
+      clients.setLegalHold(request, request.auth!, request.params.id, request.body),
+  );
+
+  app.delete(
+    '/v1/clients/:id',
+    {
+      config: { permission: 'subjects.manage' },
+      schema: {
+        tags: ['data-subject requests'],
+        summary: 'Erase a client (crypto-shredding)',
+        description:
+          "409 while on legal hold, or (with `retainUntil`) while a journal entry is inside the retention period. Otherwise the client's data key is destroyed and its search indexes cleared; the client answers 404 from then on.",
+        security,
+        params: clientIdParams,
+        body: erasureSchema,
+        response: {
+          204: z.null().describe('Erased'),
+          ...problemResponses(400, 404, 409, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) => {
+      await clients.erase(request, request.auth!, request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,186 @@
+import { z } from 'zod';
+import { normaliseEmail, normaliseNationalId, normalisePhone } from '../../crypto/index.js';
+import { pageOf, pageQuerySchema } from '../../schemas/page.js';
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+const name = (label: string) =>
+  z
+    .string()
+    .trim()
+    .min(1, `${label} must not be empty`)
+    .max(100, `${label} must be at most 100 characters`)
+    .refine((value) => !CONTROL.test(value), `${label} must not contain control characters`);
+
+function isRealDate(value: string): boolean {
+  const date = new Date(`${value}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().slice(0, 10) === value;
+}
+
+export const dateOfBirthSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date as YYYY-MM-DD')
+  .refine(isRealDate, 'must be a real calendar date')
+  .refine((value) => value >= '1900-01-01', 'must be 1900-01-01 or later')
+  .refine((value) => value <= new Date().toISOString().slice(0, 10), 'must not be in the future');
+
+export const emailSchema = z
+  .string()
+  .trim()
+  .max(254, 'must be at most 254 characters')
+  .pipe(z.email('must be an e-mail address'))
+  .refine((value) => normaliseEmail(value) !== null, 'must be an e-mail address');
+
+/** Stored and returned in E.164 form (`+4512345678`); a number without prefix is Danish. */
+export const phoneSchema = z
+  .string()
+  .max(40, 'must be at most 40 characters')
+  .transform((value, context) => {
+    const phone = normalisePhone(value);
+    if (phone === null) {
+      context.addIssue({
+        code: 'custom',
+        message: 'must be a phone number (8 digits for Denmark, or +<country code><number>)',
+      });
+      return z.NEVER;
+    }
+    return phone;
+  });
+
+/** A Danish CPR number, stored as 10 digits. */
+export const nationalIdSchema = z
+  .string()
+  .max(20, 'must be a CPR number (DDMMYY-XXXX)')
+  .transform((value, context) => {
+    const cpr = normaliseNationalId(value);
+    if (cpr === null) {
+      context.addIssue({
+        code: 'custom',
+        message: 'must be a CPR number (DDMMYY-XXXX) with a real date',
+      });
+      return z.NEVER;
+    }
+    return cpr;
+  });
+
+export const addressSchema = z
+  .strictObject({
+    street: z.string().trim().min(1).max(200),
+    postalCode: z
+      .string()
+      .trim()
+      .min(1)
+      .max(20)
+      .regex(/^[A-Za-z0-9 -]+$/, 'must be a postal code'),
+    city: z.string().trim().min(1).max(100),
+    country: z
+      .string()
+      .trim()
+      .toUpperCase()
+      .regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 country code, e.g. DK'),
+  })
+  .refine((address) => address.country !== 'DK' || /^\d{4}$/.test(address.postalCode), {
+    message: 'a Danish postal code has 4 digits',
+    path: ['postalCode'],
+  })
+  .meta({ id: 'Address' });
+
+export type Address = z.output<typeof addressSchema>;
+
+const personalFields = {
+  firstName: name('firstName'),
+  lastName: name('lastName'),
+  dateOfBirth: dateOfBirthSchema,
+  nationalId: nationalIdSchema.nullish(),
+  email: emailSchema.nullish(),
+  phone: phoneSchema.nullish(),
+  address: addressSchema.nullish(),
+  marketingOptIn: z.boolean().optional(),
+};
+
+export const createClientSchema = z
+  .strictObject({ clinicId: z.uuid(), ...personalFields })
+  .meta({ id: 'ClientCreate' });
+
+export const updateClientSchema = z
+  .strictObject({
+    firstName: personalFields.firstName.optional(),
+    lastName: personalFields.lastName.optional(),
+    dateOfBirth: personalFields.dateOfBirth.optional(),
+    nationalId: personalFields.nationalId,
+    email: personalFields.email,
+    phone: personalFields.phone,
+    address: personalFields.address,
+    marketingOptIn: personalFields.marketingOptIn,
+  })
+  .refine((patch) => Object.keys(patch).length > 0, 'name at least one field to change')
+  .meta({ id: 'ClientUpdate' });
+
+export type CreateClientInput = z.output<typeof createClientSchema>;
+export type UpdateClientInput = z.output<typeof updateClientSchema>;
+
+export const searchClientsSchema = z
+  .strictObject({
+    email: z.string().max(254).optional(),
+    phone: z.string().max(40).optional(),
+    nationalId: z.string().max(20).optional(),
+  })
+  .refine(
+    (query) =>
+      query.email !== undefined || query.phone !== undefined || query.nationalId !== undefined,
+    'give email, phone or nationalId',
+  )
+  .meta({ id: 'ClientSearch' });
+
+export type SearchClientsInput = z.output<typeof searchClientsSchema>;
+
+export const clientSchema = z
+  .object({
+    id: z.uuid(),
+    clinicId: z.uuid(),
+    firstName: z.string(),
+    lastName: z.string(),
+    dateOfBirth: z.string(),
+    nationalId: z.string().nullable(),
+    email: z.string().nullable(),
+    phone: z.string().nullable(),
+    address: z
+      .object({ street: z.string(), postalCode: z.string(), city: z.string(), country: z.string() })
+      .nullable(),
+    marketingOptIn: z.boolean(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Client' });
+
+export type Client = z.output<typeof clientSchema>;
+
+export const clientIdParams = z.strictObject({ id: z.uuid() });
+
+export const listClientsQuery = pageQuerySchema.extend({ clinicId: z.uuid().optional() });
+
+export const clientPageSchema = pageOf(clientSchema).meta({ id: 'ClientPage' });
+export const clientSearchResultSchema = z
+  .object({ items: z.array(clientSchema) })
+  .meta({ id: 'ClientSearchResult' });
+
+export const legalHoldSchema = z
+  .strictObject({
+    active: z.boolean(),
+    reason: z.string().trim().min(3).max(1000),
+  })
+  .meta({ id: 'LegalHoldChange' });
+
+export const legalHoldStateSchema = z
+  .object({
+    clientId: z.uuid(),
+    active: z.boolean(),
+    reason: z.string().nullable(),
+    since: z.iso.datetime().nullable(),
+  })
+  .meta({ id: 'LegalHold' });
+
+export const erasureSchema = z
+  .strictObject({ reason: z.string().trim().min(3).max(1000) })
+  .meta({ id: 'ErasureRequest' });
