@@ -4,11 +4,13 @@
  */
 import { ConfigError } from './config.js';
 import type { CliCommand } from './cli/context.js';
+import { createUserCommand } from './cli/create-user.js';
 import { migrateCommand } from './cli/migrate.js';
 import { rotateMasterKeyCommand } from './cli/rotate-master-key.js';
 
 const commands: Record<string, CliCommand> = {
   migrate: migrateCommand,
+  'create-user': createUserCommand,
   'rotate-master-key': rotateMasterKeyCommand,
 };
 

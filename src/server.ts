@@ -5,6 +5,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { createLogger } from './logger.js';
+import { bootstrapAdmin } from './modules/users/bootstrap.js';
 import path from 'node:path';
 
 function readConfig(): Config {
@@ -42,6 +43,17 @@ async function main() {
   logger.info({ applied: applied.length }, 'migrations up to date');
 
   const app = await buildApp({ config, pool, logger });
+  if (config.bootstrapAdmin) {
+    const outcome = await bootstrapAdmin(
+      { db: app.db, passwords: app.identity.passwords },
+      config.bootstrapAdmin,
+    );
+    logger.info(
+      outcome === 'created'
+        ? 'BOOTSTRAP_ADMIN_USERNAME: created the first admin'
+        : 'BOOTSTRAP_ADMIN_USERNAME ignored: users exist already',
+    );
+  }
 
   // On SIGTERM/SIGINT: stop accepting, finish in-flight requests, close the pool, stop the
   // embedded PostgreSQL. A second signal or the delay running out ends the process at once.

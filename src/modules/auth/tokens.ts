@@ -21,7 +21,8 @@ export function jwtPluginOptions(secret: string): FastifyJWTOptions {
       iss: TOKEN_ISSUER,
       aud: TOKEN_AUDIENCE,
       header: { alg: ACCESS_TOKEN_ALGORITHM, typ: ACCESS_TOKEN_TYPE },
-      expiresIn: ACCESS_TOKEN_TTL_SECONDS * 1000,
+      // @fastify/jwt reads a number as seconds (jsonwebtoken-compatible), not fast-jwt's ms.
+      expiresIn: ACCESS_TOKEN_TTL_SECONDS,
     },
     verify: {
       algorithms: [ACCESS_TOKEN_ALGORITHM],
@@ -61,8 +62,9 @@ export function createAccessTokens(jwt: JWT, now: () => Date): AccessTokens {
       ),
     verify(token) {
       let claims: Partial<AccessClaims>;
+      const at = now().getTime();
       try {
-        claims = jwt.verify<Partial<AccessClaims>>(token, { clockTimestamp: now().getTime() });
+        claims = jwt.verify<Partial<AccessClaims>>(token, { clockTimestamp: at });
       } catch {
         throw invalidToken();
       }
@@ -71,7 +73,10 @@ export function createAccessTokens(jwt: JWT, now: () => Date): AccessTokens {
         typeof claims.sid !== 'string' ||
         !UUID.test(claims.sub) ||
         !UUID.test(claims.sid) ||
-        typeof claims.role !== 'string'
+        typeof claims.role !== 'string' ||
+        // RFC 7519: not accepted "on or after" exp (fast-jwt still accepts the exact second).
+        typeof claims.exp !== 'number' ||
+        claims.exp * 1000 <= at
       ) {
         throw invalidToken();
       }
