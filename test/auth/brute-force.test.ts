@@ -72,7 +72,7 @@ t.test('failures per username are throttled with 429 + Retry-After', async (t) =
   const { app } = await buildTestApp(t, { build: { now: clock.now } });
   const user = await createUser(app, { role: 'practitioner' });
   let failures = 0;
-  let throttled;
+  let throttled: Awaited<ReturnType<typeof attempt>> | undefined;
   for (let i = 0; i < 100; i += 1) {
     // A different address each time: only the username counter can stop this.
     const res = await attempt(
@@ -87,7 +87,7 @@ t.test('failures per username are throttled with 429 + Retry-After', async (t) =
     t.equal(res.statusCode, 401);
     failures += 1;
   }
-  t.ok(throttled, `throttled after ${failures} failures`);
+  if (!throttled) throw new Error(`not throttled after ${failures} failures`);
   t.ok(failures < 100 && failures <= THROTTLE.loginPerUsername);
   t.match(throttled.headers['retry-after'], /^\d+$/);
   t.ok(Number(throttled.headers['retry-after']) > 0);
