@@ -21,6 +21,7 @@ import swaggerPlugin from './plugins/swagger.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { clinicsRoutes } from './modules/clinics/clinics.routes.js';
+import { auditRoutes } from './modules/audit/audit.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 
 export interface BuildAppOptions {
@@ -75,6 +76,7 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(authRoutes);
   await app.register(usersRoutes);
   await app.register(clinicsRoutes);
+  await app.register(auditRoutes);
 
   return app;
 }

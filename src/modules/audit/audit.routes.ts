@@ -1,0 +1,113 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { problemSchema } from '../../schemas/problem.js';
+import {
+  accessLogParamsSchema,
+  accessLogQuerySchema,
+  auditExportQuerySchema,
+  auditPageSchema,
+  auditQuerySchema,
+  auditVerifyQuerySchema,
+  exportBodySchema,
+  verifyResultSchema,
+} from './audit.schemas.js';
+import { createAuditService } from './audit.service.js';
+
+const problems = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((status) => [status, problemSchema]));
+/** What any signed-in read of the audit log can answer besides 200. */
+const READ_PROBLEMS = problems(400, 401, 403, 429, 503);
+
+/** The auditor's routes (API.md "Audit") and a client's access log. */
+export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
+  const audit = createAuditService({
+    db: app.db,
+    pool: app.pool,
+    audit: app.audit,
+    chain: app.auditChain,
+  });
+
+  app.get(
+    '/v1/audit-events',
+    {
+      config: { permission: 'audit.read' },
+      schema: {
+        tags: ['audit'],
+        summary: 'Query audit events, newest first',
+        security: [{ bearerAuth: [] }],
+        querystring: auditQuerySchema,
+        response: { 200: auditPageSchema, ...READ_PROBLEMS },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, ...filter } = request.query;
+      return audit.query(request, filter, { limit, cursor });
+    },
+  );
+
+  app.get(
+    '/v1/audit-events/export',
+    {
+      config: { permission: 'audit.read' },
+      schema: {
+        tags: ['audit'],
+        summary: 'Export audit events, oldest first, streamed (NDJSON or CSV)',
+        description:
+          'Streamed from a database cursor in constant memory, whatever the size. CSV cells ' +
+          'that a spreadsheet would run as a formula are prefixed with an apostrophe.',
+        security: [{ bearerAuth: [] }],
+        querystring: auditExportQuerySchema,
+        response: { 200: exportBodySchema, ...READ_PROBLEMS },
+      },
+    },
+    async (request, reply) => {
+      const { format, ...filter } = request.query;
+      const stream = await audit.export(request, filter, format);
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      return (
+        reply
+          .type(
+            format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+          )
+          .header('content-disposition', `attachment; filename="audit-events-${stamp}.${format}"`)
+          // A stream is piped as is (no serializer); the 200 schema documents its bytes.
+          .send(stream as unknown as string)
+      );
+    },
+  );
+
+  app.get(
+    '/v1/audit-events/verify',
+    {
+      config: { permission: 'audit.read' },
+      schema: {
+        tags: ['audit'],
+        summary: 'Verify the tamper-evident chain',
+        description:
+          'Seals what is pending, then recomputes every link (of the events in from/to, if ' +
+          'given). `ok: false` names the first event whose content or order no longer ' +
+          'matches. Keep `head` outside the database and pass it back as `head=position:hash` ' +
+          'to detect a cut tail.',
+        security: [{ bearerAuth: [] }],
+        querystring: auditVerifyQuerySchema,
+        response: { 200: verifyResultSchema, ...READ_PROBLEMS },
+      },
+    },
+    async (request) => audit.verify(request, request.query),
+  );
+
+  app.get(
+    '/v1/clients/:id/access-log',
+    {
+      config: { permission: 'accessLog.read' },
+      schema: {
+        tags: ['audit'],
+        summary: "Who read or changed this client's data, newest first",
+        security: [{ bearerAuth: [] }],
+        params: accessLogParamsSchema,
+        querystring: accessLogQuerySchema,
+        response: { 200: auditPageSchema, ...READ_PROBLEMS, ...problems(404) },
+      },
+    },
+    async (request) => audit.accessLog(request, request.params.id, request.query),
+  );
+};

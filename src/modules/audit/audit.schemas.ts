@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { ROLES } from '../../config.js';
+
+export const auditEventSchema = z
+  .object({
+    id: z.uuid(),
+    at: z.iso.datetime(),
+    actorId: z.uuid().nullable(),
+    actorRole: z.enum(ROLES).nullable(),
+    action: z.string(),
+    outcome: z.enum(['success', 'denied', 'failure']),
+    resourceType: z.string().nullable(),
+    resourceId: z.string().nullable(),
+    clientId: z.uuid().nullable(),
+    requestId: z.string().nullable(),
+    ip: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    breakGlass: z.boolean(),
+    reason: z.string().nullable(),
+    purposeOfUse: z.string().nullable(),
+  })
+  .meta({ id: 'AuditEvent', description: 'Who did what, when, with what outcome: ids only.' });
+
+export type AuditEvent = z.infer<typeof auditEventSchema>;
+
+export const auditPageSchema = z
+  .object({ items: z.array(auditEventSchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'AuditEventPage' });
+
+const limit = z.coerce.number().int().min(1).max(500).default(50);
+const cursor = z.string().max(300).optional();
+const range = {
+  from: z.iso.datetime({ offset: true }).optional().describe('Events at or after this time'),
+  to: z.iso.datetime({ offset: true }).optional().describe('Events before this time'),
+};
+
+export const auditQuerySchema = z.strictObject({
+  ...range,
+  actorId: z.uuid().optional(),
+  clientId: z.uuid().optional(),
+  action: z
+    .string()
+    .regex(/^[a-z][a-zA-Z0-9_.]{0,63}$/)
+    .optional(),
+  outcome: z.enum(['success', 'denied', 'failure']).optional(),
+  limit,
+  cursor,
+});
+export type AuditQuery = z.infer<typeof auditQuerySchema>;
+
+export const auditExportQuerySchema = z.strictObject({
+  ...range,
+  format: z.enum(['ndjson', 'csv']).default('ndjson'),
+});
+
+export const auditVerifyQuerySchema = z.strictObject({
+  ...range,
+  head: z
+    .string()
+    .regex(/^\d{1,18}:[0-9a-fA-F]{64}$/)
+    .optional()
+    .describe('A checkpoint kept outside the database, `position:hash`, to catch a cut tail'),
+});
+
+export const verifyResultSchema = z
+  .object({
+    ok: z.boolean(),
+    checked: z.int(),
+    head: z.object({ position: z.int(), hash: z.string() }).nullable(),
+    firstBad: z
+      .object({
+        position: z.int().nullable(),
+        eventId: z.uuid().nullable(),
+        problem: z.string(),
+      })
+      .nullable(),
+    pending: z.int().describe('Events committed but not sealed yet'),
+  })
+  .meta({ id: 'AuditVerifyResult' });
+
+export const accessLogParamsSchema = z.strictObject({ id: z.uuid() });
+export const accessLogQuerySchema = z.strictObject({ limit, cursor });
+
+/** The export's bytes: NDJSON (one AuditEvent per line) or CSV with a header row. */
+export const exportBodySchema = z.string().describe('NDJSON or CSV, streamed');
