@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ADDRESS, EMAIL, createPeopleTable, newId, people } from './helpers.js';
+import { ADDRESS, EMAIL, createPeopleTable, newId, people } from '../helpers/crypto-tables.js';
 import { buildTestApp } from '../helpers/app.js';
 import { textField } from '../../src/crypto/index.js';
 import { pgTable, uuid } from 'drizzle-orm/pg-core';

@@ -22,7 +22,7 @@ import {
   newKey,
   people,
   type Address,
-} from './helpers.js';
+} from '../helpers/crypto-tables.js';
 
 const home: Address = { street: 'Nørregade 1', postalCode: '7100', city: 'Vejle', country: 'DK' };
 

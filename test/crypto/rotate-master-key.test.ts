@@ -14,7 +14,14 @@ import {
 import { createDatabase } from '../../src/db/pool.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { tsxArgs } from '../helpers/process.js';
-import { EMAIL, createPeopleTable, newId, newKey, people } from './helpers.js';
+import {
+  ADDRESS,
+  EMAIL,
+  createPeopleTable,
+  newId,
+  newKey,
+  people,
+} from '../helpers/crypto-tables.js';
 
 const run = promisify(execFile);
 
@@ -60,11 +67,12 @@ t.test('rotate-master-key re-wraps every key, then the old key can be retired', 
         id,
         clientId: id,
         emailEnc: cipher.seal(EMAIL, id, `person${i}@example.dk`),
-        addressEnc: cipher.seal(
-          { table: 'crypto_test_people', column: 'address_enc', codec: 'json' },
-          id,
-          { street: 's', postalCode: '1', city: 'c', country: 'DK' },
-        ),
+        addressEnc: cipher.seal(ADDRESS, id, {
+          street: 's',
+          postalCode: '1',
+          city: 'c',
+          country: 'DK',
+        }),
         emailIndex: await before.blindIndex('email', `person${i}@example.dk`),
       });
     });

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Database } from '../../src/db/pool.js';
 import type { BlindIndex, ClientCipher } from '../../src/crypto/index.js';
-import { ADDRESS, EMAIL, people } from './helpers.js';
+import { ADDRESS, EMAIL, people } from '../helpers/crypto-tables.js';
 
 /**
  * Compile-time guarantees, checked by `tsc --noEmit` (npm run check): a personal field cannot
