@@ -31,9 +31,19 @@ export interface Identity {
   mfaRequiredRoles: readonly Role[];
 }
 
+/** A /v1 route and its access policy, as registered (the permission-matrix test walks these). */
+export interface ApiRoute {
+  method: string;
+  url: string;
+  permission: Permission | undefined;
+  public: boolean;
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     identity: Identity;
+    /** Every /v1 route registered so far with its policy (HEAD twins left out). */
+    apiRoutes: readonly ApiRoute[];
   }
   interface FastifyContextConfig {
     /** Usable by a session that may only enrol a second factor (me, logout, mfa/*). */
@@ -78,6 +88,9 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   app.decorateRequest('breakGlass', null);
   const audit = auditDoor(app);
 
+  const apiRoutes: ApiRoute[] = [];
+  app.decorate('apiRoutes', apiRoutes);
+
   app.addHook('onRoute', (route) => {
     if (!isApiRoute(route.url)) return;
     const permission = route.config?.permission;
@@ -93,6 +106,10 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
     }
     if (permission !== undefined && !Object.hasOwn(PERMISSIONS, permission)) {
       throw new Error(`${methods} ${route.url}: unknown permission "${String(permission)}"`);
+    }
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue;
+      apiRoutes.push({ method, url: route.url, permission, public: isPublic });
     }
   });
 

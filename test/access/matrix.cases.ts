@@ -1,0 +1,242 @@
+/**
+ * How the permission matrix (matrix.test.ts) exercises each /v1 route. Every route the app
+ * registers must have an entry here, keyed `METHOD /url` as registered: a route without one
+ * fails the suite. Expected statuses come from the permission table (src/access/permissions.ts)
+ * and the route's own config.permission, not from here: an entry only says how to build a
+ * valid request for each variant and what a success looks like.
+ *
+ * Variants: `own` a resource of the caller's clinic (or no resource at all), `other` one of
+ * another clinic, `missing` an id that does not exist. Leave out the variants that do not apply.
+ */
+import { randomBytes } from 'node:crypto';
+import type { InjectOptions } from 'fastify';
+import type { Role } from '../../src/config.js';
+import { uuidv7 } from '../../src/db/ids.js';
+import { totpCode } from '../../src/modules/auth/totp.js';
+import type { TestApp } from '../helpers/app.js';
+import { createUser, login, TEST_PASSWORD } from '../helpers/auth.js';
+
+export type Variant = 'own' | 'other' | 'missing';
+
+export interface MatrixContext {
+  app: TestApp['app'];
+  /** The caller's clinic and another one. */
+  ownClinicId: string;
+  otherClinicId: string;
+  role: Role;
+  /** Authorization header of a fresh session of a `role` user in the own clinic. */
+  headers: { authorization: string };
+  now: () => Date;
+}
+
+export interface RouteCase {
+  /** Status of a successful call. */
+  ok: number;
+  /** A resource of another clinic answers 404 like a missing one. */
+  clinicScoped: boolean;
+  build: Partial<Record<Variant, (ctx: MatrixContext) => Promise<InjectOptions>>>;
+}
+
+const unique = () => randomBytes(5).toString('hex');
+
+async function userIn(ctx: MatrixContext, clinicId: string) {
+  return (await createUser(ctx.app, { role: 'reception', clinicIds: [clinicId] })).id;
+}
+
+export const ROUTE_CASES: Record<string, RouteCase> = {
+  'POST /v1/auth/login': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => {
+        const user = await createUser(ctx.app, { role: ctx.role, clinicIds: [ctx.ownClinicId] });
+        return {
+          method: 'POST',
+          url: '/v1/auth/login',
+          payload: { username: user.username, password: TEST_PASSWORD },
+        };
+      },
+    },
+  },
+  'POST /v1/auth/refresh': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => {
+        const user = await createUser(ctx.app, { role: ctx.role, clinicIds: [ctx.ownClinicId] });
+        const session = await login(ctx.app, { username: user.username, password: user.password });
+        return {
+          method: 'POST',
+          url: '/v1/auth/refresh',
+          payload: { refreshToken: session.refreshToken },
+        };
+      },
+    },
+  },
+  'POST /v1/auth/logout': {
+    ok: 204,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({ method: 'POST', url: '/v1/auth/logout', headers: ctx.headers }),
+    },
+  },
+  'GET /v1/auth/me': {
+    ok: 200,
+    clinicScoped: false,
+    build: { own: async (ctx) => ({ method: 'GET', url: '/v1/auth/me', headers: ctx.headers }) },
+  },
+  'POST /v1/auth/mfa/enroll': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({ method: 'POST', url: '/v1/auth/mfa/enroll', headers: ctx.headers }),
+    },
+  },
+  'POST /v1/auth/mfa/confirm': {
+    ok: 204,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => {
+        const enroll = await ctx.app.inject({
+          method: 'POST',
+          url: '/v1/auth/mfa/enroll',
+          headers: ctx.headers,
+        });
+        const secret = enroll.json<{ secret: string }>().secret;
+        return {
+          method: 'POST',
+          url: '/v1/auth/mfa/confirm',
+          headers: ctx.headers,
+          payload: { code: totpCode(secret, ctx.now().getTime()) },
+        };
+      },
+    },
+  },
+  // Admins manage users and clinics across clinics: these are not clinic-scoped.
+  'POST /v1/users': {
+    ok: 201,
+    clinicScoped: false,
+    build: Object.fromEntries(
+      (['own', 'other'] as const).map((variant) => [
+        variant,
+        async (ctx: MatrixContext): Promise<InjectOptions> => ({
+          method: 'POST',
+          url: '/v1/users',
+          headers: ctx.headers,
+          payload: {
+            username: `new-${unique()}`,
+            password: TEST_PASSWORD,
+            role: 'reception',
+            displayName: 'New User',
+            clinicIds: [variant === 'own' ? ctx.ownClinicId : ctx.otherClinicId],
+          },
+        }),
+      ]),
+    ),
+  },
+  'GET /v1/users': {
+    ok: 200,
+    clinicScoped: false,
+    build: { own: async (ctx) => ({ method: 'GET', url: '/v1/users', headers: ctx.headers }) },
+  },
+  'GET /v1/users/:id': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({
+        method: 'GET',
+        url: `/v1/users/${await userIn(ctx, ctx.ownClinicId)}`,
+        headers: ctx.headers,
+      }),
+      other: async (ctx) => ({
+        method: 'GET',
+        url: `/v1/users/${await userIn(ctx, ctx.otherClinicId)}`,
+        headers: ctx.headers,
+      }),
+      missing: async (ctx) => ({
+        method: 'GET',
+        url: `/v1/users/${uuidv7()}`,
+        headers: ctx.headers,
+      }),
+    },
+  },
+  'PATCH /v1/users/:id': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({
+        method: 'PATCH',
+        url: `/v1/users/${await userIn(ctx, ctx.ownClinicId)}`,
+        headers: ctx.headers,
+        payload: { displayName: 'Renamed' },
+      }),
+      other: async (ctx) => ({
+        method: 'PATCH',
+        url: `/v1/users/${await userIn(ctx, ctx.otherClinicId)}`,
+        headers: ctx.headers,
+        payload: { displayName: 'Renamed' },
+      }),
+      missing: async (ctx) => ({
+        method: 'PATCH',
+        url: `/v1/users/${uuidv7()}`,
+        headers: ctx.headers,
+        payload: { displayName: 'Renamed' },
+      }),
+    },
+  },
+  'POST /v1/clinics': {
+    ok: 201,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({
+        method: 'POST',
+        url: '/v1/clinics',
+        headers: ctx.headers,
+        payload: { name: `Clinic ${unique()}` },
+      }),
+    },
+  },
+  'GET /v1/clinics': {
+    ok: 200,
+    clinicScoped: false,
+    build: { own: async (ctx) => ({ method: 'GET', url: '/v1/clinics', headers: ctx.headers }) },
+  },
+  'GET /v1/audit-events': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({ method: 'GET', url: '/v1/audit-events', headers: ctx.headers }),
+    },
+  },
+  'GET /v1/audit-events/export': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({
+        method: 'GET',
+        url: '/v1/audit-events/export?format=ndjson',
+        headers: ctx.headers,
+      }),
+    },
+  },
+  'GET /v1/audit-events/verify': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({ method: 'GET', url: '/v1/audit-events/verify', headers: ctx.headers }),
+    },
+  },
+  // TODO(clients module): a client of the own clinic, one of another clinic (404) and a
+  // missing one (404), once clients exist; the access log is not clinic-scoped yet.
+  'GET /v1/clients/:id/access-log': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({
+        method: 'GET',
+        url: `/v1/clients/${uuidv7()}/access-log`,
+        headers: ctx.headers,
+      }),
+    },
+  },
+};
