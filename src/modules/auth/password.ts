@@ -75,7 +75,6 @@ export class Limiter {
           reject(busy());
         }, this.timeoutMs),
       };
-      entry.timer.unref();
       this.waiting.push(entry);
     });
   }

@@ -1,0 +1,138 @@
+import t from 'tap';
+import { uuidv7 } from '../../src/db/ids.js';
+import { buildTestApp } from '../helpers/app.js';
+import { createClinic, login, loginAs, TEST_PASSWORD } from '../helpers/auth.js';
+
+t.test('users: create, read, list, change', async (t) => {
+  const { app } = await buildTestApp(t);
+  const admin = await loginAs(app, { role: 'admin' });
+  const clinicId = await createClinic(app);
+  const post = (payload: Record<string, unknown>) =>
+    app.inject({ method: 'POST', url: '/v1/users', headers: admin.headers, payload });
+  const body = {
+    username: 'Dr.Hansen',
+    password: TEST_PASSWORD,
+    role: 'practitioner',
+    displayName: 'Dr. Hansen',
+    clinicIds: [clinicId],
+  };
+  const created = await post(body);
+  t.equal(created.statusCode, 201, created.body);
+  const user = created.json<{ id: string }>();
+  t.match(user, {
+    id: String,
+    username: 'Dr.Hansen',
+    role: 'practitioner',
+    displayName: 'Dr. Hansen',
+    clinicIds: [clinicId],
+    disabled: false,
+    mfaEnabled: false,
+  });
+  t.notMatch(created.body, /password|hash|argon|secret/i, 'no password or hash');
+  t.equal(
+    (await post({ ...body, username: 'dr.hansen' })).statusCode,
+    409,
+    'usernames ignore case',
+  );
+  t.equal((await post({ ...body, username: 'user-x1', password: 'a'.repeat(11) })).statusCode, 400);
+  t.equal(
+    (await post({ ...body, username: 'user-x2', password: 'a'.repeat(129) })).statusCode,
+    400,
+  );
+  t.equal(
+    (await post({ ...body, username: 'user-x3', password: '🔑'.repeat(128) })).statusCode,
+    201,
+    '128 characters, not bytes',
+  );
+  t.equal(
+    (await post({ ...body, username: 'user-x4', clinicIds: [uuidv7()] })).statusCode,
+    400,
+    'unknown clinic',
+  );
+  t.equal(
+    (await post({ ...body, username: 'user-x5', clinicIds: [] })).statusCode,
+    400,
+    'at least one clinic',
+  );
+  t.equal((await post({ ...body, username: 'user-x6', role: 'root' })).statusCode, 400);
+  await login(app, { username: 'DR.HANSEN', password: TEST_PASSWORD });
+
+  const read = await app.inject({
+    method: 'GET',
+    url: `/v1/users/${user.id}`,
+    headers: admin.headers,
+  });
+  t.equal(read.statusCode, 200);
+  t.notMatch(read.body, /hash|secret/i);
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/v1/users/not-a-uuid', headers: admin.headers }))
+      .statusCode,
+    400,
+  );
+
+  const seen = new Set<string>();
+  let cursor: string | null = null;
+  do {
+    const page = await app.inject({
+      method: 'GET',
+      url: `/v1/users?limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+      headers: admin.headers,
+    });
+    t.equal(page.statusCode, 200);
+    const json = page.json<{ items: { id: string }[]; nextCursor: string | null }>();
+    for (const item of json.items) seen.add(item.id);
+    cursor = json.nextCursor;
+  } while (cursor);
+  t.equal(seen.size, 3, 'paged through every user once');
+  t.equal(
+    (await app.inject({ method: 'GET', url: '/v1/users?cursor=bogus', headers: admin.headers }))
+      .statusCode,
+    400,
+  );
+
+  const patched = await app.inject({
+    method: 'PATCH',
+    url: `/v1/users/${user.id}`,
+    headers: admin.headers,
+    payload: { role: 'reception', disabled: true },
+  });
+  t.equal(patched.statusCode, 200);
+  t.match(patched.json(), { role: 'reception', disabled: true });
+  t.equal(
+    (
+      await app.inject({
+        method: 'PATCH',
+        url: `/v1/users/${user.id}`,
+        headers: admin.headers,
+        payload: {},
+      })
+    ).statusCode,
+    400,
+    'an empty change',
+  );
+  const self = await app.inject({
+    method: 'PATCH',
+    url: `/v1/users/${admin.id}`,
+    headers: admin.headers,
+    payload: { disabled: true },
+  });
+  t.equal(self.statusCode, 409, 'an admin cannot lock themselves out');
+});
+
+t.test('clinics: create and list', async (t) => {
+  const { app } = await buildTestApp(t);
+  const admin = await loginAs(app, { role: 'admin' });
+  const post = (name: string) =>
+    app.inject({ method: 'POST', url: '/v1/clinics', headers: admin.headers, payload: { name } });
+  const created = await post('Klinik Nord');
+  t.equal(created.statusCode, 201);
+  t.match(created.json(), { id: String, name: 'Klinik Nord', createdAt: String });
+  t.equal((await post('klinik nord')).statusCode, 409);
+  t.equal((await post('')).statusCode, 400);
+  const list = await app.inject({ method: 'GET', url: '/v1/clinics', headers: admin.headers });
+  t.equal(
+    list.json<{ items: unknown[] }>().items.length,
+    2,
+    "the admin's own clinic and the new one",
+  );
+});
