@@ -1,3 +1,4 @@
+import type { Response as LightMyRequestResponse } from 'light-my-request';
 import t from 'tap';
 import { uuidv7 } from '../../src/db/ids.js';
 import { buildTestApp } from '../helpers/app.js';
@@ -73,7 +74,7 @@ t.test('users: create, read, list, change', async (t) => {
   const seen = new Set<string>();
   let cursor: string | null = null;
   do {
-    const page = await app.inject({
+    const page: LightMyRequestResponse = await app.inject({
       method: 'GET',
       url: `/v1/users?limit=1${cursor ? `&cursor=${cursor}` : ''}`,
       headers: admin.headers,
