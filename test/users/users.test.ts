@@ -1,4 +1,4 @@
-import type { Response as LightMyRequestResponse } from 'light-my-request';
+import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { uuidv7 } from '../../src/db/ids.js';
 import { buildTestApp } from '../helpers/app.js';
