@@ -7,11 +7,13 @@ import type { CliCommand } from './cli/context.js';
 import { createUserCommand } from './cli/create-user.js';
 import { migrateCommand } from './cli/migrate.js';
 import { rotateMasterKeyCommand } from './cli/rotate-master-key.js';
+import { verifyAuditCommand } from './cli/verify-audit.js';
 
 const commands: Record<string, CliCommand> = {
   migrate: migrateCommand,
   'create-user': createUserCommand,
   'rotate-master-key': rotateMasterKeyCommand,
+  'verify-audit': verifyAuditCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
