@@ -1,4 +1,4 @@
-import { asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { asc, eq, gt, sql } from 'drizzle-orm';
 import type { Role } from '../../config.js';
 import type { Executor } from '../../db/pool.js';
 import { userClinics, users } from '../../db/schema/index.js';
@@ -96,13 +96,4 @@ export async function updateUser(
 export async function anyUserExists(db: Executor): Promise<boolean> {
   const rows = await db.select({ id: users.id }).from(users).limit(1);
   return rows.length > 0;
-}
-
-export async function lockUser(db: Executor, id: string) {
-  await db.select({ id: users.id }).from(users).where(eq(users.id, id)).for('update');
-}
-
-export async function existingUserIds(db: Executor, ids: string[]) {
-  if (ids.length === 0) return [];
-  return db.select({ id: users.id }).from(users).where(inArray(users.id, ids));
 }
