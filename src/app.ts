@@ -23,6 +23,8 @@ import { authRoutes } from './modules/auth/auth.routes.js';
 import { clinicsRoutes } from './modules/clinics/clinics.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
+import { clientsRoutes } from './modules/clients/clients.routes.js';
+import { journalRetention } from './modules/journal/journal.retention.js';
 
 export interface BuildAppOptions {
   config: Config;
@@ -77,6 +79,10 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(usersRoutes);
   await app.register(clinicsRoutes);
   await app.register(auditRoutes);
+  await app.register(clientsRoutes, {
+    retentionYears: config.retentionYears,
+    retention: journalRetention,
+  });
 
   return app;
 }

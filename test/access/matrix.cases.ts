@@ -14,7 +14,7 @@ import type { Role } from '../../src/config.js';
 import { uuidv7 } from '../../src/db/ids.js';
 import { totpCode } from '../../src/modules/auth/totp.js';
 import type { TestApp } from '../helpers/app.js';
-import { createUser, login, TEST_PASSWORD } from '../helpers/auth.js';
+import { createUser, login, loginAs, TEST_PASSWORD } from '../helpers/auth.js';
 
 export type Variant = 'own' | 'other' | 'missing';
 
@@ -226,17 +226,124 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
       own: async (ctx) => ({ method: 'GET', url: '/v1/audit-events/verify', headers: ctx.headers }),
     },
   },
-  // TODO(clients module): a client of the own clinic, one of another clinic (404) and a
-  // missing one (404), once clients exist; the access log is not clinic-scoped yet.
-  'GET /v1/clients/:id/access-log': {
+  'GET /v1/clients/:id/access-log': clientRoute(200, (id) => ({
+    method: 'GET',
+    url: `/v1/clients/${id}/access-log`,
+  })),
+  'POST /v1/clients': {
+    ok: 201,
+    clinicScoped: true,
+    build: {
+      own: async (ctx) => ({
+        method: 'POST',
+        url: '/v1/clients',
+        headers: ctx.headers,
+        payload: clientPayload(ctx.ownClinicId),
+      }),
+      other: async (ctx) => ({
+        method: 'POST',
+        url: '/v1/clients',
+        headers: ctx.headers,
+        payload: clientPayload(ctx.otherClinicId),
+      }),
+      missing: async (ctx) => ({
+        method: 'POST',
+        url: '/v1/clients',
+        headers: ctx.headers,
+        payload: clientPayload(uuidv7()),
+      }),
+    },
+  },
+  'GET /v1/clients': {
     ok: 200,
-    clinicScoped: false,
+    clinicScoped: true,
     build: {
       own: async (ctx) => ({
         method: 'GET',
-        url: `/v1/clients/${uuidv7()}/access-log`,
+        url: `/v1/clients?clinicId=${ctx.ownClinicId}`,
+        headers: ctx.headers,
+      }),
+      other: async (ctx) => ({
+        method: 'GET',
+        url: `/v1/clients?clinicId=${ctx.otherClinicId}`,
+        headers: ctx.headers,
+      }),
+      missing: async (ctx) => ({
+        method: 'GET',
+        url: `/v1/clients?clinicId=${uuidv7()}`,
         headers: ctx.headers,
       }),
     },
   },
+  'POST /v1/clients/search': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({
+        method: 'POST',
+        url: '/v1/clients/search',
+        headers: ctx.headers,
+        payload: { email: 'matrix@example.dk' },
+      }),
+    },
+  },
+  'GET /v1/clients/:id': clientRoute(200, (id) => ({ method: 'GET', url: `/v1/clients/${id}` })),
+  'PATCH /v1/clients/:id': clientRoute(200, (id) => ({
+    method: 'PATCH',
+    url: `/v1/clients/${id}`,
+    payload: { marketingOptIn: true },
+  })),
+  'PUT /v1/clients/:id/legal-hold': clientRoute(200, (id) => ({
+    method: 'PUT',
+    url: `/v1/clients/${id}/legal-hold`,
+    payload: { active: true, reason: 'Complaint under review' },
+  })),
+  'DELETE /v1/clients/:id': clientRoute(204, (id) => ({
+    method: 'DELETE',
+    url: `/v1/clients/${id}`,
+    payload: { reason: 'The client asked to be forgotten' },
+  })),
 };
+
+function clientPayload(clinicId: string) {
+  return {
+    clinicId,
+    firstName: 'Matrix',
+    lastName: 'Client',
+    dateOfBirth: '1990-01-01',
+    email: 'matrix@example.dk',
+  };
+}
+
+/** A client created through the real route by a receptionist of `clinicId`. */
+async function clientIn(ctx: MatrixContext, clinicId: string): Promise<string> {
+  const reception = await loginAs(ctx.app, { role: 'reception', clinicIds: [clinicId] });
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/clients',
+    headers: reception.headers,
+    payload: clientPayload(clinicId),
+  });
+  if (res.statusCode !== 201) throw new Error(`creating a client answered ${res.statusCode}`);
+  return res.json<{ id: string }>().id;
+}
+
+/** A route on one client: own clinic's client, another clinic's (404) and a missing id (404). */
+function clientRoute(
+  ok: number,
+  request: (clientId: string) => Omit<InjectOptions, 'headers'>,
+): RouteCase {
+  const withHeaders = (ctx: MatrixContext, id: string): InjectOptions => ({
+    ...request(id),
+    headers: ctx.headers,
+  });
+  return {
+    ok,
+    clinicScoped: true,
+    build: {
+      own: async (ctx) => withHeaders(ctx, await clientIn(ctx, ctx.ownClinicId)),
+      other: async (ctx) => withHeaders(ctx, await clientIn(ctx, ctx.otherClinicId)),
+      missing: async (ctx) => withHeaders(ctx, uuidv7()),
+    },
+  };
+}

@@ -1,5 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { isClinicMember } from '../../access/scope.js';
+import { NotFound } from '../../errors.js';
 import { problemSchema } from '../../schemas/problem.js';
+import { clientsRepository } from '../clients/clients.repository.js';
 import {
   accessLogParamsSchema,
   accessLogQuerySchema,
@@ -108,6 +111,24 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: auditPageSchema, ...READ_PROBLEMS, ...problems(404) },
       },
     },
-    async (request) => audit.accessLog(request, request.params.id, request.query),
+    async (request) => {
+      // Scoped like every client resource: another clinic's client answers 404, audited.
+      const clinicId = await clientsRepository.clinicOf(app.db, request.params.id);
+      if (clinicId === undefined) throw new NotFound('Client not found.');
+      if (!isClinicMember(request.auth!, clinicId)) {
+        await app.audit.record(request, [
+          {
+            action: 'client.access_log.read',
+            outcome: 'denied',
+            resourceType: 'client',
+            resourceId: request.params.id,
+            clientId: request.params.id,
+            reason: 'clinic_scope',
+          },
+        ]);
+        throw new NotFound('Client not found.');
+      }
+      return audit.accessLog(request, request.params.id, request.query);
+    },
   );
 };

@@ -134,9 +134,8 @@ export function createAuditService(deps: AuditServiceDeps) {
     },
 
     /**
-     * Who read or changed this client's data, newest first. NOTE: not clinic-scoped yet; the
-     * clients module must check that the client exists and is in the caller's clinics (404
-     * otherwise) before calling this, once admins are scoped to clinics.
+     * Who read or changed this client's data, newest first. The route has already checked
+     * that the client exists and belongs to one of the caller's clinics.
      */
     async accessLog(
       request: FastifyRequest,

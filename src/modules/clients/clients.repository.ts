@@ -27,6 +27,15 @@ export const clientsRepository = {
     return row;
   },
 
+  /** The clinic of a client, erased ones included (their access log outlives them). */
+  async clinicOf(executor: Executor, id: string): Promise<string | undefined> {
+    const [row] = await executor
+      .select({ clinicId: clients.clinicId })
+      .from(clients)
+      .where(eq(clients.id, id));
+    return row?.clinicId;
+  },
+
   async page(executor: Executor, clinicIds: string[], after: string | undefined, limit: number) {
     const conditions: SQL[] = [inArray(clients.clinicId, clinicIds), live];
     if (after !== undefined) conditions.push(gt(clients.id, after));
