@@ -25,6 +25,7 @@ import { auditRoutes } from './modules/audit/audit.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { clientsRoutes } from './modules/clients/clients.routes.js';
 import { journalRetention } from './modules/journal/journal.retention.js';
+import { templatesRoutes } from './modules/templates/templates.routes.js';
 
 export interface BuildAppOptions {
   config: Config;
@@ -83,6 +84,7 @@ export async function buildApp(options: BuildAppOptions) {
     retentionYears: config.retentionYears,
     retention: journalRetention,
   });
+  await app.register(templatesRoutes);
 
   return app;
 }

@@ -303,6 +303,42 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
     url: `/v1/clients/${id}`,
     payload: { reason: 'The client asked to be forgotten' },
   })),
+  // Consent templates are global: no clinic scope.
+  'POST /v1/consent-templates': {
+    ok: 201,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({
+        method: 'POST',
+        url: '/v1/consent-templates',
+        headers: ctx.headers,
+        payload: templatePayload(),
+      }),
+    },
+  },
+  'GET /v1/consent-templates': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({ method: 'GET', url: '/v1/consent-templates', headers: ctx.headers }),
+    },
+  },
+  'GET /v1/consent-templates/:id': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({
+        method: 'GET',
+        url: `/v1/consent-templates/${await templateIn(ctx)}`,
+        headers: ctx.headers,
+      }),
+      missing: async (ctx) => ({
+        method: 'GET',
+        url: `/v1/consent-templates/${uuidv7()}`,
+        headers: ctx.headers,
+      }),
+    },
+  },
 };
 
 function clientPayload(clinicId: string) {
@@ -346,4 +382,27 @@ function clientRoute(
       missing: async (ctx) => withHeaders(ctx, uuidv7()),
     },
   };
+}
+
+function templatePayload(treatmentType = 'matrix-treatment') {
+  return {
+    key: `matrix-${unique()}`,
+    title: 'Matrix consent',
+    body: 'I consent to the matrix treatment.',
+    treatmentTypes: [treatmentType],
+    language: 'en',
+  };
+}
+
+/** A consent template published through the real route by an admin; returns its id. */
+async function templateIn(ctx: MatrixContext, treatmentType?: string): Promise<string> {
+  const admin = await loginAs(ctx.app, { role: 'admin', clinicIds: [ctx.ownClinicId] });
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: '/v1/consent-templates',
+    headers: admin.headers,
+    payload: templatePayload(treatmentType),
+  });
+  if (res.statusCode !== 201) throw new Error(`publishing a template answered ${res.statusCode}`);
+  return res.json<{ id: string }>().id;
 }

@@ -10,3 +10,4 @@ export * from './refresh-tokens.js';
 export * from './throttle-counters.js';
 export * from './used-totp-codes.js';
 export * from './audit.js';
+export * from './consent-templates.js';

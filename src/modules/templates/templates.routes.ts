@@ -1,0 +1,84 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { BadRequest } from '../../errors.js';
+import { decodeIdCursor, encodeIdCursor } from '../../schemas/page.js';
+import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
+import {
+  listTemplatesQuery,
+  publishTemplateSchema,
+  templateIdParams,
+  templatePageSchema,
+  templateSchema,
+} from './templates.schemas.js';
+import { createTemplatesService } from './templates.service.js';
+
+const security = [{ bearerAuth: [] }];
+
+/** Consent templates (API.md "Consent templates"): global, versioned, never changed. */
+export const templatesRoutes: FastifyPluginAsyncZod = async (app) => {
+  const templates = createTemplatesService({ db: app.db, audit: app.audit });
+
+  app.post(
+    '/v1/consent-templates',
+    {
+      config: { permission: 'templates.publish' },
+      schema: {
+        tags: ['consent templates'],
+        summary: 'Publish a consent template (a new version of its key)',
+        description:
+          'Version 1 for a new key, the previous version + 1 otherwise. A published version never changes.',
+        security,
+        body: publishTemplateSchema,
+        response: {
+          201: templateSchema,
+          ...problemResponses(400, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await templates.publish(request, request.auth!, request.body)),
+  );
+
+  app.get(
+    '/v1/consent-templates',
+    {
+      config: { permission: 'templates.read' },
+      schema: {
+        tags: ['consent templates'],
+        summary: 'List the latest version of each consent template',
+        security,
+        querystring: listTemplatesQuery,
+        response: {
+          200: templatePageSchema,
+          ...problemResponses(400, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) => {
+      const after = decodeIdCursor(request.query.cursor);
+      if (after === null)
+        throw new BadRequest('The request is not valid.', [
+          { path: 'querystring.cursor', message: 'is not a cursor of this list' },
+        ]);
+      const page = await templates.listLatest(request, { limit: request.query.limit, after });
+      return {
+        items: page.items,
+        nextCursor: page.last === null ? null : encodeIdCursor(page.last),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/consent-templates/:id',
+    {
+      config: { permission: 'templates.read' },
+      schema: {
+        tags: ['consent templates'],
+        summary: 'Read one version of a consent template',
+        security,
+        params: templateIdParams,
+        response: { 200: templateSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
+      },
+    },
+    async (request) => templates.get(request, request.params.id),
+  );
+};
