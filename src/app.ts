@@ -66,12 +66,13 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(errorsPlugin);
   await app.register(securityPlugin);
   await app.register(dbPlugin, { pool });
+  // The audit door comes before auth: refusing a request is itself an audited event.
+  await app.register(auditPlugin, { config });
   await app.register(authPlugin, {
     config,
     ...(options.now && { now: options.now }),
     ...(options.passwordHashing && { passwordHashing: options.passwordHashing }),
   });
-  await app.register(auditPlugin, { config });
   await app.register(keysPlugin, { config });
   await app.register(swaggerPlugin);
 

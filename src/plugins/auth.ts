@@ -1,7 +1,6 @@
 import jwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { auditDoor } from '../access/audit.js';
 import { allows, PERMISSIONS, type Permission } from '../access/permissions.js';
 import { parseBreakGlass } from '../access/scope.js';
 import type { AuthContext } from '../access/types.js';
@@ -86,7 +85,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   app.decorate('identity', identity);
   app.decorateRequest('auth', null);
   app.decorateRequest('breakGlass', null);
-  const audit = auditDoor(app);
+  const audit = app.audit;
 
   const apiRoutes: ApiRoute[] = [];
   app.decorate('apiRoutes', apiRoutes);
@@ -186,4 +185,8 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   });
 }
 
-export default fp(authPlugin, { name: 'auth', fastify: '5.x', dependencies: ['db'] });
+export default fp(authPlugin, {
+  name: 'auth',
+  fastify: '5.x',
+  dependencies: ['db', 'audit'],
+});

@@ -15,6 +15,7 @@ import { uuidv7 } from '../../src/db/ids.js';
 import { totpCode } from '../../src/modules/auth/totp.js';
 import type { TestApp } from '../helpers/app.js';
 import { createUser, login, loginAs, TEST_PASSWORD } from '../helpers/auth.js';
+import { clientPayload, createClient } from '../helpers/clients.js';
 
 export type Variant = 'own' | 'other' | 'missing';
 
@@ -283,7 +284,7 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
         method: 'POST',
         url: '/v1/clients/search',
         headers: ctx.headers,
-        payload: { email: 'matrix@example.dk' },
+        payload: { email: 'test.client@example.dk' },
       }),
     },
   },
@@ -341,28 +342,7 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
   },
 };
 
-function clientPayload(clinicId: string) {
-  return {
-    clinicId,
-    firstName: 'Matrix',
-    lastName: 'Client',
-    dateOfBirth: '1990-01-01',
-    email: 'matrix@example.dk',
-  };
-}
-
-/** A client created through the real route by a receptionist of `clinicId`. */
-async function clientIn(ctx: MatrixContext, clinicId: string): Promise<string> {
-  const reception = await loginAs(ctx.app, { role: 'reception', clinicIds: [clinicId] });
-  const res = await ctx.app.inject({
-    method: 'POST',
-    url: '/v1/clients',
-    headers: reception.headers,
-    payload: clientPayload(clinicId),
-  });
-  if (res.statusCode !== 201) throw new Error(`creating a client answered ${res.statusCode}`);
-  return res.json<{ id: string }>().id;
-}
+const clientIn = (ctx: MatrixContext, clinicId: string) => createClient(ctx.app, clinicId);
 
 /** A route on one client: own clinic's client, another clinic's (404) and a missing id (404). */
 function clientRoute(

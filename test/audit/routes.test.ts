@@ -2,7 +2,8 @@ import t from 'tap';
 import pg from 'pg';
 import { uuidv7 } from '../../src/db/ids.js';
 import { buildTestApp } from '../helpers/app.js';
-import { loginAs } from '../helpers/auth.js';
+import { createClinic, loginAs } from '../helpers/auth.js';
+import { createClient } from '../helpers/clients.js';
 
 type Page = {
   items: {
@@ -82,10 +83,11 @@ t.test('auditor queries, pages and filters events; the query is itself audited',
 
 t.test('who may read: auditor the log, auditor and admin an access log', async (t) => {
   const { app } = await buildTestApp(t);
-  const clientId = uuidv7();
+  const clinicId = await createClinic(app);
+  const clientId = await createClient(app, clinicId);
   t.equal((await app.inject({ method: 'GET', url: '/v1/audit-events' })).statusCode, 401);
   for (const role of ['reception', 'practitioner', 'admin'] as const) {
-    const { headers } = await loginAs(app, { role });
+    const { headers } = await loginAs(app, { role, clinicIds: [clinicId] });
     for (const path of ['', '/export', '/verify']) {
       const res = await app.inject({ method: 'GET', url: `/v1/audit-events${path}`, headers });
       t.equal(res.statusCode, 403, `${role} ${path || 'query'}`);
@@ -101,9 +103,10 @@ t.test('who may read: auditor the log, auditor and admin an access log', async (
 
 t.test("a client's access log: newest first, and reading it is recorded", async (t) => {
   const { app } = await buildTestApp(t);
-  const auditor = await loginAs(app, { role: 'auditor' });
-  const clientId = uuidv7();
-  await app.audit.record(null, [{ action: 'client.create', outcome: 'success', clientId }]);
+  const clinicId = await createClinic(app);
+  const auditor = await loginAs(app, { role: 'auditor', clinicIds: [clinicId] });
+  const outsider = await loginAs(app, { role: 'auditor' });
+  const clientId = await createClient(app, clinicId);
   await app.audit.record(null, [{ action: 'client.read', outcome: 'success', clientId }]);
   await app.audit.record(null, [{ action: 'client.read', outcome: 'success', clientId: uuidv7() }]);
   const first = await app.inject({
@@ -126,6 +129,12 @@ t.test("a client's access log: newest first, and reading it is recorded", async 
     actorId: auditor.id,
     clientId,
   });
+  const foreign = await app.inject({
+    method: 'GET',
+    url: `/v1/clients/${clientId}/access-log`,
+    headers: outsider.headers,
+  });
+  t.equal(foreign.statusCode, 404, "another clinic's auditor sees no access log");
   t.equal(
     (
       await app.inject({

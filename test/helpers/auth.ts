@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { Role } from '../../src/config.js';
-import { auditDoor } from '../../src/access/audit.js';
 import { uuidv7 } from '../../src/db/ids.js';
 import { insertClinic } from '../../src/modules/clinics/clinics.repository.js';
 import { createUsersService } from '../../src/modules/users/users.service.js';
@@ -63,7 +62,7 @@ export async function createUser(
     db: app.db,
     passwords: app.identity.passwords,
     now: app.identity.now,
-    audit: auditDoor(app),
+    audit: app.audit,
   });
   const user = await users.create(
     {

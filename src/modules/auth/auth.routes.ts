@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { auditDoor } from '../../access/audit.js';
 import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
 import { userSchema } from '../users/users.schemas.js';
 import {
@@ -15,7 +14,7 @@ import { createAuthService } from './auth.service.js';
 
 /** Login, refresh, logout, the caller, and the second factor (API.md "Auth"). */
 export const authRoutes: FastifyPluginAsyncZod = async (app) => {
-  const audit = auditDoor(app);
+  const audit = app.audit;
   const auth = createAuthService({
     db: app.db,
     passwords: app.identity.passwords,

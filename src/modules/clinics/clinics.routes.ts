@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { auditDoor } from '../../access/audit.js';
 import { pageOf, pageQuerySchema } from '../../schemas/page.js';
 import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
 import { createClinicsService } from './clinics.service.js';
@@ -10,7 +9,7 @@ export const clinicsRoutes: FastifyPluginAsyncZod = async (app) => {
   const clinics = createClinicsService({
     db: app.db,
     now: app.identity.now,
-    audit: auditDoor(app),
+    audit: app.audit,
   });
 
   app.post(

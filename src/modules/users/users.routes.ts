@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { auditDoor } from '../../access/audit.js';
 import { pageOf, pageQuerySchema } from '../../schemas/page.js';
 import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
 import { createUsersService } from './users.service.js';
@@ -12,7 +11,7 @@ import {
 
 /** Staff accounts, managed by admins (API.md "Users and clinics"). */
 export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
-  const audit = auditDoor(app);
+  const audit = app.audit;
   const users = createUsersService({
     db: app.db,
     passwords: app.identity.passwords,
