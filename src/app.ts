@@ -26,6 +26,7 @@ import { usersRoutes } from './modules/users/users.routes.js';
 import { clientsRoutes } from './modules/clients/clients.routes.js';
 import { journalRetention } from './modules/journal/journal.retention.js';
 import { templatesRoutes } from './modules/templates/templates.routes.js';
+import { consentsRoutes } from './modules/consents/consents.routes.js';
 
 export interface BuildAppOptions {
   config: Config;
@@ -86,6 +87,7 @@ export async function buildApp(options: BuildAppOptions) {
     retention: journalRetention,
   });
   await app.register(templatesRoutes);
+  await app.register(consentsRoutes);
 
   return app;
 }

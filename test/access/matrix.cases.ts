@@ -304,6 +304,24 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
     url: `/v1/clients/${id}`,
     payload: { reason: 'The client asked to be forgotten' },
   })),
+  'POST /v1/clients/:id/consents': clientRouteWith(201, async (ctx, id) => ({
+    method: 'POST',
+    url: `/v1/clients/${id}/consents`,
+    payload: { templateId: await templateIn(ctx), signerName: 'Matrix Client' },
+  })),
+  'GET /v1/clients/:id/consents': clientRoute(200, (id) => ({
+    method: 'GET',
+    url: `/v1/clients/${id}/consents`,
+  })),
+  'GET /v1/clients/:id/consents/:consentId': consentRoute(200, (id, consentId) => ({
+    method: 'GET',
+    url: `/v1/clients/${id}/consents/${consentId}`,
+  })),
+  'POST /v1/clients/:id/consents/:consentId/withdraw': consentRoute(200, (id, consentId) => ({
+    method: 'POST',
+    url: `/v1/clients/${id}/consents/${consentId}/withdraw`,
+    payload: { reason: 'Changed my mind' },
+  })),
   // Consent templates are global: no clinic scope.
   'POST /v1/consent-templates': {
     ok: 201,
@@ -385,4 +403,70 @@ async function templateIn(ctx: MatrixContext, treatmentType?: string): Promise<s
   });
   if (res.statusCode !== 201) throw new Error(`publishing a template answered ${res.statusCode}`);
   return res.json<{ id: string }>().id;
+}
+
+/** Like clientRoute, for requests that need more setup (e.g. a template to sign). */
+function clientRouteWith(
+  ok: number,
+  request: (ctx: MatrixContext, clientId: string) => Promise<Omit<InjectOptions, 'headers'>>,
+): RouteCase {
+  const withHeaders = async (ctx: MatrixContext, id: string): Promise<InjectOptions> => ({
+    ...(await request(ctx, id)),
+    headers: ctx.headers,
+  });
+  return {
+    ok,
+    clinicScoped: true,
+    build: {
+      own: async (ctx) => withHeaders(ctx, await clientIn(ctx, ctx.ownClinicId)),
+      other: async (ctx) => withHeaders(ctx, await clientIn(ctx, ctx.otherClinicId)),
+      missing: async (ctx) => withHeaders(ctx, uuidv7()),
+    },
+  };
+}
+
+/** A client of `clinicId` with one signed consent, recorded by a receptionist there. */
+async function consentIn(
+  ctx: MatrixContext,
+  clinicId: string,
+  treatmentType?: string,
+): Promise<{ clientId: string; consentId: string }> {
+  const clientId = await clientIn(ctx, clinicId);
+  const templateId = await templateIn(ctx, treatmentType);
+  const reception = await loginAs(ctx.app, { role: 'reception', clinicIds: [clinicId] });
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: `/v1/clients/${clientId}/consents`,
+    headers: reception.headers,
+    payload: {
+      templateId,
+      signerName: 'Matrix Client',
+      signedAt: new Date(ctx.now().getTime() - 3_600_000).toISOString(),
+    },
+  });
+  if (res.statusCode !== 201) throw new Error(`recording a consent answered ${res.statusCode}`);
+  return { clientId, consentId: res.json<{ id: string }>().id };
+}
+
+/** A route on one consent of one client: own clinic's, another clinic's, missing ids. */
+function consentRoute(
+  ok: number,
+  request: (clientId: string, consentId: string) => Omit<InjectOptions, 'headers'>,
+): RouteCase {
+  const build = (clinic: 'own' | 'other') => async (ctx: MatrixContext) => {
+    const { clientId, consentId } = await consentIn(
+      ctx,
+      clinic === 'own' ? ctx.ownClinicId : ctx.otherClinicId,
+    );
+    return { ...request(clientId, consentId), headers: ctx.headers };
+  };
+  return {
+    ok,
+    clinicScoped: true,
+    build: {
+      own: build('own'),
+      other: build('other'),
+      missing: async (ctx) => ({ ...request(uuidv7(), uuidv7()), headers: ctx.headers }),
+    },
+  };
 }

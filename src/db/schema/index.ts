@@ -11,3 +11,4 @@ export * from './throttle-counters.js';
 export * from './used-totp-codes.js';
 export * from './audit.js';
 export * from './consent-templates.js';
+export * from './consents.js';

@@ -1,0 +1,35 @@
+import { pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { encrypted } from '../../crypto/index.js';
+import { clients } from './clients.js';
+import { clinics } from './clinics.js';
+import { consentTemplates } from './consent-templates.js';
+import { users } from './users.js';
+
+/** Signed consents; personal parts sealed under the client's data key. */
+export const consents = pgTable('consents', {
+  id: uuid('id').primaryKey(),
+  clientId: uuid('client_id')
+    .notNull()
+    .references(() => clients.id),
+  clinicId: uuid('clinic_id')
+    .notNull()
+    .references(() => clinics.id),
+  templateId: uuid('template_id')
+    .notNull()
+    .references(() => consentTemplates.id),
+  signerName: encrypted('signer_name_enc').notNull(),
+  signatureImage: encrypted('signature_image_enc'),
+  answers: encrypted<Record<string, unknown>>('answers_enc'),
+  signedAt: timestamp('signed_at', { withTimezone: true }).notNull(),
+  recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull(),
+  witnessedBy: uuid('witnessed_by')
+    .notNull()
+    .references(() => users.id),
+  documentHash: text('document_hash').notNull(),
+  status: text('status', { enum: ['active', 'withdrawn'] })
+    .notNull()
+    .default('active'),
+  withdrawnAt: timestamp('withdrawn_at', { withTimezone: true }),
+  withdrawnBy: uuid('withdrawn_by').references(() => users.id),
+  withdrawalReason: encrypted('withdrawal_reason_enc'),
+});
