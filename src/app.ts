@@ -27,6 +27,7 @@ import { clientsRoutes } from './modules/clients/clients.routes.js';
 import { journalRetention } from './modules/journal/journal.retention.js';
 import { templatesRoutes } from './modules/templates/templates.routes.js';
 import { consentsRoutes } from './modules/consents/consents.routes.js';
+import { journalRoutes } from './modules/journal/journal.routes.js';
 
 export interface BuildAppOptions {
   config: Config;
@@ -88,6 +89,7 @@ export async function buildApp(options: BuildAppOptions) {
   });
   await app.register(templatesRoutes);
   await app.register(consentsRoutes);
+  await app.register(journalRoutes);
 
   return app;
 }

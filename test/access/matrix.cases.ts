@@ -322,6 +322,41 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
     url: `/v1/clients/${id}/consents/${consentId}/withdraw`,
     payload: { reason: 'Changed my mind' },
   })),
+  'POST /v1/clients/:id/journal': consentRoute(201, (id, _consentId, ctx) => ({
+    method: 'POST',
+    url: `/v1/clients/${id}/journal`,
+    payload: entryPayload(ctx),
+  })),
+  'GET /v1/clients/:id/journal': clientRoute(200, (id) => ({
+    method: 'GET',
+    url: `/v1/clients/${id}/journal`,
+  })),
+  'GET /v1/clients/:id/journal/:entryId': entryRoute(200, (id, entryId) => ({
+    method: 'GET',
+    url: `/v1/clients/${id}/journal/${entryId}`,
+  })),
+  'POST /v1/clients/:id/journal/:entryId/amendments': entryRoute(201, (id, entryId) => ({
+    method: 'POST',
+    url: `/v1/clients/${id}/journal/${entryId}/amendments`,
+    payload: { notes: 'Corrected dose', reason: 'Typing error' },
+  })),
+  // Entries are immutable: these answer 405 to whoever may write the journal.
+  ...Object.fromEntries(
+    (['PUT', 'PATCH', 'DELETE'] as const).map((method) => [
+      `${method} /v1/clients/:id/journal/:entryId`,
+      {
+        ok: 405,
+        clinicScoped: false,
+        build: {
+          own: async (ctx: MatrixContext): Promise<InjectOptions> => ({
+            method,
+            url: `/v1/clients/${uuidv7()}/journal/${uuidv7()}`,
+            headers: ctx.headers,
+          }),
+        },
+      } satisfies RouteCase,
+    ]),
+  ),
   // Consent templates are global: no clinic scope.
   'POST /v1/consent-templates': {
     ok: 201,
@@ -451,14 +486,70 @@ async function consentIn(
 /** A route on one consent of one client: own clinic's, another clinic's, missing ids. */
 function consentRoute(
   ok: number,
-  request: (clientId: string, consentId: string) => Omit<InjectOptions, 'headers'>,
+  request: (
+    clientId: string,
+    consentId: string,
+    ctx: MatrixContext,
+  ) => Omit<InjectOptions, 'headers'>,
 ): RouteCase {
   const build = (clinic: 'own' | 'other') => async (ctx: MatrixContext) => {
     const { clientId, consentId } = await consentIn(
       ctx,
       clinic === 'own' ? ctx.ownClinicId : ctx.otherClinicId,
+      JOURNAL_TREATMENT,
     );
-    return { ...request(clientId, consentId), headers: ctx.headers };
+    return { ...request(clientId, consentId, ctx), headers: ctx.headers };
+  };
+  return {
+    ok,
+    clinicScoped: true,
+    build: {
+      own: build('own'),
+      other: build('other'),
+      missing: async (ctx) => ({ ...request(uuidv7(), uuidv7(), ctx), headers: ctx.headers }),
+    },
+  };
+}
+
+const JOURNAL_TREATMENT = 'matrix-treatment';
+
+function entryPayload(ctx: MatrixContext) {
+  return {
+    treatmentType: JOURNAL_TREATMENT,
+    performedAt: new Date(ctx.now().getTime() - 1_800_000).toISOString(),
+    notes: 'Matrix treatment notes',
+    products: [{ name: 'Filler', batchNumber: 'MX-1' }],
+  };
+}
+
+/** A client of `clinicId` with a consent and one journal entry by a practitioner there. */
+async function entryIn(
+  ctx: MatrixContext,
+  clinicId: string,
+): Promise<{ clientId: string; entryId: string }> {
+  const { clientId } = await consentIn(ctx, clinicId, JOURNAL_TREATMENT);
+  const practitioner = await loginAs(ctx.app, { role: 'practitioner', clinicIds: [clinicId] });
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: `/v1/clients/${clientId}/journal`,
+    headers: practitioner.headers,
+    payload: entryPayload(ctx),
+  });
+  if (res.statusCode !== 201) throw new Error(`writing an entry answered ${res.statusCode}`);
+  return { clientId, entryId: res.json<{ id: string }>().id };
+}
+
+/** A route on one journal entry: own clinic's, another clinic's, missing ids. */
+function entryRoute(
+  ok: number,
+  request: (clientId: string, entryId: string) => Omit<InjectOptions, 'headers'>,
+): RouteCase {
+  const build = (clinic: 'own' | 'other') => async (ctx: MatrixContext) => {
+    const { clientId, entryId } = await entryIn(
+      ctx,
+      clinic === 'own' ? ctx.ownClinicId : ctx.otherClinicId,
+    );
+    return { ...request(clientId, entryId), headers: ctx.headers };
   };
   return {
     ok,

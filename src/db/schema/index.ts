@@ -12,3 +12,4 @@ export * from './used-totp-codes.js';
 export * from './audit.js';
 export * from './consent-templates.js';
 export * from './consents.js';
+export * from './journal.js';

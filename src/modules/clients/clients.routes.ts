@@ -31,6 +31,8 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
     audit: app.audit,
     retentionYears: options.retentionYears,
     retention: options.retention,
+    // The app's clock (a test's fake one too): retention is counted against it.
+    now: app.identity.now,
   });
 
   app.post(

@@ -1,10 +1,10 @@
 import type { RetentionSource } from '../clients/clients.service.js';
+import { journalRepository } from './journal.repository.js';
 
 /**
- * The retention clock of a client: when their newest journal entry was performed. There is
- * no journal table yet (consents and journal come next), so no client has an entry and
- * nothing is retained; the journal module replaces this with a query on its entries.
+ * The retention clock of a client: when their newest journal entry was performed. Erasure is
+ * refused until RETENTION_YEARS after it (clients.service.ts).
  */
 export const journalRetention: RetentionSource = {
-  newestEntryAt: async () => null,
+  newestEntryAt: (executor, clientId) => journalRepository.newestPerformedAt(executor, clientId),
 };

@@ -1,0 +1,174 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { BadRequest, MethodNotAllowed } from '../../errors.js';
+import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
+import type { EntryCursor } from './journal.repository.js';
+import {
+  amendmentSchema,
+  clientJournalParams,
+  createAmendmentSchema,
+  createEntrySchema,
+  entryPageSchema,
+  entryParams,
+  entrySchema,
+  listEntriesQuery,
+} from './journal.schemas.js';
+import { createJournalService } from './journal.service.js';
+
+const security = [{ bearerAuth: [] }];
+
+/** Pages run oldest first by (performedAt, id); the cursor carries both, opaque to clients. */
+function encodeCursor(cursor: EntryCursor): string {
+  return Buffer.from(`${cursor.performedAt.toISOString()}|${cursor.id}`, 'utf8').toString(
+    'base64url',
+  );
+}
+
+function decodeCursor(cursor: string | undefined): EntryCursor | undefined {
+  if (cursor === undefined) return undefined;
+  const [at, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const performedAt = new Date(at ?? '');
+  if (rest.length > 0 || Number.isNaN(performedAt.getTime()) || !z.uuid().safeParse(id).success) {
+    throw new BadRequest('The request is not valid.', [
+      { path: 'querystring.cursor', message: 'is not a cursor of this list' },
+    ]);
+  }
+  return { performedAt, id: id! };
+}
+
+/** The treatment journal (API.md "Journal"): practitioners only; entries never change. */
+export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
+  const journal = createJournalService({
+    db: app.db,
+    keys: app.keys,
+    audit: app.audit,
+    now: app.identity.now,
+  });
+
+  app.post(
+    '/v1/clients/:id/journal',
+    {
+      config: { permission: 'journal.write' },
+      schema: {
+        tags: ['journal'],
+        summary: 'Write a journal entry',
+        description:
+          "Needs an active consent whose template covers `treatmentType`, signed before `performedAt` (and at least the template's `coolingOffHours` before it), and a client at least the template's `minimumAge` on `performedAt`; otherwise 409 with `rule`: `consent_missing`, `consent_withdrawn`, `consent_after_treatment`, `cooling_off` or `minimum_age`. `recordedLate` is true when written more than 24 hours after `performedAt`.",
+        security,
+        params: clientJournalParams,
+        body: createEntrySchema,
+        response: {
+          201: entrySchema,
+          ...problemResponses(400, 404, 409, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(await journal.create(request, request.auth!, request.params.id, request.body)),
+  );
+
+  app.get(
+    '/v1/clients/:id/journal',
+    {
+      config: { permission: 'journal.read' },
+      schema: {
+        tags: ['journal'],
+        summary: "A client's journal: entries with their amendments, oldest first",
+        description:
+          'A practitioner of another clinic may read it by sending `X-Break-Glass-Reason` (at least 10 characters); the audit events are then marked `breakGlass`.',
+        security,
+        params: clientJournalParams,
+        querystring: listEntriesQuery,
+        response: {
+          200: entryPageSchema,
+          ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) => {
+      const after = decodeCursor(request.query.cursor);
+      const page = await journal.list(request, request.auth!, request.params.id, {
+        limit: request.query.limit,
+        ...(after && { after }),
+      });
+      return {
+        items: page.items,
+        nextCursor: page.last === null ? null : encodeCursor(page.last),
+      };
+    },
+  );
+
+  app.get(
+    '/v1/clients/:id/journal/:entryId',
+    {
+      config: { permission: 'journal.read' },
+      schema: {
+        tags: ['journal'],
+        summary: 'A journal entry with its amendments, oldest first',
+        description: 'Break-glass as for the journal list.',
+        security,
+        params: entryParams,
+        response: { 200: entrySchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
+      },
+    },
+    async (request) =>
+      journal.get(request, request.auth!, request.params.id, request.params.entryId),
+  );
+
+  app.post(
+    '/v1/clients/:id/journal/:entryId/amendments',
+    {
+      config: { permission: 'journal.write' },
+      schema: {
+        tags: ['journal'],
+        summary: 'Amend a journal entry',
+        description: 'The original stays readable beside the correction.',
+        security,
+        params: entryParams,
+        body: createAmendmentSchema,
+        response: {
+          201: amendmentSchema,
+          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(
+          await journal.amend(
+            request,
+            request.auth!,
+            request.params.id,
+            request.params.entryId,
+            request.body,
+          ),
+        ),
+  );
+
+  // Entries never change and are never deleted: the methods exist only to say so.
+  for (const method of ['PUT', 'PATCH', 'DELETE'] as const) {
+    app.route({
+      method,
+      url: '/v1/clients/:id/journal/:entryId',
+      config: { permission: 'journal.write' },
+      schema: {
+        tags: ['journal'],
+        summary: `${method} is not allowed: journal entries are immutable`,
+        description: 'Always 405; correct an entry with an amendment.',
+        security,
+        params: entryParams,
+        response: problemResponses(400, 405, ...AUTHENTICATED_PROBLEMS),
+      },
+      handler: async () => {
+        throw new MethodNotAllowed(
+          'Journal entries never change and are never deleted; write an amendment instead.',
+          {},
+          { allow: 'GET' },
+        );
+      },
+    });
+  }
+};

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { normaliseBatchNumber } from '../../crypto/index.js';
+import { pageQuerySchema } from '../../schemas/page.js';
+import { treatmentTypeSchema } from '../templates/templates.schemas.js';
+
+const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max);
+
+export const productSchema = z
+  .strictObject({
+    name: text(200),
+    batchNumber: text(100).refine(
+      (value) => normaliseBatchNumber(value) !== null,
+      'must be a batch number',
+    ),
+    quantity: z.number().positive().max(1_000_000).optional(),
+    unit: text(20).optional(),
+  })
+  .meta({ id: 'JournalProductInput' });
+
+export const createEntrySchema = z
+  .strictObject({
+    treatmentType: treatmentTypeSchema,
+    performedAt: z.iso.datetime({ offset: true }),
+    notes: text(20_000),
+    treatedAreas: z.array(text(100)).max(50).optional(),
+    products: z.array(productSchema).max(50).optional(),
+  })
+  .meta({ id: 'JournalEntryCreate' });
+
+export type CreateEntryInput = z.output<typeof createEntrySchema>;
+
+export const createAmendmentSchema = z
+  .strictObject({ notes: text(20_000), reason: text(1000) })
+  .meta({ id: 'JournalAmendmentCreate' });
+
+export type CreateAmendmentInput = z.output<typeof createAmendmentSchema>;
+
+export const amendmentSchema = z
+  .object({
+    id: z.uuid(),
+    entryId: z.uuid(),
+    authorId: z.uuid(),
+    notes: z.string(),
+    reason: z.string(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'JournalAmendment' });
+
+export const entrySchema = z
+  .object({
+    id: z.uuid(),
+    clientId: z.uuid(),
+    authorId: z.uuid(),
+    consentId: z.uuid().describe('The consent the treatment relied on'),
+    treatmentType: z.string(),
+    performedAt: z.iso.datetime(),
+    notes: z.string(),
+    treatedAreas: z.array(z.string()),
+    products: z.array(
+      z.object({
+        name: z.string(),
+        batchNumber: z.string(),
+        quantity: z.number().nullable(),
+        unit: z.string().nullable(),
+      }),
+    ),
+    recordedLate: z.boolean().describe('Written more than 24 hours after performedAt'),
+    createdAt: z.iso.datetime(),
+    amendments: z.array(amendmentSchema).describe('Oldest first'),
+  })
+  .meta({ id: 'JournalEntry' });
+
+export type Entry = z.output<typeof entrySchema>;
+export type Amendment = z.output<typeof amendmentSchema>;
+
+export const entryPageSchema = z
+  .object({ items: z.array(entrySchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'JournalEntryPage' });
+
+export const clientJournalParams = z.strictObject({ id: z.uuid() });
+export const entryParams = z.strictObject({ id: z.uuid(), entryId: z.uuid() });
+export const listEntriesQuery = pageQuerySchema;

@@ -1,0 +1,349 @@
+import t, { type Test } from 'tap';
+import { buildTestApp } from '../helpers/app.js';
+import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
+
+type Json = Record<string, unknown>;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+async function setup(t: Test) {
+  const clock = fakeClock();
+  const { app, db } = await buildTestApp(t, { build: { now: clock.now } });
+  const clinic = await createClinic(app);
+  const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
+  const reception = await loginAs(app, { role: 'reception', clinicIds: [clinic] });
+  const practitioner = await loginAs(app, { role: 'practitioner', clinicIds: [clinic] });
+  const ago = (ms: number) => new Date(clock.now().getTime() - ms).toISOString();
+
+  const publish = async (payload: Json) => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/consent-templates',
+      headers: admin.headers,
+      payload: {
+        title: 'Consent',
+        body: `Body of ${String(payload.key)}`,
+        language: 'da',
+        ...payload,
+      },
+    });
+    if (res.statusCode !== 201) throw new Error(res.body);
+    return res.json<{ id: string }>().id;
+  };
+  const newClient = async (dateOfBirth = '1990-01-01') => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/clients',
+      headers: reception.headers,
+      payload: { clinicId: clinic, firstName: 'Jens', lastName: 'Journal', dateOfBirth },
+    });
+    if (res.statusCode !== 201) throw new Error(res.body);
+    return res.json<{ id: string }>().id;
+  };
+  const sign = async (clientId: string, templateId: string, signedAt: string) => {
+    const res = await app.inject({
+      method: 'POST',
+      url: `/v1/clients/${clientId}/consents`,
+      headers: reception.headers,
+      payload: { templateId, signerName: 'Jens Signer-Kq9', signedAt },
+    });
+    if (res.statusCode !== 201) throw new Error(res.body);
+    return res.json<{ id: string }>().id;
+  };
+  const write = (clientId: string, payload: Json, headers = practitioner.headers) =>
+    app.inject({ method: 'POST', url: `/v1/clients/${clientId}/journal`, headers, payload });
+
+  return {
+    clock,
+    app,
+    db,
+    clinic,
+    admin,
+    reception,
+    practitioner,
+    ago,
+    publish,
+    newClient,
+    sign,
+    write,
+  };
+}
+
+t.test('journal: rules, recordedLate, amendments, immutability, break-glass', async (t) => {
+  const s = await setup(t);
+  const { app, db, ago, write } = s;
+  const botox = await s.publish({
+    key: 'botox',
+    treatmentTypes: ['botox'],
+    minimumAge: 18,
+    coolingOffHours: 48,
+  });
+  const laser = await s.publish({ key: 'laser', treatmentTypes: ['laser'] });
+  const entry = (treatmentType: string, performedAt: string, extra: Json = {}) => ({
+    treatmentType,
+    performedAt,
+    notes: 'Kanarie-notes-Wp3: 20 units glabella',
+    ...extra,
+  });
+
+  await t.test('each rule answers 409 naming it', async (t) => {
+    const adult = await s.newClient();
+    const expectRule = async (clientId: string, payload: Json, rule: string) => {
+      const res = await write(clientId, payload);
+      t.equal(res.statusCode, 409, `${rule}: ${res.body}`);
+      t.match(res.json(), { status: 409, rule });
+    };
+    await expectRule(adult, entry('peel', ago(HOUR)), 'consent_missing');
+
+    await s.sign(adult, laser, ago(0));
+    await expectRule(adult, entry('laser', ago(2 * HOUR)), 'consent_after_treatment');
+
+    await s.sign(adult, botox, ago(24 * HOUR));
+    await expectRule(adult, entry('botox', ago(HOUR)), 'cooling_off');
+
+    const minor = await s.newClient('2015-06-01');
+    await s.sign(minor, botox, ago(72 * HOUR));
+    await expectRule(minor, entry('botox', ago(HOUR)), 'minimum_age');
+
+    const withdrawn = await s.newClient();
+    const consentId = await s.sign(withdrawn, laser, ago(5 * HOUR));
+    await app.inject({
+      method: 'POST',
+      url: `/v1/clients/${withdrawn}/consents/${consentId}/withdraw`,
+      headers: s.reception.headers,
+      payload: { reason: 'No longer wants it' },
+    });
+    await expectRule(withdrawn, entry('laser', ago(HOUR)), 'consent_withdrawn');
+
+    const future = await write(
+      adult,
+      entry('laser', new Date(s.clock.now().getTime() + HOUR).toISOString()),
+    );
+    t.equal(future.statusCode, 400, 'performedAt in the future');
+    const count = await db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM journal_entries',
+    );
+    t.equal(count.rows[0]!.n, 0, 'no refused entry was stored');
+  });
+
+  const client = await s.newClient();
+  await s.sign(client, botox, ago(5 * DAY));
+  await s.sign(client, laser, ago(5 * DAY));
+
+  const onTime = await write(
+    client,
+    entry('Botox', ago(HOUR), {
+      treatedAreas: ['glabella'],
+      products: [{ name: 'Botox 100U', batchNumber: 'C3 456-ab', quantity: 20, unit: 'U' }],
+    }),
+  );
+  t.equal(onTime.statusCode, 201, onTime.body);
+  const first = onTime.json<Json & { id: string }>();
+  t.match(first, {
+    authorId: s.practitioner.id,
+    treatmentType: 'botox',
+    recordedLate: false,
+    createdAt: s.clock.now().toISOString(),
+    treatedAreas: ['glabella'],
+    products: [{ name: 'Botox 100U', batchNumber: 'C3 456-ab', quantity: 20, unit: 'U' }],
+    amendments: [],
+  });
+  const late = await write(client, entry('laser', ago(3 * DAY)));
+  t.equal(late.statusCode, 201, late.body);
+  t.equal(late.json<Json>().recordedLate, true, 'written more than 24 h after the treatment');
+  t.equal((await write(client, entry('laser', ago(23 * HOUR)))).json<Json>().recordedLate, false);
+  t.equal(
+    (await write(client, entry('laser', ago(HOUR), { authorId: s.admin.id }))).statusCode,
+    400,
+    'authorId cannot be set',
+  );
+
+  await t.test('amendments keep the original', async (t) => {
+    const amended = await app.inject({
+      method: 'POST',
+      url: `/v1/clients/${client}/journal/${first.id}/amendments`,
+      headers: s.practitioner.headers,
+      payload: { notes: 'Correction: 25 units', reason: 'Typing error' },
+    });
+    t.equal(amended.statusCode, 201, amended.body);
+    const read = await app.inject({
+      method: 'GET',
+      url: `/v1/clients/${client}/journal/${first.id}`,
+      headers: s.practitioner.headers,
+    });
+    t.equal(read.statusCode, 200);
+    t.match(read.json(), {
+      notes: 'Kanarie-notes-Wp3: 20 units glabella',
+      amendments: [
+        { notes: 'Correction: 25 units', reason: 'Typing error', authorId: s.practitioner.id },
+      ],
+    });
+    const list = await app.inject({
+      method: 'GET',
+      url: `/v1/clients/${client}/journal`,
+      headers: s.practitioner.headers,
+    });
+    const items = list.json<{ items: { performedAt: string; amendments: unknown[] }[] }>().items;
+    t.equal(items.length, 3);
+    t.same(
+      items.map((item) => item.performedAt),
+      items.map((item) => item.performedAt).sort(),
+      'oldest first',
+    );
+    const page = await app.inject({
+      method: 'GET',
+      url: `/v1/clients/${client}/journal?limit=2`,
+      headers: s.practitioner.headers,
+    });
+    const cursor = page.json<{ nextCursor: string }>().nextCursor;
+    const rest = await app.inject({
+      method: 'GET',
+      url: `/v1/clients/${client}/journal?limit=2&cursor=${cursor}`,
+      headers: s.practitioner.headers,
+    });
+    t.equal(rest.json<{ items: unknown[] }>().items.length, 1, 'pages continue');
+  });
+
+  await t.test('entries never change: 405, and the database refuses', async (t) => {
+    for (const method of ['PUT', 'PATCH', 'DELETE'] as const) {
+      const res = await app.inject({
+        method,
+        url: `/v1/clients/${client}/journal/${first.id}`,
+        headers: s.practitioner.headers,
+        payload: { notes: 'rewritten' },
+      });
+      t.equal(res.statusCode, 405, method);
+      t.equal(res.headers.allow, 'GET');
+      t.match(res.headers['content-type'], /application\/problem\+json/);
+    }
+    await t.rejects(
+      db.pool.query('UPDATE journal_entries SET recorded_late = true WHERE id = $1', [first.id]),
+      /append-only/,
+    );
+    await t.rejects(
+      db.pool.query('DELETE FROM journal_entries WHERE id = $1', [first.id]),
+      /append-only/,
+    );
+    await t.rejects(
+      db.pool.query('UPDATE journal_amendments SET created_at = now()'),
+      /append-only/,
+    );
+  });
+
+  await t.test(
+    'reception and admin get 403; another clinic 404; break-glass allowed and marked',
+    async (t) => {
+      for (const who of [s.reception, s.admin]) {
+        for (const request of [
+          { method: 'GET' as const, url: `/v1/clients/${client}/journal` },
+          {
+            method: 'POST' as const,
+            url: `/v1/clients/${client}/journal`,
+            payload: entry('laser', ago(HOUR)),
+          },
+        ]) {
+          const res = await app.inject({ ...request, headers: who.headers });
+          t.equal(res.statusCode, 403, `${who.role} ${request.method}`);
+        }
+      }
+      const outsider = await loginAs(app, {
+        role: 'practitioner',
+        clinicIds: [await createClinic(app)],
+      });
+      const url = `/v1/clients/${client}/journal/${first.id}`;
+      t.equal(
+        (await app.inject({ method: 'GET', url, headers: outsider.headers })).statusCode,
+        404,
+      );
+      t.equal(
+        (await write(client, entry('laser', ago(HOUR)), outsider.headers)).statusCode,
+        404,
+        'no writing across clinics',
+      );
+      const reason = 'Emergency: client unconscious at our clinic';
+      const glass = await app.inject({
+        method: 'GET',
+        url,
+        headers: { ...outsider.headers, 'x-break-glass-reason': reason },
+      });
+      t.equal(glass.statusCode, 200, glass.body);
+      const listGlass = await app.inject({
+        method: 'GET',
+        url: `/v1/clients/${client}/journal`,
+        headers: { ...outsider.headers, 'x-break-glass-reason': reason },
+      });
+      t.equal(listGlass.statusCode, 200);
+      const events = await db.pool.query<{
+        action: string;
+        break_glass: boolean;
+        reason: string;
+        outcome: string;
+      }>(
+        "SELECT action, break_glass, reason, outcome FROM audit_events WHERE actor_id = $1 AND action LIKE 'journal.%' ORDER BY at, id",
+        [outsider.id],
+      );
+      t.match(events.rows, [
+        { action: 'journal.read', outcome: 'denied', break_glass: false },
+        { action: 'journal.create', outcome: 'denied' },
+        { action: 'journal.read', outcome: 'success', break_glass: true, reason },
+        { action: 'journal.list', outcome: 'success', break_glass: true, reason },
+      ]);
+      const tooShort = await app.inject({
+        method: 'GET',
+        url,
+        headers: { ...outsider.headers, 'x-break-glass-reason': 'short' },
+      });
+      t.equal(tooShort.statusCode, 400);
+    },
+  );
+
+  await t.test('canary: no notes, batch numbers or signer names in a dump', async (t) => {
+    let dump = '';
+    for (const table of ['consents', 'journal_entries', 'journal_amendments', 'journal_products']) {
+      const { rows } = await db.pool.query<{ text: string }>(
+        `SELECT row_to_json(t)::text AS text FROM ${table} t`,
+      );
+      t.ok(rows.length > 0, `${table} has rows`);
+      dump += rows.map((row) => row.text).join('\n');
+    }
+    for (const value of [
+      'Kanarie-notes-Wp3',
+      'C3 456-ab',
+      'C3456-AB',
+      'Signer-Kq9',
+      'Correction: 25',
+      'glabella',
+      'botox',
+    ]) {
+      t.notOk(dump.toLowerCase().includes(value.toLowerCase()), `${value} not stored in clear`);
+      t.notOk(dump.includes(Buffer.from(value).toString('hex')), `${value} not as hex`);
+    }
+  });
+});
+
+t.test('retention: erasure waits until RETENTION_YEARS after the newest entry', async (t) => {
+  const s = await setup(t);
+  const laser = await s.publish({ key: 'laser', treatmentTypes: ['laser'] });
+  const client = await s.newClient();
+  await s.sign(client, laser, s.ago(2 * DAY));
+  const performedAt = s.ago(DAY);
+  const res = await s.write(client, { treatmentType: 'laser', performedAt, notes: 'Done' });
+  t.equal(res.statusCode, 201, res.body);
+  const erase = (headers: { authorization: string }) =>
+    s.app.inject({
+      method: 'DELETE',
+      url: `/v1/clients/${client}`,
+      headers,
+      payload: { reason: 'The client asked to be forgotten' },
+    });
+  const refused = await erase(s.admin.headers);
+  t.equal(refused.statusCode, 409, refused.body);
+  const retainUntil = new Date(performedAt);
+  retainUntil.setUTCFullYear(retainUntil.getUTCFullYear() + 10);
+  t.match(refused.json(), { rule: 'retention', retainUntil: retainUntil.toISOString() });
+
+  s.clock.set(new Date(retainUntil.getTime() + DAY));
+  const admin = await loginAs(s.app, { role: 'admin', clinicIds: [s.clinic] });
+  const erased = await erase(admin.headers);
+  t.equal(erased.statusCode, 204, erased.body);
+});
