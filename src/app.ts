@@ -28,6 +28,7 @@ import { journalRetention } from './modules/journal/journal.retention.js';
 import { templatesRoutes } from './modules/templates/templates.routes.js';
 import { consentsRoutes } from './modules/consents/consents.routes.js';
 import { journalRoutes } from './modules/journal/journal.routes.js';
+import { recallsRoutes } from './modules/recalls/recalls.routes.js';
 
 export interface BuildAppOptions {
   config: Config;
@@ -90,6 +91,7 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(templatesRoutes);
   await app.register(consentsRoutes);
   await app.register(journalRoutes);
+  await app.register(recallsRoutes);
 
   return app;
 }

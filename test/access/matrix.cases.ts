@@ -357,6 +357,17 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
       } satisfies RouteCase,
     ]),
   ),
+  'GET /v1/recalls': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({
+        method: 'GET',
+        url: '/v1/recalls?batchNumber=MX-1',
+        headers: ctx.headers,
+      }),
+    },
+  },
   // Consent templates are global: no clinic scope.
   'POST /v1/consent-templates': {
     ok: 201,

@@ -1,0 +1,26 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
+import { recallQuery, recallSchema } from './recalls.schemas.js';
+import { createRecallsService } from './recalls.service.js';
+
+/** Product recall by batch number (API.md "Journal"). */
+export const recallsRoutes: FastifyPluginAsyncZod = async (app) => {
+  const recalls = createRecallsService({ db: app.db, keys: app.keys, audit: app.audit });
+
+  app.get(
+    '/v1/recalls',
+    {
+      config: { permission: 'recalls.read' },
+      schema: {
+        tags: ['journal'],
+        summary: "Clients of the caller's clinics treated with a product of a batch",
+        description:
+          'Matched through a blind index of the normalised batch number (case and spaces ignored). One audit event per client returned.',
+        security: [{ bearerAuth: [] }],
+        querystring: recallQuery,
+        response: { 200: recallSchema, ...problemResponses(400, ...AUTHENTICATED_PROBLEMS) },
+      },
+    },
+    async (request) => recalls.byBatch(request, request.auth!, request.query.batchNumber),
+  );
+};

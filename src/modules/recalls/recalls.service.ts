@@ -1,0 +1,74 @@
+import type { FastifyRequest } from 'fastify';
+import type { AuthContext } from '../../access/types.js';
+import type { ClientKeys } from '../../crypto/index.js';
+import type { Database } from '../../db/pool.js';
+import { BadRequest } from '../../errors.js';
+import type { AuditRecorder } from '../audit/audit.types.js';
+import { CLIENT_FIELDS } from '../clients/clients.service.js';
+import { recallsRepository as repo } from './recalls.repository.js';
+import type { Recall } from './recalls.schemas.js';
+
+export interface RecallsServiceDeps {
+  db: Database;
+  keys: ClientKeys;
+  audit: AuditRecorder;
+}
+
+export function createRecallsService(deps: RecallsServiceDeps) {
+  const { db, keys, audit } = deps;
+
+  return {
+    /**
+     * The clients of the caller's clinics treated with a product of the batch, found through
+     * the batch's blind index (normalised: case and spaces), one audit event per client.
+     */
+    async byBatch(
+      request: FastifyRequest,
+      auth: AuthContext,
+      batchNumber: string,
+    ): Promise<Recall> {
+      let index;
+      try {
+        index = await keys.blindIndex('batchNumber', batchNumber);
+      } catch {
+        throw new BadRequest('The request is not valid.', [
+          { path: 'querystring.batchNumber', message: 'is not a batch number' },
+        ]);
+      }
+      const rows = await repo.entriesWithBatch(db, auth.clinicIds, index);
+      const items: Recall['items'] = [];
+      for (const row of rows) {
+        let item = items.at(-1);
+        if (item?.clientId !== row.client.id) {
+          const client = row.client;
+          const cipher = await keys.cipherFor(db, client.id);
+          item = {
+            clientId: client.id,
+            firstName: cipher.open(CLIENT_FIELDS.firstName, client.id, client.firstName),
+            lastName: cipher.open(CLIENT_FIELDS.lastName, client.id, client.lastName),
+            email: client.email ? cipher.open(CLIENT_FIELDS.email, client.id, client.email) : null,
+            phone: client.phone ? cipher.open(CLIENT_FIELDS.phone, client.id, client.phone) : null,
+            entries: [],
+          };
+          items.push(item);
+        }
+        if (!item.entries.some((entry) => entry.entryId === row.entryId)) {
+          item.entries.push({ entryId: row.entryId, performedAt: row.performedAt.toISOString() });
+        }
+      }
+      await audit.record(
+        request,
+        items.length === 0
+          ? [{ action: 'recall.read', outcome: 'success', resourceType: 'recall' }]
+          : items.map((item) => ({
+              action: 'recall.read',
+              outcome: 'success' as const,
+              resourceType: 'client',
+              resourceId: item.clientId,
+              clientId: item.clientId,
+            })),
+      );
+      return { items };
+    },
+  };
+}
