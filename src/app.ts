@@ -29,6 +29,7 @@ import { templatesRoutes } from './modules/templates/templates.routes.js';
 import { consentsRoutes } from './modules/consents/consents.routes.js';
 import { journalRoutes } from './modules/journal/journal.routes.js';
 import { recallsRoutes } from './modules/recalls/recalls.routes.js';
+import { subjectsRoutes } from './modules/subjects/subjects.routes.js';
 
 export interface BuildAppOptions {
   config: Config;
@@ -92,6 +93,10 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(consentsRoutes);
   await app.register(journalRoutes);
   await app.register(recallsRoutes);
+  await app.register(subjectsRoutes, {
+    retentionYears: config.retentionYears,
+    retention: journalRetention,
+  });
 
   return app;
 }

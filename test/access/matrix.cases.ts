@@ -299,6 +299,10 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
     url: `/v1/clients/${id}/legal-hold`,
     payload: { active: true, reason: 'Complaint under review' },
   })),
+  'GET /v1/clients/:id/export': clientRoute(200, (id) => ({
+    method: 'GET',
+    url: `/v1/clients/${id}/export`,
+  })),
   'DELETE /v1/clients/:id': clientRoute(204, (id) => ({
     method: 'DELETE',
     url: `/v1/clients/${id}`,

@@ -4,6 +4,9 @@ import { CLIENT_FIELDS } from '../../src/modules/clients/clients.service.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
 
+/** Rows of the few SQL checks below. */
+type Row = { n: number; text: string; first_name_enc: Buffer } & Record<string, unknown>;
+
 type Json = Record<string, unknown>;
 
 function clientBody(clinicId: string, overrides: Json = {}): Json {
@@ -51,7 +54,7 @@ t.test('clients: create, read, update, search, list', async (t) => {
   t.match(client.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
 
   t.test('nothing readable reaches the database', async (t) => {
-    const { rows } = await db.pool.query('SELECT row_to_json(c)::text AS text FROM clients c');
+    const { rows } = await db.pool.query<Row>('SELECT row_to_json(c)::text AS text FROM clients c');
     for (const value of [
       'Karen',
       'Kjærsfeldt',
@@ -63,7 +66,7 @@ t.test('clients: create, read, update, search, list', async (t) => {
       'Vejle',
     ]) {
       t.notMatch(
-        rows[0].text.toLowerCase(),
+        rows[0]?.text.toLowerCase(),
         value.toLowerCase(),
         `${value} is not stored in clear`,
       );
@@ -88,7 +91,7 @@ t.test('clients: create, read, update, search, list', async (t) => {
     firstName: 'Karen',
   });
 
-  const history = await db.pool.query(
+  const history = await db.pool.query<Row>(
     'SELECT opt_in, actor_id FROM client_marketing_events WHERE client_id = $1 ORDER BY at, id',
     [client.id],
   );
@@ -185,11 +188,11 @@ t.test('clients: create, read, update, search, list', async (t) => {
       headers: other,
     });
     t.equal(list.statusCode, 404);
-    const denied = await db.pool.query(
+    const denied = await db.pool.query<Row>(
       "SELECT count(*)::int AS n FROM audit_events WHERE client_id = $1 AND outcome = 'denied' AND actor_id = $2",
       [client.id, practitionerB.id],
     );
-    t.equal(denied.rows[0].n, 2, 'read and update refusals are audited');
+    t.equal(denied.rows[0]?.n, 2, 'read and update refusals are audited');
   });
 
   t.test('roles without client access get 403', async (t) => {
@@ -302,8 +305,8 @@ t.test('clients: strict and helpful validation', async (t) => {
     payload: clientBody(await createClinic(app)),
   });
   t.equal(foreign.statusCode, 404, 'a client cannot be created in another clinic');
-  const count = await db.pool.query('SELECT count(*)::int AS n FROM clients');
-  t.equal(count.rows[0].n, 1, 'no rejected request left a row');
+  const count = await db.pool.query<Row>('SELECT count(*)::int AS n FROM clients');
+  t.equal(count.rows[0]?.n, 1, 'no rejected request left a row');
 });
 
 t.test(
@@ -341,11 +344,11 @@ t.test(
       original.every((id) => seen.includes(id)),
       'every client that existed at the start was listed',
     );
-    const events = await db.pool.query(
+    const events = await db.pool.query<Row>(
       "SELECT count(*)::int AS n, count(DISTINCT client_id)::int AS clients FROM audit_events WHERE action = 'client.list' AND actor_id = $1",
       [userId],
     );
-    t.equal(events.rows[0].n, seen.length, 'one event per client returned');
+    t.equal(events.rows[0]?.n, seen.length, 'one event per client returned');
     t.equal(
       (await app.inject({ method: 'GET', url: '/v1/clients?cursor=bogus', headers })).statusCode,
       400,
@@ -413,7 +416,7 @@ t.test('legal hold and erasure (crypto-shredding)', async (t) => {
   });
   t.match(lift.json(), { active: false, reason: null, since: null });
 
-  const sealed = await db.pool.query('SELECT first_name_enc FROM clients WHERE id = $1', [id]);
+  const sealed = await db.pool.query<Row>('SELECT first_name_enc FROM clients WHERE id = $1', [id]);
   const erased = await app.inject({
     method: 'DELETE',
     url: `/v1/clients/${id}`,
@@ -446,18 +449,19 @@ t.test('legal hold and erasure (crypto-shredding)', async (t) => {
     payload: { email: 'karen.k@example.dk' },
   });
   t.same(search.json(), { items: [] }, 'search finds nothing');
-  const indexes = await db.pool.query(
+  const indexes = await db.pool.query<Row>(
     'SELECT email_bidx, phone_bidx, national_id_bidx FROM clients WHERE id = $1',
     [id],
   );
   t.same(indexes.rows[0], { email_bidx: null, phone_bidx: null, national_id_bidx: null });
   await t.rejects(app.keys.cipherFor(app.db, id), DataKeyNotFound, 'the data key is gone');
   t.ok(
-    sealed.rows[0].first_name_enc.length > 0 && CLIENT_FIELDS.firstName.column === 'first_name_enc',
+    (sealed.rows[0]?.first_name_enc.length ?? 0) > 0 &&
+      CLIENT_FIELDS.firstName.column === 'first_name_enc',
   );
-  const events = await db.pool.query(
+  const events = await db.pool.query<Row>(
     'SELECT count(*)::int AS n FROM audit_events WHERE client_id = $1',
     [id],
   );
-  t.ok(events.rows[0].n >= 4, 'audit events stay');
+  t.ok((events.rows[0]?.n ?? 0) >= 4, 'audit events stay');
 });

@@ -34,6 +34,8 @@ export const JOURNAL_FIELDS = {
 } as const;
 
 /** An entry written more than this after the treatment is marked recordedLate. */
+const EXPORT_PAGE = 500;
+
 export const LATE_AFTER_MS = 24 * 60 * 60 * 1000;
 const CLOCK_SKEW_MS = 60 * 1000;
 
@@ -307,6 +309,26 @@ export function createJournalService(deps: JournalServiceDeps) {
         { ...event('journal.read', clientId, { type: 'journal_entry', id: entryId }), breakGlass },
       ]);
       return result;
+    },
+
+    /**
+     * Every entry of a client with its amendments, oldest first, for the data-subject export
+     * (which scopes the request and records the event itself).
+     */
+    async entriesFor(executor: Executor, clientId: string, cipher: ClientCipher): Promise<Entry[]> {
+      const entries: Entry[] = [];
+      let after: EntryCursor | undefined;
+      for (;;) {
+        const rows = await repo.pageEntries(executor, clientId, after, EXPORT_PAGE);
+        const amendments = await repo.amendmentsOf(
+          executor,
+          rows.map((row) => row.id),
+        );
+        entries.push(...rows.map((row) => presentEntry(cipher, row, amendments)));
+        const last = rows.at(-1);
+        if (rows.length < EXPORT_PAGE || !last) return entries;
+        after = { performedAt: last.performedAt, id: last.id };
+      }
     },
 
     async list(

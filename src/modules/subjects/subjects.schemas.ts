@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { auditEventSchema } from '../audit/audit.schemas.js';
+import { clientSchema } from '../clients/clients.schemas.js';
+import { consentDetailSchema } from '../consents/consents.schemas.js';
+import { entrySchema } from '../journal/journal.schemas.js';
+
+/** Everything held about one client, decrypted (GDPR art. 15 access / art. 20 portability). */
+export const subjectExportSchema = z
+  .object({
+    exportedAt: z.iso.datetime(),
+    client: clientSchema,
+    legalHold: z.object({
+      active: z.boolean(),
+      reason: z.string().nullable(),
+      since: z.iso.datetime().nullable(),
+    }),
+    marketingHistory: z.array(
+      z.object({ optIn: z.boolean(), actorId: z.uuid().nullable(), at: z.iso.datetime() }),
+    ),
+    consents: z.array(consentDetailSchema),
+    journal: z.array(entrySchema),
+    accessLog: z.array(auditEventSchema),
+  })
+  .meta({ id: 'SubjectExport' });
+
+export type SubjectExport = z.output<typeof subjectExportSchema>;

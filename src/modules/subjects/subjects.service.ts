@@ -1,0 +1,62 @@
+import type { FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import type { AuthContext } from '../../access/types.js';
+import type { Database } from '../../db/pool.js';
+import { streamAuditEvents } from '../audit/audit.repository.js';
+import type { AuditEvent } from '../audit/audit.schemas.js';
+import type { AuditRecorder } from '../audit/audit.types.js';
+import type { ClientsService } from '../clients/clients.service.js';
+import { consentsRepository } from '../consents/consents.repository.js';
+import { presentConsentDetail } from '../consents/consents.service.js';
+import type { JournalService } from '../journal/journal.service.js';
+import type { SubjectExport } from './subjects.schemas.js';
+
+export interface SubjectsServiceDeps {
+  db: Database;
+  pool: pg.Pool;
+  audit: AuditRecorder;
+  clients: ClientsService;
+  journal: Pick<JournalService, 'entriesFor'>;
+  now?: () => Date;
+}
+
+/** Data-subject requests that span every domain: the export of everything held. */
+export function createSubjectsService(deps: SubjectsServiceDeps) {
+  const now = deps.now ?? (() => new Date());
+  return {
+    async export(
+      request: FastifyRequest,
+      auth: AuthContext,
+      clientId: string,
+    ): Promise<SubjectExport> {
+      const opened = await deps.clients.openForExport(request, auth, clientId);
+      const consents = await consentsRepository.listForClient(deps.db, clientId);
+      const journal = await deps.journal.entriesFor(deps.db, clientId, opened.cipher);
+      const accessLog: AuditEvent[] = [];
+      for await (const event of streamAuditEvents(deps.pool, { clientId })) accessLog.push(event);
+      accessLog.reverse();
+      const document: SubjectExport = {
+        exportedAt: now().toISOString(),
+        client: opened.client,
+        legalHold: opened.legalHold,
+        marketingHistory: opened.marketingHistory,
+        consents: consents.map((row) =>
+          presentConsentDetail(opened.cipher, row.consent, row.template),
+        ),
+        journal,
+        accessLog,
+      };
+      await deps.audit.record(request, [
+        {
+          action: 'client.export',
+          outcome: 'success',
+          resourceType: 'client',
+          resourceId: clientId,
+          clientId,
+          reason: 'data_subject_access',
+        },
+      ]);
+      return document;
+    },
+  };
+}
