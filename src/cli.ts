@@ -5,6 +5,7 @@
 import { ConfigError } from './config.js';
 import type { CliCommand } from './cli/context.js';
 import { createUserCommand } from './cli/create-user.js';
+import { purgeExpiredCommand } from './cli/purge-expired.js';
 import { migrateCommand } from './cli/migrate.js';
 import { rotateMasterKeyCommand } from './cli/rotate-master-key.js';
 import { verifyAuditCommand } from './cli/verify-audit.js';
@@ -14,6 +15,7 @@ const commands: Record<string, CliCommand> = {
   'create-user': createUserCommand,
   'rotate-master-key': rotateMasterKeyCommand,
   'verify-audit': verifyAuditCommand,
+  'purge-expired': purgeExpiredCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

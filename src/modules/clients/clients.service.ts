@@ -41,6 +41,8 @@ export const CLIENT_FIELDS = {
 /** When the newest journal entry of a client was performed (the retention clock), if any. */
 export interface RetentionSource {
   newestEntryAt(executor: Executor, clientId: string): Promise<Date | null>;
+  /** Live clients whose newest entry was performed before `cutoff` (and who have one). */
+  clientsWithNewestEntryBefore(executor: Executor, cutoff: Date): Promise<string[]>;
 }
 
 export interface ClientsServiceDeps {
@@ -164,6 +166,39 @@ export function createClientsService(deps: ClientsServiceDeps) {
     if (clinicId === undefined) return auth.clinicIds;
     if (!auth.clinicIds.includes(clinicId)) throw new NotFound('Clinic not found.');
     return [clinicId];
+  }
+
+  /**
+   * Erasure by crypto-shredding, on a row locked by the caller's transaction: refused while
+   * on legal hold or inside the retention period (counted from the newest journal entry);
+   * otherwise the data key is destroyed, the blind indexes cleared and the client answers 404
+   * from then on. Audit events stay: ids only.
+   */
+  async function shred(tx: Executor, request: Request, row: ClientRow, reason: string | null) {
+    if (row.legalHold) {
+      throw new Conflict('The client is on legal hold; nothing of theirs may be erased.', {
+        rule: 'legal_hold',
+      });
+    }
+    const newest = await deps.retention.newestEntryAt(tx, row.id);
+    if (newest !== null) {
+      const retainUntil = new Date(newest);
+      retainUntil.setUTCFullYear(retainUntil.getUTCFullYear() + deps.retentionYears);
+      if (retainUntil > now()) {
+        throw new Conflict('The journal must be kept until the retention period ends.', {
+          rule: 'retention',
+          retainUntil: retainUntil.toISOString(),
+        });
+      }
+    }
+    await keys.destroy(tx, row.id);
+    await repo.update(tx, row.id, {
+      erasedAt: now(),
+      emailIndex: null,
+      phoneIndex: null,
+      nationalIdIndex: null,
+    });
+    await audit.recordInTransaction(tx, request, [{ ...event('client.erase', row.id), reason }]);
   }
 
   return {
@@ -304,33 +339,35 @@ export function createClientsService(deps: ClientsServiceDeps) {
      */
     async erase(request: Request, auth: AuthContext, id: string): Promise<void> {
       await db.transaction(async (tx) => {
-        await scoped(tx, request, auth, id, 'client.erase', { forUpdate: true });
-        const row = (await repo.findLive(tx, id))!;
-        if (row.legalHold) {
-          throw new Conflict('The client is on legal hold; nothing of theirs may be erased.', {
-            rule: 'legal_hold',
-          });
-        }
-        const newest = await deps.retention.newestEntryAt(tx, id);
-        if (newest !== null) {
-          const retainUntil = new Date(newest);
-          retainUntil.setUTCFullYear(retainUntil.getUTCFullYear() + deps.retentionYears);
-          if (retainUntil > now()) {
-            throw new Conflict('The journal must be kept until the retention period ends.', {
-              rule: 'retention',
-              retainUntil: retainUntil.toISOString(),
-            });
-          }
-        }
-        await keys.destroy(tx, id);
-        await repo.update(tx, id, {
-          erasedAt: now(),
-          emailIndex: null,
-          phoneIndex: null,
-          nationalIdIndex: null,
-        });
-        await audit.recordInTransaction(tx, request, [event('client.erase', id)]);
+        const row = await scoped(tx, request, auth, id, 'client.erase', { forUpdate: true });
+        await shred(tx, request, row, null);
       });
+    },
+
+    /**
+     * For `purge-expired`: erases a client whose retention has run out, with the same checks
+     * as the admin route (legal hold, retention) made again under the row lock. Returns
+     * whether it erased (false: gone already, on hold, or retained after all).
+     */
+    async eraseExpired(id: string): Promise<boolean> {
+      return db.transaction(async (tx) => {
+        const row = await repo.findLive(tx, id, { forUpdate: true });
+        if (!row) return false;
+        try {
+          await shred(tx, null, row, 'retention_expired');
+          return true;
+        } catch (error) {
+          if (error instanceof Conflict) return false;
+          throw error;
+        }
+      });
+    },
+
+    /** Ids of live clients whose newest journal entry is older than the retention period. */
+    async expiredClientIds(): Promise<string[]> {
+      const cutoff = now();
+      cutoff.setUTCFullYear(cutoff.getUTCFullYear() - deps.retentionYears);
+      return deps.retention.clientsWithNewestEntryBefore(db, cutoff);
     },
 
     /** For the data-subject export and other modules: the scoped client and its cipher. */

@@ -1,0 +1,119 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import t from 'tap';
+import { createClientKeys, createLocalKeyring, DataKeyNotFound } from '../../src/crypto/index.js';
+import { buildTestApp } from '../helpers/app.js';
+import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
+import { createClient } from '../helpers/clients.js';
+import { tsxArgs } from '../helpers/process.js';
+
+t.test(
+  'purge-expired: dry run lists, --apply erases exactly the clients past retention',
+  async (t) => {
+    const clock = fakeClock(new Date('2014-06-02T09:00:00.000Z'));
+    const { app, db, config } = await buildTestApp(t, { build: { now: clock.now } });
+    const clinic = await createClinic(app);
+    const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
+    const template = await app.inject({
+      method: 'POST',
+      url: '/v1/consent-templates',
+      headers: admin.headers,
+      payload: {
+        key: 'meso',
+        title: 'Mesotherapy',
+        body: 'I consent.',
+        treatmentTypes: ['meso'],
+        language: 'da',
+      },
+    });
+    const templateId = template.json<{ id: string }>().id;
+
+    /** A client with one treatment performed at the clock's current time minus an hour. */
+    async function treatedClient(): Promise<string> {
+      const clientId = await createClient(app, clinic);
+      const reception = await loginAs(app, { role: 'reception', clinicIds: [clinic] });
+      const consent = await app.inject({
+        method: 'POST',
+        url: `/v1/clients/${clientId}/consents`,
+        headers: reception.headers,
+        payload: {
+          templateId,
+          signerName: 'Signer',
+          signedAt: new Date(clock.now().getTime() - 7_200_000).toISOString(),
+        },
+      });
+      t.equal(consent.statusCode, 201, consent.body);
+      const practitioner = await loginAs(app, { role: 'practitioner', clinicIds: [clinic] });
+      const entry = await app.inject({
+        method: 'POST',
+        url: `/v1/clients/${clientId}/journal`,
+        headers: practitioner.headers,
+        payload: {
+          treatmentType: 'meso',
+          performedAt: new Date(clock.now().getTime() - 3_600_000).toISOString(),
+          notes: 'n',
+        },
+      });
+      t.equal(entry.statusCode, 201, entry.body);
+      return clientId;
+    }
+
+    const expired = await treatedClient();
+    const onHold = await treatedClient();
+    const hold = await app.inject({
+      method: 'PUT',
+      url: `/v1/clients/${onHold}/legal-hold`,
+      headers: admin.headers,
+      payload: { active: true, reason: 'Open complaint' },
+    });
+    t.equal(hold.statusCode, 200);
+    const untreated = await createClient(app, clinic);
+    clock.set(new Date('2025-06-02T09:00:00.000Z'));
+    const recent = await treatedClient();
+
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [...tsxArgs('src/cli.ts'), 'purge-expired', ...args], {
+        env: {
+          PATH: process.env.PATH,
+          NODE_ENV: 'test',
+          DATABASE_URL: db.url,
+          MASTER_KEY: config.masterKey.toString('base64'),
+          JWT_SECRET: randomBytes(40).toString('base64url'),
+        },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+
+    const dry = cli();
+    t.equal(dry.status, 0, dry.stderr);
+    t.match(dry.stdout, `would erase ${expired}`);
+    for (const kept of [onHold, untreated, recent]) t.notMatch(dry.stdout, kept);
+    t.match(dry.stdout, /1 client\(s\) past retention \(10 years\)/);
+    await t.resolves(app.keys.cipherFor(app.db, expired), 'a dry run erases nothing');
+
+    t.equal(cli('--now').status, 2, 'an unknown option is refused');
+
+    const applied = cli('--apply');
+    t.equal(applied.status, 0, applied.stderr);
+    t.match(applied.stdout, `erased ${expired}`);
+    t.match(applied.stdout, /1 client\(s\) erased/);
+    // This test process still caches the key for up to a minute, as any other API process
+    // would; a fresh door reads the database, where the key is gone.
+    const fresh = createClientKeys({
+      db: app.db,
+      keyring: createLocalKeyring(config.masterKey, []),
+    });
+    await t.rejects(fresh.cipherFor(app.db, expired), DataKeyNotFound);
+    for (const kept of [onHold, untreated, recent]) await t.resolves(fresh.cipherFor(app.db, kept));
+    const events = await db.pool.query<{ reason: string | null; actor_id: string | null }>(
+      "SELECT reason, actor_id FROM audit_events WHERE client_id = $1 AND action = 'client.erase'",
+      [expired],
+    );
+    t.same(
+      events.rows,
+      [{ reason: 'retention_expired', actor_id: null }],
+      'the erasure is audited',
+    );
+    t.match(cli().stdout, /0 client\(s\) past retention/, 'nothing left to purge');
+  },
+);
