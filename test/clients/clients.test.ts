@@ -464,4 +464,8 @@ t.test('legal hold and erasure (crypto-shredding)', async (t) => {
     [id],
   );
   t.ok((events.rows[0]?.n ?? 0) >= 4, 'audit events stay');
+  await app.auditChain.sealNow();
+  const chain = await app.auditChain.verify();
+  t.equal(chain.ok, true, 'the audit chain still verifies after the erasure');
+  t.ok(chain.checked >= (events.rows[0]?.n ?? 0));
 });
