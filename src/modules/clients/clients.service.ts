@@ -13,6 +13,7 @@ import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, Conflict, NotFound } from '../../errors.js';
 import type { AuditEventInput, AuditRecorder } from '../audit/audit.types.js';
+import { scopedClient } from './clients.scope.js';
 import {
   clientsRepository as repo,
   type ClientRow,
@@ -141,26 +142,15 @@ export function createClientsService(deps: ClientsServiceDeps) {
     return { action, outcome, resourceType: 'client', resourceId: clientId, clientId };
   }
 
-  /**
-   * The client if it exists and belongs to one of the caller's clinics. Another clinic's
-   * client answers 404 exactly like a missing one, and that refusal is audited.
-   */
-  async function scoped(
+  const scoped = async (
     executor: Executor,
     request: Request,
     auth: AuthContext,
     id: string,
     action: string,
     options: { forUpdate?: boolean } = {},
-  ): Promise<ClientRow> {
-    const row = await repo.findLive(executor, id, options);
-    if (!row) throw new NotFound('Client not found.');
-    if (!auth.clinicIds.includes(row.clinicId)) {
-      await audit.record(request, [{ ...event(action, id, 'denied'), reason: 'clinic_scope' }]);
-      throw new NotFound('Client not found.');
-    }
-    return row;
-  }
+  ): Promise<ClientRow> =>
+    (await scopedClient(audit, executor, request, auth, id, action, options)).client;
 
   function allowedClinics(auth: AuthContext, clinicId: string | undefined): string[] {
     if (clinicId === undefined) return auth.clinicIds;

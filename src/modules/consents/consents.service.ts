@@ -5,7 +5,8 @@ import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, Conflict, NotFound } from '../../errors.js';
 import type { AuditEventInput, AuditRecorder } from '../audit/audit.types.js';
-import { clientsRepository, type ClientRow } from '../clients/clients.repository.js';
+import type { ClientRow } from '../clients/clients.repository.js';
+import { scopedClient } from '../clients/clients.scope.js';
 import { CLIENT_FIELDS } from '../clients/clients.service.js';
 import { templatesRepository } from '../templates/templates.repository.js';
 import { documentHash, type SignedDocument } from './consents.document.js';
@@ -104,24 +105,14 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
     };
   }
 
-  /** As the clients service: another clinic's client is 404 like a missing one, audited. */
-  async function scoped(
+  const scoped = async (
     executor: Executor,
     request: Request,
     auth: AuthContext,
     clientId: string,
     action: string,
-  ): Promise<ClientRow> {
-    const row = await clientsRepository.findLive(executor, clientId);
-    if (!row) throw new NotFound('Client not found.');
-    if (!auth.clinicIds.includes(row.clinicId)) {
-      await audit.record(request, [
-        { ...event(action, clientId, null, 'denied'), reason: 'clinic_scope' },
-      ]);
-      throw new NotFound('Client not found.');
-    }
-    return row;
-  }
+  ): Promise<ClientRow> =>
+    (await scopedClient(audit, executor, request, auth, clientId, action)).client;
 
   function checkSignedAt(signedAt: Date, recordedAt: Date) {
     const invalid = (message: string) =>

@@ -1,5 +1,4 @@
 import type { FastifyRequest } from 'fastify';
-import { assertClinicAccess } from '../../access/scope.js';
 import type { AuthContext } from '../../access/types.js';
 import { jsonField, textField, type ClientCipher, type ClientKeys } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
@@ -7,7 +6,8 @@ import type { Database, Executor } from '../../db/pool.js';
 import type { JournalProduct } from '../../db/schema/journal.js';
 import { BadRequest, Conflict, NotFound } from '../../errors.js';
 import type { AuditEventInput, AuditRecorder } from '../audit/audit.types.js';
-import { clientsRepository, type ClientRow } from '../clients/clients.repository.js';
+import type { ClientRow } from '../clients/clients.repository.js';
+import { scopedClient } from '../clients/clients.scope.js';
 import { CLIENT_FIELDS } from '../clients/clients.service.js';
 import { consentsRepository } from '../consents/consents.repository.js';
 import {
@@ -82,32 +82,16 @@ export function createJournalService(deps: JournalServiceDeps) {
 
   /**
    * The client if the caller may touch its journal: members of its clinic, and for reads a
-   * practitioner of another clinic with a valid X-Break-Glass-Reason (assertClinicAccess).
-   * Anything else is 404 like a missing client, and the refusal is audited.
+   * practitioner of another clinic with a valid X-Break-Glass-Reason.
    */
-  async function scoped(
+  const scoped = (
     executor: Executor,
     request: Request,
     auth: AuthContext,
     clientId: string,
     action: string,
     options: { breakGlass: boolean },
-  ): Promise<{ client: ClientRow; breakGlass: boolean }> {
-    const client = await clientsRepository.findLive(executor, clientId);
-    if (!client) throw new NotFound('Client not found.');
-    if (auth.clinicIds.includes(client.clinicId)) return { client, breakGlass: false };
-    if (options.breakGlass) {
-      try {
-        return { client, ...assertClinicAccess(request, client.clinicId, 'client') };
-      } catch (error) {
-        if (!(error instanceof NotFound)) throw error;
-      }
-    }
-    await audit.record(request, [
-      { ...event(action, clientId, null, 'denied'), reason: 'clinic_scope' },
-    ]);
-    throw new NotFound('Client not found.');
-  }
+  ) => scopedClient(audit, executor, request, auth, clientId, action, options);
 
   function presentAmendment(cipher: ClientCipher, row: AmendmentRow): Amendment {
     return {
