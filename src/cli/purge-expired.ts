@@ -1,5 +1,6 @@
 import { createClientKeys, createLocalKeyring } from '../crypto/index.js';
 import { createDatabase } from '../db/pool.js';
+import { pruneCredentials } from '../modules/auth/auth.housekeeping.js';
 import { createAuditRecorder } from '../modules/audit/audit.recorder.js';
 import { createClientsService } from '../modules/clients/clients.service.js';
 import { journalRetention } from '../modules/journal/journal.retention.js';
@@ -11,10 +12,11 @@ import { withDatabase, type CliCommand } from './context.js';
  * journal entry is older than RETENTION_YEARS and who are not on legal hold. Dry run by
  * default: prints the ids it would erase. With --apply each erasure re-checks the rules under
  * the row lock and commits with its audit event (action client.erase, reason
- * retention_expired).
+ * retention_expired). It also prunes credentials that can no longer be used: ended sessions
+ * (and their refresh tokens), old login throttle counters and spent TOTP codes.
  */
 export const purgeExpiredCommand: CliCommand = {
-  summary: 'erase clients whose retention has passed (dry run unless --apply)',
+  summary: 'erase clients past retention, prune ended sessions (dry run unless --apply)',
   run: (args) => {
     const unknown = args.filter((arg) => arg !== '--apply');
     if (unknown.length > 0) {
@@ -49,6 +51,11 @@ export const purgeExpiredCommand: CliCommand = {
             out(`kept ${id} (on hold or retained again)`);
           }
         }
+        const leftovers = await pruneCredentials(db, new Date(), apply);
+        out(
+          `${apply ? 'pruned' : 'would prune'} ${leftovers.sessions} ended session(s), ` +
+            `${leftovers.throttleCounters} login throttle counter(s), ${leftovers.usedTotpCodes} spent TOTP code(s)`,
+        );
         out(
           apply
             ? `${erased} client(s) erased`

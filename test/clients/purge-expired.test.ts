@@ -84,12 +84,29 @@ t.test(
         timeout: 60_000,
       });
 
+    const failed = await app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      payload: { username: 'nobody-here', password: 'not the password at all' },
+    });
+    t.equal(failed.statusCode, 401);
+    const count = async (table: string) =>
+      (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]?.n;
+    const sessions = await count('sessions');
+    t.ok((sessions ?? 0) > 0 && ((await count('throttle_counters')) ?? 0) > 0);
+
     const dry = cli();
     t.equal(dry.status, 0, dry.stderr);
     t.match(dry.stdout, `would erase ${expired}`);
     for (const kept of [onHold, untreated, recent]) t.notMatch(dry.stdout, kept);
     t.match(dry.stdout, /1 client\(s\) past retention \(10 years\)/);
     await t.resolves(app.keys.cipherFor(app.db, expired), 'a dry run erases nothing');
+    t.match(
+      dry.stdout,
+      `would prune ${sessions} ended session(s)`,
+      'every fake-clock session has ended',
+    );
+    t.equal(await count('sessions'), sessions, 'a dry run prunes nothing');
 
     t.equal(cli('--now').status, 2, 'an unknown option is refused');
 
@@ -97,6 +114,9 @@ t.test(
     t.equal(applied.status, 0, applied.stderr);
     t.match(applied.stdout, `erased ${expired}`);
     t.match(applied.stdout, /1 client\(s\) erased/);
+    t.equal(await count('sessions'), 0, 'ended sessions pruned');
+    t.equal(await count('refresh_tokens'), 0, 'with their refresh tokens');
+    t.equal(await count('throttle_counters'), 0, 'old throttle counters pruned');
     // This test process still caches the key for up to a minute, as any other API process
     // would; a fresh door reads the database, where the key is gone.
     const fresh = createClientKeys({
