@@ -7,6 +7,8 @@ import {
   PRODUCTION_PASSWORD_HASHING,
   passwordLengthOk,
 } from '../modules/auth/password.js';
+import { createAuditRecorder } from '../modules/audit/audit.recorder.js';
+import { createLogger } from '../logger.js';
 import { createUsersService } from '../modules/users/users.service.js';
 import { USERNAME_PATTERN } from '../modules/users/users.schemas.js';
 import { withDatabase, type CliCommand } from './context.js';
@@ -65,24 +67,30 @@ export const createUserCommand: CliCommand = {
     }
     return withDatabase(async ({ pool }) => {
       await migrate(pool);
+      // The user and its audit event commit together, as through the API (actor: none).
+      const audit = createAuditRecorder({ pool, log: createLogger('warn') });
       const users = createUsersService({
         db: createDatabase(pool),
         passwords: createPasswordHasher(PRODUCTION_PASSWORD_HASHING),
         now: () => new Date(),
-        audit: { record: async () => undefined, recordInTransaction: async () => undefined },
+        audit,
       });
-      const user = await users.create(
-        {
-          username,
-          password,
-          role: role as Role,
-          displayName: values['display-name'] ?? username,
-          clinicIds,
-        },
-        null,
-      );
-      process.stdout.write(`created user ${user.id} (${user.role})\n`);
-      return 0;
+      try {
+        const user = await users.create(
+          {
+            username,
+            password,
+            role: role as Role,
+            displayName: values['display-name'] ?? username,
+            clinicIds,
+          },
+          null,
+        );
+        process.stdout.write(`created user ${user.id} (${user.role})\n`);
+        return 0;
+      } finally {
+        await audit.close();
+      }
     });
   },
 };

@@ -17,7 +17,7 @@ const loginStatus = (app: App, username: string, password: string) =>
 
 t.test('the bootstrap admin is created once and never overwritten', async (t) => {
   const { app } = await buildTestApp(t);
-  const deps = { db: app.db, passwords: app.identity.passwords };
+  const deps = { db: app.db, passwords: app.identity.passwords, audit: app.audit };
   const first = { username: 'first-admin', password: 'first password, long enough' };
   t.equal(await bootstrapAdmin(deps, first), 'created');
   t.equal(await loginStatus(app, first.username, first.password), 200);
@@ -35,6 +35,10 @@ t.test('the bootstrap admin is created once and never overwritten', async (t) =>
     'exists',
   );
   t.equal((await app.pool.query('SELECT 1 FROM users')).rowCount, 1, 'no second admin');
+  const events = await app.pool.query(
+    "SELECT resource_id FROM audit_events WHERE action = 'user.create' AND reason = 'bootstrap'",
+  );
+  t.equal(events.rowCount, 1, 'the bootstrap is audited once');
 });
 
 t.test('any existing user stops the bootstrap; concurrent starts create one admin', async (t) => {
@@ -42,14 +46,14 @@ t.test('any existing user stops the bootstrap; concurrent starts create one admi
   await createUser(withUser, { role: 'reception' });
   t.equal(
     await bootstrapAdmin(
-      { db: withUser.db, passwords: withUser.identity.passwords },
+      { db: withUser.db, passwords: withUser.identity.passwords, audit: withUser.audit },
       { username: 'boot', password: 'a password of length' },
     ),
     'exists',
   );
 
   const { app } = await buildTestApp(t);
-  const deps = { db: app.db, passwords: app.identity.passwords };
+  const deps = { db: app.db, passwords: app.identity.passwords, audit: app.audit };
   const outcomes = await Promise.all(
     [1, 2, 3].map((i) =>
       bootstrapAdmin(deps, { username: `boot-${i}`, password: `password number ${i}` }),
@@ -145,6 +149,10 @@ t.test('npm run cli -- create-user reads the password from standard input', asyn
   t.match(ok.output(), /created user [0-9a-f-]{36} \(practitioner\)/);
   t.notMatch(ok.output(), /spaces kept/);
   t.equal(await loginStatus(app, 'nurse.jensen', password), 200);
+  const created = await app.pool.query(
+    "SELECT e.actor_id FROM audit_events e JOIN users u ON u.id::text = e.resource_id WHERE u.username = 'nurse.jensen' AND e.action = 'user.create'",
+  );
+  t.same(created.rows, [{ actor_id: null }], 'the CLI creation is audited (no actor)');
 
   const short = run(
     'src/cli.ts',

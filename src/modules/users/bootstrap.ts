@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database } from '../../db/pool.js';
+import type { AuditRecorder } from '../audit/audit.types.js';
 import type { PasswordHasher } from '../auth/password.js';
 import { anyUserExists, insertUser } from './users.repository.js';
 import { USERNAME_PATTERN } from './users.schemas.js';
@@ -15,7 +16,7 @@ const BOOTSTRAP_LOCK = 7_318_201_102;
  * create it once (an advisory lock held for the transaction).
  */
 export async function bootstrapAdmin(
-  deps: { db: Database; passwords: PasswordHasher; now?: () => Date },
+  deps: { db: Database; passwords: PasswordHasher; audit: AuditRecorder; now?: () => Date },
   admin: { username: string; password: string },
 ): Promise<'created' | 'exists'> {
   if (!USERNAME_PATTERN.test(admin.username)) {
@@ -25,14 +26,24 @@ export async function bootstrapAdmin(
   return deps.db.transaction(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`);
     if (await anyUserExists(tx)) return 'exists' as const;
+    const id = uuidv7();
     await insertUser(tx, {
-      id: uuidv7(),
+      id,
       username: admin.username,
       displayName: 'Administrator',
       role: 'admin',
       passwordHash,
       now: deps.now?.() ?? new Date(),
     });
+    await deps.audit.recordInTransaction(tx, null, [
+      {
+        action: 'user.create',
+        outcome: 'success',
+        resourceType: 'user',
+        resourceId: id,
+        reason: 'bootstrap',
+      },
+    ]);
     return 'created' as const;
   });
 }
