@@ -14,7 +14,7 @@ import auditPlugin from './plugins/audit.js';
 import authPlugin from './plugins/auth.js';
 import type { PasswordHashingOptions } from './modules/auth/password.js';
 import dbPlugin from './plugins/db.js';
-import errorsPlugin from './plugins/errors.js';
+import errorsPlugin, { frameworkErrorHandler } from './plugins/errors.js';
 import keysPlugin from './plugins/keys.js';
 import securityPlugin from './plugins/security.js';
 import swaggerPlugin from './plugins/swagger.js';
@@ -59,6 +59,7 @@ export async function buildApp(options: BuildAppOptions) {
       return typeof offered === 'string' && SANE_REQUEST_ID.test(offered) ? offered : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: false },
+    frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

@@ -115,6 +115,28 @@ function toProblem(
 }
 
 /**
+ * Fastify answers a URL it cannot decode (FST_ERR_BAD_URL) before routing, so neither the
+ * error handler nor the onRequest hooks run: without this (buildApp's `frameworkErrors`) the
+ * answer was Fastify's own JSON echoing the URL, with no problem document, request id or
+ * no-store header.
+ */
+export function frameworkErrorHandler(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
+  const detail = (error.code && FASTIFY_DETAILS[error.code]) ?? 'The request was rejected.';
+  request.log.info({ status, code: error.code }, 'request rejected');
+  void reply.headers({
+    'x-request-id': request.id,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  void sendProblem(reply, problem(status, detail));
+}
+
+/**
  * One error handler for the whole application: every error becomes RFC 9457 problem details,
  * and nothing of a 5xx's cause (stack, SQL, driver message) reaches the client.
  */
