@@ -1,0 +1,483 @@
+/**
+ * Property-based fuzzing of every /v1 route as every role (and anonymously), driven by the
+ * OpenAPI document the application serves: a valid request per route (from the permission
+ * matrix's builders) is mutated (wrong types, missing and extra keys, boundary numbers, huge,
+ * empty, NUL and lone-surrogate strings, deep nesting, `__proto__`/`constructor` keys, raw
+ * bodies, odd content types, duplicate query parameters, odd methods, odd headers).
+ *
+ * Every answer must be: not 5xx; a status the document declares for that operation, with a
+ * body matching the declared schema (compiled with ajv); free of stack traces and SQL; and the
+ * process's global prototypes must be untouched. FUZZ_RUNS (runs per route, default 24) and
+ * FUZZ_SEED set the size and the seed; `npm run soak` raises the runs.
+ */
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { InjectOptions } from 'fastify';
+import fc from 'fast-check';
+import t from 'tap';
+import { ROLES, type Role } from '../../src/config.js';
+import { buildTestApp } from '../helpers/app.js';
+import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
+import { ROUTE_CASES, type MatrixContext } from '../access/matrix.cases.js';
+import { recordSummary } from './summary.js';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 24);
+const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
+
+type Who = Role | 'anonymous';
+const WHO: readonly Who[] = [...ROLES, 'anonymous'];
+
+/** A body that carries a stack frame, a driver message or SQL text. */
+const LEAK =
+  /\bat [^\n]*:\d+:\d+|node_modules|\.ts:\d+|\bSELECT\b|\bINSERT INTO\b|\bDELETE FROM\b|relation "|violates|syntax error|duplicate key|Failed query|ECONNREFUSED/i;
+
+const huge = 'x'.repeat(200_000);
+const deepArray = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+const deepObject = (depth: number): unknown => {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i += 1) value = { a: value };
+  return value;
+};
+
+const weirdString = fc.oneof(
+  fc.constantFrom(
+    '',
+    ' ',
+    '\u0000',
+    'a\u0000b',
+    '\uD800',
+    'x\uDFFFy',
+    huge,
+    "' OR 1=1 --",
+    '../../etc/passwd',
+    '%00',
+    '${7*7}',
+    '2030-02-30',
+    '1990-13-01',
+    '0000-00-00',
+    '-1',
+    '1e309',
+    'NaN',
+    '00000000-0000-0000-0000-000000000000',
+    'ffffffff-ffff-ffff-ffff-ffffffffffff',
+    '\u202e\u0301\uFEFF',
+  ),
+  fc.string({ unit: 'grapheme', maxLength: 40 }),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+);
+const weirdNumber = fc.oneof(
+  fc.constantFrom(0, -0, -1, 1, 0.5, 2 ** 31, 2 ** 53 + 2, -(2 ** 63), 1e308, 500, 501),
+  fc.integer(),
+  fc.double({ noNaN: true }),
+);
+const weirdValue: fc.Arbitrary<unknown> = fc.oneof(
+  weirdString,
+  weirdNumber,
+  fc.boolean(),
+  fc.constant(null),
+  fc.constantFrom([], {}, [null], { __proto__: null }, deepObject(2_000), [[[[[]]]]]),
+  fc.jsonValue({ maxDepth: 3 }),
+);
+const oddKey = fc.oneof(
+  fc.constantFrom(
+    '__proto__',
+    'constructor',
+    'prototype',
+    'role',
+    'clinicId',
+    'authorId',
+    'id',
+    'createdAt',
+    '',
+  ),
+  fc.string({ maxLength: 12 }),
+);
+
+type Mutation =
+  | { kind: 'valid' }
+  | { kind: 'set'; key: string | null; value: unknown }
+  | { kind: 'delete'; key: string | null }
+  | { kind: 'replaceBody'; value: unknown }
+  | { kind: 'raw'; payload: string; contentType: string | null }
+  | { kind: 'contentType'; contentType: string }
+  | { kind: 'query'; key: string | null; value: string; duplicate: boolean }
+  | { kind: 'path'; segment: string }
+  | { kind: 'method'; method: string; withBody: boolean }
+  | { kind: 'header'; name: string; value: string };
+
+const printable = fc.string({
+  unit: fc.integer({ min: 0x20, max: 0x7e }).map(String.fromCharCode),
+});
+
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.constant<Mutation>({ kind: 'valid' }),
+  fc.record({
+    kind: fc.constant('set' as const),
+    key: fc.option(oddKey, { nil: null }),
+    value: weirdValue,
+  }),
+  fc.record({ kind: fc.constant('delete' as const), key: fc.option(oddKey, { nil: null }) }),
+  fc.record({ kind: fc.constant('replaceBody' as const), value: weirdValue }),
+  fc.record({
+    kind: fc.constant('raw' as const),
+    payload: fc.oneof(
+      fc.constantFrom(
+        '',
+        '{',
+        'null',
+        '"just a string"',
+        '{"__proto__":{"polluted":true}}',
+        '{"constructor":{"prototype":{"polluted":true}}}',
+        '{"a":1,"a":2}',
+        deepArray(100_000),
+        `{"x":"${'y'.repeat(1_100_000)}"}`,
+        '\uFEFF{}',
+        '{"email":"\\ud800"}',
+      ),
+      fc.string({ maxLength: 60 }),
+    ),
+    contentType: fc.option(
+      fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain'),
+      { nil: null },
+    ),
+  }),
+  fc.record({
+    kind: fc.constant('contentType' as const),
+    contentType: fc.constantFrom(
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/json; charset=utf-16',
+      'application/xml',
+      'application/json, text/plain',
+    ),
+  }),
+  fc.record({
+    kind: fc.constant('query' as const),
+    key: fc.option(fc.constantFrom('limit', 'cursor', 'clinicId', 'from', 'to', 'format', 'x'), {
+      nil: null,
+    }),
+    value: fc.oneof(
+      weirdString.filter((s) => s.length < 1_000),
+      fc.constantFrom('0', '-1', '500', '501', '1e3', '1.5', '', 'ndjson', 'csv'),
+    ),
+    duplicate: fc.boolean(),
+  }),
+  fc.record({
+    kind: fc.constant('path' as const),
+    segment: fc.oneof(
+      weirdString.filter((s) => s.length < 1_000),
+      fc.uuid().map((u) => u.toUpperCase()),
+    ),
+  }),
+  fc.record({
+    kind: fc.constant('method' as const),
+    method: fc.constantFrom(
+      'PROPFIND',
+      'TRACE',
+      'OPTIONS',
+      'HEAD',
+      'GET',
+      'POST',
+      'PUT',
+      'PATCH',
+      'DELETE',
+      'MKCOL',
+      'SEARCH',
+    ),
+    withBody: fc.boolean(),
+  }),
+  fc.record({
+    kind: fc.constant('header' as const),
+    name: fc.constantFrom(
+      'authorization',
+      'x-request-id',
+      'x-purpose-of-use',
+      'x-break-glass-reason',
+      'accept',
+      'content-length',
+    ),
+    value: fc.oneof(
+      printable,
+      fc.constantFrom(
+        'Bearer x',
+        'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.',
+        'Basic YTpi',
+        'x'.repeat(9_000),
+        '-1',
+      ),
+    ),
+  }),
+);
+
+function setQuery(url: string, key: string, value: string, duplicate: boolean): string {
+  const [path, search = ''] = url.split('?', 2) as [string, string?];
+  const params = new URLSearchParams(search);
+  if (duplicate) params.append(key, value);
+  else params.set(key, value);
+  return `${path}?${params.toString()}`;
+}
+
+function apply(seed: InjectOptions, m: Mutation, keys: string[]): InjectOptions {
+  const request: InjectOptions = { ...seed, headers: { ...seed.headers } };
+  const body = seed.payload;
+  const object =
+    body && typeof body === 'object' && !Array.isArray(body)
+      ? { ...(body as Record<string, unknown>) }
+      : {};
+  const pick = (key: string | null) => key ?? keys[0] ?? 'x';
+  switch (m.kind) {
+    case 'valid':
+      return request;
+    case 'set':
+      // defineProperty keeps `__proto__` an own key, as JSON.parse would make it.
+      Object.defineProperty(object, pick(m.key), {
+        value: m.value,
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
+      return { ...request, payload: object };
+    case 'delete':
+      delete object[pick(m.key)];
+      return { ...request, payload: object };
+    case 'replaceBody':
+      return {
+        ...request,
+        payload: JSON.stringify(m.value) ?? 'null',
+        headers: jsonHeaders(request),
+      };
+    case 'raw': {
+      const headers: Record<string, string> = { ...(request.headers as Record<string, string>) };
+      if (m.contentType) headers['content-type'] = m.contentType;
+      return { ...request, payload: m.payload, headers };
+    }
+    case 'contentType':
+      return {
+        ...request,
+        payload: JSON.stringify(body ?? {}),
+        headers: { ...request.headers, 'content-type': m.contentType },
+      };
+    case 'query':
+      return {
+        ...request,
+        url: setQuery(
+          urlOf(request),
+          m.key ?? keysOfQuery(request)[0] ?? 'limit',
+          m.value,
+          m.duplicate,
+        ),
+      };
+    case 'path': {
+      const url = urlOf(request);
+      const [path, search] = url.split('?', 2) as [string, string?];
+      const segments = path.split('/');
+      const uuidAt = segments.findIndex((s) => /^[0-9a-f-]{36}$/i.test(s));
+      const at = uuidAt === -1 ? segments.length - 1 : uuidAt;
+      segments[at] = encodeSegment(m.segment);
+      return { ...request, url: segments.join('/') + (search ? `?${search}` : '') };
+    }
+    case 'method':
+      return {
+        ...request,
+        method: m.method,
+        ...(m.withBody ? { payload: body ?? { a: 1 } } : { payload: undefined }),
+      };
+    case 'header':
+      return { ...request, headers: { ...request.headers, [m.name]: m.value } };
+  }
+}
+
+/** Percent-encodes a segment; a lone surrogate becomes invalid UTF-8 (`%ED%A0%80`) on the wire. */
+function encodeSegment(segment: string): string {
+  try {
+    return encodeURIComponent(segment);
+  } catch {
+    return '%ED%A0%80';
+  }
+}
+
+function urlOf(request: InjectOptions): string {
+  return typeof request.url === 'string' ? request.url : '';
+}
+
+function jsonHeaders(request: InjectOptions) {
+  return { ...request.headers, 'content-type': 'application/json' };
+}
+
+function keysOfQuery(request: InjectOptions): string[] {
+  const search = urlOf(request).split('?', 2)[1];
+  return search ? [...new URLSearchParams(search).keys()] : [];
+}
+
+function prototypeKeys(): string {
+  return [Object.prototype, Array.prototype, Function.prototype, String.prototype]
+    .map((proto) => Reflect.ownKeys(proto).map(String).sort().join(','))
+    .join('|');
+}
+
+const toOpenApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');
+const pointer = (...parts: string[]) =>
+  parts.map((part) => part.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
+
+t.test('fuzzing every /v1 route as every role', async (t) => {
+  const clock = fakeClock();
+  const { app } = await buildTestApp(t, { build: { now: clock.now } });
+  const document = app.swagger() as unknown as {
+    paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+  };
+  const templates = Object.keys(document.paths).map((path) => ({
+    path,
+    pattern: new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+  }));
+  const matchPath = (url: string, method: string) => {
+    const candidates = templates.filter(({ path }) => document.paths[path]?.[method]);
+    return (
+      candidates.find(({ path }) => path === url)?.path ??
+      candidates.find(({ pattern }) => pattern.test(url))?.path ??
+      ''
+    );
+  };
+  const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: false });
+  ajv.addSchema(document, 'openapi.json');
+
+  const ownClinicId = await createClinic(app);
+  const otherClinicId = await createClinic(app);
+  const sessions = new Map<Role, { authorization: string }>();
+  const sessionFor = async (role: Role) => {
+    let headers = sessions.get(role);
+    if (!headers) {
+      headers = (await loginAs(app, { role, clinicIds: [ownClinicId] })).headers;
+      sessions.set(role, headers);
+    }
+    return headers;
+  };
+  const ctx = async (role: Role): Promise<MatrixContext> => ({
+    app,
+    ownClinicId,
+    otherClinicId,
+    role,
+    headers: (await loginAs(app, { role, clinicIds: [ownClinicId] })).headers,
+    now: clock.now,
+  });
+
+  const prototypesBefore = prototypeKeys();
+  const statuses = new Map<string, number>();
+  const undocumented = new Set<string>();
+  let requests = 0;
+  let serverErrors = 0;
+
+  for (const [routeIndex, route] of app.apiRoutes.entries()) {
+    const key = `${route.method} ${route.url}`;
+    const build = ROUTE_CASES[key]?.build.own;
+    if (!build) {
+      t.fail(`${key}: no matrix builder to seed the fuzzer`);
+      continue;
+    }
+    const operations = document.paths[toOpenApiPath(route.url)];
+    t.ok(operations?.[route.method.toLowerCase()], `${key}: documented`);
+    const seedRole: Role =
+      route.url.includes('/journal') || route.url.includes('recalls') ? 'practitioner' : 'admin';
+    const seed = await build(await ctx(seedRole));
+    const bodyKeys =
+      seed.payload && typeof seed.payload === 'object' ? Object.keys(seed.payload) : [];
+
+    await fc
+      .assert(
+        fc.asyncProperty(fc.constantFrom(...WHO), mutation, async (who, m) => {
+          const headers: Record<string, string> = {};
+          if (who !== 'anonymous') Object.assign(headers, await sessionFor(who));
+          const base: InjectOptions = {
+            ...seed,
+            headers: { ...(seed.headers as Record<string, string>), ...headers },
+            remoteAddress: `10.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}.1`,
+          };
+          if (who === 'anonymous') delete (base.headers as Record<string, string>).authorization;
+          const request = apply(base, m, bodyKeys);
+          const res = await app.inject(request);
+          requests += 1;
+          const method = String(request.method ?? 'GET').toLowerCase();
+          const tally = `${res.statusCode}`;
+          statuses.set(tally, (statuses.get(tally) ?? 0) + 1);
+          if (route.url === '/v1/auth/logout' && who !== 'anonymous') sessions.delete(who);
+          if (res.statusCode === 401 && who !== 'anonymous') sessions.delete(who);
+
+          const where = `${key} as ${who}, ${JSON.stringify(m).slice(0, 200)} -> ${res.statusCode}`;
+          if (res.statusCode >= 500) serverErrors += 1;
+          if (res.statusCode >= 500) throw new Error(`5xx: ${where}: ${res.body.slice(0, 500)}`);
+          if (res.statusCode >= 400 && LEAK.test(res.body))
+            throw new Error(`leak: ${where}: ${res.body.slice(0, 500)}`);
+          if (prototypeKeys() !== prototypesBefore) throw new Error(`prototype changed: ${where}`);
+
+          const contentType = String(res.headers['content-type'] ?? '');
+          if (method === 'head' || res.statusCode === 204) return;
+          if (!/json/.test(contentType) || /ndjson/.test(contentType)) {
+            if (res.statusCode >= 400) throw new Error(`non-JSON error: ${where}: ${contentType}`);
+            return;
+          }
+          const body: unknown = res.json();
+          const operationPath = matchPath(urlOf(request).split('?')[0]!, method);
+          const operation = document.paths[operationPath]?.[method];
+          if (!operation) {
+            // No such operation (odd method, unknown path): a problem document.
+            const validate = ajv.getSchema(`openapi.json#/components/schemas/Problem`);
+            if (!validate?.(body)) throw new Error(`not a problem: ${where}: ${res.body}`);
+            return;
+          }
+          const status = String(res.statusCode);
+          if (!operation.responses[status]) {
+            // Answered before the route runs (content type, headers, auth on an unknown path):
+            // must still be a problem document; the gap in the document is reported.
+            const validate = ajv.getSchema(`openapi.json#/components/schemas/Problem`);
+            if (res.statusCode < 400 || !validate?.(body))
+              throw new Error(`undocumented status: ${where}: ${res.body.slice(0, 300)}`);
+            undocumented.add(`${method.toUpperCase()} ${operationPath} ${status}`);
+            return;
+          }
+          const ref = `openapi.json#/${pointer('paths', operationPath, method, 'responses', status, 'content')}`;
+          const content = (operation.responses[status] as { content?: Record<string, unknown> })
+            .content;
+          const mediaType = content && Object.keys(content)[0];
+          if (!mediaType) return;
+          const validate = ajv.getSchema(`${ref}/${pointer(mediaType)}/schema`);
+          if (!validate) throw new Error(`no schema for ${where}`);
+          if (!validate(body))
+            throw new Error(
+              `body does not match its schema: ${where}: ${JSON.stringify(validate.errors).slice(0, 500)}: ${res.body.slice(0, 300)}`,
+            );
+        }),
+        { numRuns: RUNS, seed: SEED + routeIndex, endOnFailure: true },
+      )
+      .then(
+        () => t.pass(`${key}: ${RUNS} runs`),
+        (error: unknown) =>
+          t.fail(
+            error instanceof Error
+              ? `${error.message}\n${error.cause instanceof Error ? error.cause.message : ''}`
+              : String(error),
+          ),
+      );
+  }
+
+  t.equal(prototypeKeys(), prototypesBefore, 'global prototypes untouched');
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'no polluted property');
+  t.equal(serverErrors, 0, 'no 5xx');
+  t.comment(`fuzz: ${requests} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))}`);
+  if (undocumented.size > 0)
+    t.comment(`problem answers the document does not list: ${[...undocumented].sort().join('; ')}`);
+  recordSummary('fuzz', { requests, '5xx': serverErrors, runsPerRoute: RUNS });
+});
+
+t.test(
+  'a URL that does not decode answers 400 problem details with the usual headers',
+  async (t) => {
+    const { app } = await buildTestApp(t);
+    const res = await app.inject({ method: 'GET', url: '/v1/clients/%ED%A0%80/journal' });
+    t.equal(res.statusCode, 400);
+    t.match(res.headers['content-type'], /^application\/problem\+json/);
+    t.equal(res.headers['cache-control'], 'no-store');
+    t.equal(res.headers['x-content-type-options'], 'nosniff');
+    t.ok(res.headers['x-request-id'], 'carries a request id');
+    t.notMatch(res.body, /%ED|FST_ERR/, 'does not echo the URL or an internal code');
+    t.match(res.json(), { status: 400, title: 'Bad Request' });
+  },
+);
