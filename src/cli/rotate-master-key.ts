@@ -1,5 +1,7 @@
 import { createClientKeys, createLocalKeyring } from '../crypto/index.js';
 import { createDatabase } from '../db/pool.js';
+import { createLogger } from '../logger.js';
+import { createAuditRecorder } from '../modules/audit/audit.recorder.js';
 import { withDatabase, type CliCommand } from './context.js';
 
 /**
@@ -37,6 +39,20 @@ export const rotateMasterKeyCommand: CliCommand = {
             ? ` (${result.unreadable} cannot be unwrapped by any configured key: is a key missing from MASTER_KEYS_OLD?)`
             : ''),
       );
+      // Key management is audited like data access: which master key, and whether it is done.
+      const audit = createAuditRecorder({ pool, log: createLogger('warn') });
+      try {
+        await audit.record(null, [
+          {
+            action: 'keys.rotate',
+            outcome: result.remaining === 0 ? 'success' : 'failure',
+            resourceType: 'master_key',
+            resourceId: result.kekId,
+          },
+        ]);
+      } finally {
+        await audit.close();
+      }
       if (result.remaining === 0) {
         out('every key is under the current master key: older versions may be retired');
         return 0;

@@ -127,4 +127,14 @@ t.test('rotate-master-key re-wraps every key, then the old key can be retired', 
 
   const bad = await rotateMasterKey(env, ['--batch-size', 'lots']);
   t.equal(bad.code, 2);
+
+  const audited = await database.pool.query<{ outcome: string; resource_id: string }>(
+    "SELECT outcome, resource_id FROM audit_events WHERE action = 'keys.rotate' ORDER BY seq",
+  );
+  t.same(
+    audited.rows.map((row) => row.outcome),
+    ['success', 'success', 'failure'],
+    'every run is audited, a partial one as a failure',
+  );
+  t.ok(audited.rows.every((row) => row.resource_id === masterKeyId(k1)));
 });
