@@ -52,7 +52,7 @@ export async function buildApp(options: BuildAppOptions) {
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(config.logLevel),
     bodyLimit: BODY_LIMIT_BYTES,
-    trustProxy: false,
+    trustProxy: config.trustProxy,
     requestIdHeader: false,
     genReqId: (request) => {
       const offered = request.headers['x-request-id'];

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -29,6 +30,18 @@ const integer = (min: number, max: number) =>
     .regex(/^\d+$/, `must be an integer between ${min} and ${max}`)
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  const [address, prefix, extra] = entry.split('/');
+  if (extra !== undefined || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 const envSchema = z.object({
   NODE_ENV: z.preprocess(
@@ -96,6 +109,23 @@ const envSchema = z.object({
   ),
   RETENTION_YEARS: z.preprocess(emptyToUndefined, integer(1, 100).default(10)),
   API_RATE_LIMIT_PER_MINUTE: z.preprocess(emptyToUndefined, integer(1, 1_000_000).optional()),
+  TRUST_PROXY: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .trim()
+      .transform((value, context): string[] => {
+        const entries = value.split(',').map((part) => part.trim());
+        if (entries.every(isProxyAddress)) return entries;
+        context.addIssue({
+          code: 'custom',
+          message:
+            'must be a comma-separated list of proxy addresses, CIDR ranges, loopback, linklocal or uniquelocal',
+        });
+        return z.NEVER;
+      })
+      .optional(),
+  ),
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
     z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -118,6 +148,12 @@ export interface Config {
   retentionYears: number;
   apiRateLimitPerMinute: number | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
+  /**
+   * Which reverse proxies' X-Forwarded-For to believe (Fastify's trustProxy): unset, the
+   * socket's address is the client's. Behind a proxy, login throttling per address and the
+   * audit log's `ip` need this, or every client looks like the proxy.
+   */
+  trustProxy: string[] | false;
   dataDir: string;
 }
 
@@ -188,6 +224,7 @@ export function loadConfig(
     retentionYears: values.RETENTION_YEARS,
     apiRateLimitPerMinute: values.API_RATE_LIMIT_PER_MINUTE,
     logLevel: values.LOG_LEVEL,
+    trustProxy: values.TRUST_PROXY ?? false,
     dataDir,
   };
 }

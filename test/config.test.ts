@@ -29,6 +29,7 @@ t.test('defaults follow API.md', async (t) => {
   t.equal(config.logLevel, 'info');
   t.equal(config.databaseUrl, undefined);
   t.equal(config.apiRateLimitPerMinute, undefined);
+  t.equal(config.trustProxy, false, 'X-Forwarded-For is ignored unless proxies are named');
   t.same(config.mfaRequiredRoles, []);
   t.equal(config.masterKey.length, 32);
 });
@@ -45,6 +46,7 @@ t.test('every variable is parsed', async (t) => {
       RETENTION_YEARS: '12',
       API_RATE_LIMIT_PER_MINUTE: '600',
       LOG_LEVEL: 'warn',
+      TRUST_PROXY: '127.0.0.1, 10.0.0.0/8, loopback, ::1',
       BOOTSTRAP_ADMIN_USERNAME: 'root',
       BOOTSTRAP_ADMIN_PASSWORD: 'a long enough password',
     },
@@ -56,6 +58,7 @@ t.test('every variable is parsed', async (t) => {
   t.equal(config.retentionYears, 12);
   t.equal(config.apiRateLimitPerMinute, 600);
   t.equal(config.logLevel, 'warn');
+  t.same(config.trustProxy, ['127.0.0.1', '10.0.0.0/8', 'loopback', '::1']);
   t.same(config.bootstrapAdmin, { username: 'root', password: 'a long enough password' });
 });
 
@@ -69,6 +72,7 @@ t.test('a bad value names its variable in one line', async (t) => {
     RETENTION_YEARS: { RETENTION_YEARS: '0' },
     API_RATE_LIMIT_PER_MINUTE: { API_RATE_LIMIT_PER_MINUTE: '-5' },
     LOG_LEVEL: { LOG_LEVEL: 'loud' },
+    TRUST_PROXY: { TRUST_PROXY: '10.0.0.0/99, proxy.example' },
     BOOTSTRAP_ADMIN_PASSWORD: { BOOTSTRAP_ADMIN_USERNAME: 'root' },
   };
   for (const [variable, env] of Object.entries(cases)) {

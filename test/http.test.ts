@@ -27,6 +27,7 @@ const probeRoutes: FastifyPluginAsyncZod = async (app) => {
     throw error;
   });
   app.get('/probe/db', async () => app.pool.query('SELECT 1'));
+  app.get('/probe/ip', async (request) => ({ ip: request.ip }));
 };
 
 t.test('problem details for every error kind', async (t) => {
@@ -154,4 +155,28 @@ t.test('request ids and security headers on every response', async (t) => {
   const a = await app.inject({ method: 'GET', url: '/healthz' });
   const b = await app.inject({ method: 'GET', url: '/healthz' });
   t.not(a.headers['x-request-id'], b.headers['x-request-id'], 'ids are unique');
+});
+
+t.test('X-Forwarded-For is believed only from the proxies named in TRUST_PROXY', async (t) => {
+  const forwarded = { 'x-forwarded-for': '203.0.113.9' };
+  const direct = await buildTestApp(t, { ready: false });
+  await direct.app.register(probeRoutes);
+  const ignored = await direct.app.inject({ method: 'GET', url: '/probe/ip', headers: forwarded });
+  t.same(ignored.json(), { ip: '127.0.0.1' }, 'without TRUST_PROXY the socket address counts');
+
+  const proxied = await buildTestApp(t, { ready: false, env: { TRUST_PROXY: '127.0.0.1' } });
+  await proxied.app.register(probeRoutes);
+  const believed = await proxied.app.inject({
+    method: 'GET',
+    url: '/probe/ip',
+    headers: forwarded,
+  });
+  t.same(believed.json(), { ip: '203.0.113.9' });
+  const spoofed = await proxied.app.inject({
+    method: 'GET',
+    url: '/probe/ip',
+    headers: forwarded,
+    remoteAddress: '198.51.100.7',
+  });
+  t.same(spoofed.json(), { ip: '198.51.100.7' }, 'a client that is not a named proxy cannot spoof');
 });
