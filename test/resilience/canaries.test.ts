@@ -1,0 +1,343 @@
+/**
+ * Canaries: a scripted session puts a distinctive value in every personal and clinical field
+ * (client names, CPR, e-mail, phone, address, signer name, answers, signature image, journal
+ * notes, treated areas, products and batch numbers, amendment notes and reason) and in every
+ * secret (passwords, access and refresh tokens, the TOTP secret and codes). Afterwards none
+ * may appear in a dump of every table (row_to_json, as the superuser), in the service's log
+ * at level trace, in the audit log as an auditor reads or exports it, or in any error body.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import type { InjectOptions } from 'fastify';
+import * as OTPAuth from 'otpauth';
+import pg from 'pg';
+import t from 'tap';
+import { createLogger } from '../../src/logger.js';
+import { totpCode } from '../../src/modules/auth/totp.js';
+import { buildTestApp } from '../helpers/app.js';
+import { bearer, createClinic, fakeClock, loginAs, login } from '../helpers/auth.js';
+import { recordSummary } from './summary.js';
+
+const tag = () => `Cnry${randomBytes(6).toString('hex')}`;
+const digits = (n: number) => Array.from({ length: n }, () => randomInt(10)).join('');
+
+t.test('no canary reaches the database in clear, the log, the audit log or an error', async (t) => {
+  const clock = fakeClock();
+  const logLines: string[] = [];
+  const logger = createLogger('trace', { write: (line: string) => void logLines.push(line) });
+  const { app, db } = await buildTestApp(t, { build: { now: clock.now, logger } });
+  const clinicId = await createClinic(app);
+
+  /** Every canary: its name and the spellings it could take when stored or logged. */
+  const canaries = new Map<string, string[]>();
+  const canary = (name: string, value: string, ...spellings: string[]) => {
+    canaries.set(name, [value, ...spellings]);
+    return value;
+  };
+
+  const errorBodies: string[] = [];
+  const call = async (request: InjectOptions) => {
+    const res = await app.inject(request);
+    if (res.statusCode >= 400) errorBodies.push(`${res.statusCode} ${res.body}`);
+    return res;
+  };
+
+  // Users and credentials: a password set through the API, tokens, TOTP secret and code.
+  const admin = await loginAs(app, { role: 'admin', clinicIds: [clinicId] });
+  const password = canary('password', `${tag()} horse battery`);
+  const created = await call({
+    method: 'POST',
+    url: '/v1/users',
+    headers: admin.headers,
+    payload: {
+      username: `prac-${randomBytes(4).toString('hex')}`,
+      password,
+      role: 'practitioner',
+      displayName: 'Practitioner',
+      clinicIds: [clinicId],
+    },
+  });
+  t.equal(created.statusCode, 201);
+  const username = created.json<{ username: string }>().username;
+  const session = await login(app, { username, password });
+  canary('accessToken', session.accessToken);
+  canary('refreshToken', session.refreshToken);
+  const refreshed = await call({
+    method: 'POST',
+    url: '/v1/auth/refresh',
+    payload: { refreshToken: session.refreshToken },
+  });
+  t.equal(refreshed.statusCode, 200);
+  const pair = refreshed.json<{ accessToken: string; refreshToken: string }>();
+  canary('refreshed accessToken', pair.accessToken);
+  canary('refreshed refreshToken', pair.refreshToken);
+  const practitioner = bearer(pair.accessToken);
+  const enroll = await call({ method: 'POST', url: '/v1/auth/mfa/enroll', headers: practitioner });
+  const { secret } = enroll.json<{ secret: string }>();
+  canary(
+    'totp secret',
+    secret,
+    Buffer.from(OTPAuth.Secret.fromBase32(secret).bytes).toString('hex'),
+  );
+  const code = totpCode(secret, clock.now().getTime());
+  canary('totp code', `"${code}"`);
+  const confirm = await call({
+    method: 'POST',
+    url: '/v1/auth/mfa/confirm',
+    headers: practitioner,
+    payload: { code },
+  });
+  t.equal(confirm.statusCode, 204);
+  await call({
+    method: 'POST',
+    url: '/v1/auth/login',
+    payload: { username, password: canary('wrong password', `${tag()} wrong horse`) },
+  });
+
+  // A client with a canary in every personal field, changed and searched.
+  const reception = await loginAs(app, { role: 'reception', clinicIds: [clinicId] });
+  const cpr = canary('nationalId', `1705831${digits(3)}`);
+  const phoneDigits = `46${digits(9)}`;
+  const client = {
+    clinicId,
+    firstName: canary('firstName', tag()),
+    lastName: canary('lastName', tag()),
+    dateOfBirth: '1983-05-17',
+    nationalId: `${cpr.slice(0, 6)}-${cpr.slice(6)}`,
+    email: canary('email', `${tag()}@example.dk`),
+    phone: canary('phone', `+${phoneDigits}`, phoneDigits),
+    address: {
+      street: canary('street', `${tag()} Street 1`),
+      postalCode: '7100',
+      city: canary('city', tag()),
+      country: 'DK',
+    },
+  };
+  const createdClient = await call({
+    method: 'POST',
+    url: '/v1/clients',
+    headers: reception.headers,
+    payload: client,
+  });
+  t.equal(createdClient.statusCode, 201, createdClient.body);
+  const clientId = createdClient.json<{ id: string }>().id;
+  const patched = await call({
+    method: 'PATCH',
+    url: `/v1/clients/${clientId}`,
+    headers: reception.headers,
+    payload: { lastName: canary('new lastName', tag()), marketingOptIn: true },
+  });
+  t.equal(patched.statusCode, 200);
+  for (const payload of [{ email: client.email }, { phone: client.phone }, { nationalId: cpr }]) {
+    const found = await call({
+      method: 'POST',
+      url: '/v1/clients/search',
+      headers: reception.headers,
+      payload,
+    });
+    t.equal(found.json<{ items: unknown[] }>().items.length, 1, 'search finds the client');
+  }
+
+  // A signed consent, a journal entry and its amendment.
+  const template = await call({
+    method: 'POST',
+    url: '/v1/consent-templates',
+    headers: admin.headers,
+    payload: {
+      key: `canary-${randomBytes(4).toString('hex')}`,
+      title: 'Filler consent',
+      body: 'I consent to filler treatment.',
+      treatmentTypes: ['filler'],
+      language: 'en',
+    },
+  });
+  const signature = Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    Buffer.from(tag()),
+    randomBytes(32),
+  ]);
+  canary('signature', signature.toString('base64'), signature.subarray(8).toString('hex'));
+  const consent = await call({
+    method: 'POST',
+    url: `/v1/clients/${clientId}/consents`,
+    headers: reception.headers,
+    payload: {
+      templateId: template.json<{ id: string }>().id,
+      signerName: canary('signerName', tag()),
+      signatureImage: signature.toString('base64'),
+      answers: { allergies: canary('answer', tag()), pregnant: false },
+      signedAt: new Date(clock.now().getTime() - 3_600_000).toISOString(),
+    },
+  });
+  t.equal(consent.statusCode, 201, consent.body);
+  const otp = totpCode(secret, clock.now().getTime() + 30_000);
+  clock.advance(30_000);
+  canary('login otp', `"${otp}"`);
+  const mfaSession = await login(app, { username, password, otp });
+  canary('mfa accessToken', mfaSession.accessToken);
+  const practitionerMfa = bearer(mfaSession.accessToken);
+  const batchNumber = canary('batchNumber', `B${tag()}`);
+  const entry = await call({
+    method: 'POST',
+    url: `/v1/clients/${clientId}/journal`,
+    headers: practitionerMfa,
+    payload: {
+      treatmentType: 'filler',
+      performedAt: new Date(clock.now().getTime() - 1_800_000).toISOString(),
+      notes: canary('notes', `${tag()} 1 ml in the upper lip`),
+      treatedAreas: [canary('treatedArea', tag())],
+      products: [{ name: canary('product', tag()), batchNumber, quantity: 1, unit: 'ml' }],
+    },
+  });
+  t.equal(entry.statusCode, 201, entry.body);
+  const entryId = entry.json<{ id: string }>().id;
+  const amendment = await call({
+    method: 'POST',
+    url: `/v1/clients/${clientId}/journal/${entryId}/amendments`,
+    headers: practitionerMfa,
+    payload: {
+      notes: canary('amendment notes', `${tag()} 1.5 ml`),
+      reason: canary('amendment reason', `${tag()} typing error`),
+    },
+  });
+  t.equal(amendment.statusCode, 201, amendment.body);
+
+  // Reads of everything, as those allowed to.
+  const reads: InjectOptions[] = [
+    { method: 'GET', url: `/v1/clients/${clientId}`, headers: reception.headers },
+    { method: 'GET', url: `/v1/clients?clinicId=${clinicId}`, headers: reception.headers },
+    { method: 'GET', url: `/v1/clients/${clientId}/consents`, headers: reception.headers },
+    { method: 'GET', url: `/v1/clients/${clientId}/journal`, headers: practitionerMfa },
+    { method: 'GET', url: `/v1/recalls?batchNumber=${batchNumber}`, headers: practitionerMfa },
+  ];
+  for (const read of reads) t.equal((await call(read)).statusCode, 200, JSON.stringify(read.url));
+  // Positive control: the values are spelled as the service hands them back.
+  const exported = await call({
+    method: 'GET',
+    url: `/v1/clients/${clientId}/export`,
+    headers: admin.headers,
+  });
+  t.equal(exported.statusCode, 200);
+  const stored = ['firstName', 'new lastName', 'email', 'phone', 'street', 'city', 'signerName'];
+  stored.push('answer', 'signature', 'notes', 'treatedArea', 'product', 'batchNumber');
+  stored.push('amendment notes', 'amendment reason');
+  for (const name of stored)
+    t.ok(
+      exported.body.toLowerCase().includes(canaries.get(name)![0]!.toLowerCase()),
+      `${name} is in the export`,
+    );
+
+  // Requests that fail while carrying canaries.
+  const failing: InjectOptions[] = [
+    {
+      method: 'POST',
+      url: '/v1/clients',
+      headers: reception.headers,
+      payload: { ...client, dateOfBirth: canary('bad dateOfBirth', tag()) },
+    },
+    {
+      method: 'POST',
+      url: '/v1/clients',
+      headers: reception.headers,
+      payload: { ...client, email: canary('bad email', tag()) },
+    },
+    {
+      method: 'POST',
+      url: '/v1/clients/search',
+      headers: reception.headers,
+      payload: { phone: canary('bad phone', `${tag()}x`) },
+    },
+    {
+      method: 'PATCH',
+      url: `/v1/clients/${clientId}`,
+      headers: reception.headers,
+      payload: { nationalId: canary('bad nationalId', `99${digits(8)}`) },
+    },
+    {
+      method: 'POST',
+      url: `/v1/clients/${clientId}/journal`,
+      headers: practitionerMfa,
+      payload: {
+        treatmentType: 'botox',
+        performedAt: clock.now().toISOString(),
+        notes: canary('refused notes', tag()),
+      },
+    },
+    {
+      method: 'POST',
+      url: '/v1/clients',
+      headers: { ...reception.headers, 'content-type': 'application/json' },
+      payload: `{"firstName":"${canary('broken json', tag())}"`,
+    },
+    {
+      method: 'POST',
+      url: `/v1/clients/${clientId}/consents`,
+      headers: reception.headers,
+      payload: {
+        templateId: template.json<{ id: string }>().id,
+        signerName: canary('refused signer', tag()),
+        signatureImage: Buffer.from(canary('non-png signature', tag())).toString('base64'),
+      },
+    },
+  ];
+  for (const request of failing) {
+    const res = await call(request);
+    t.ok(res.statusCode >= 400 && res.statusCode < 500, `${JSON.stringify(request.url)} refused`);
+  }
+
+  // The audit log as an auditor sees it.
+  await app.auditChain.sealNow();
+  const auditor = await loginAs(app, { role: 'auditor', clinicIds: [clinicId] });
+  const auditViews = await Promise.all(
+    [
+      '/v1/audit-events?limit=500',
+      '/v1/audit-events/export?format=ndjson',
+      '/v1/audit-events/export?format=csv',
+      `/v1/clients/${clientId}/access-log`,
+    ].map((url) => app.inject({ method: 'GET', url, headers: auditor.headers })),
+  );
+  for (const view of auditViews) t.equal(view.statusCode, 200);
+
+  // Every table, as the superuser sees it.
+  const superuser = new pg.Client({ connectionString: db.adminUrl });
+  await superuser.connect();
+  const dump: string[] = [];
+  try {
+    const tables = await superuser.query<{ name: string }>(
+      `SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables
+        WHERE schemaname NOT IN ('pg_catalog', 'information_schema')`,
+    );
+    for (const { name } of tables.rows) {
+      const rows = await superuser.query<{ row: string }>(
+        `SELECT row_to_json(t)::text AS row FROM ${name} t`,
+      );
+      for (const { row } of rows.rows) dump.push(`${name} ${row}`);
+    }
+    t.ok(tables.rows.length >= 10, `${tables.rows.length} tables dumped, ${dump.length} rows`);
+  } finally {
+    await superuser.end();
+  }
+
+  const places = {
+    database: dump.join('\n').toLowerCase(),
+    log: logLines.join('').toLowerCase(),
+    'audit log': auditViews
+      .map((view) => view.body)
+      .join('\n')
+      .toLowerCase(),
+    'error bodies': errorBodies.join('\n').toLowerCase(),
+  };
+  t.ok(logLines.length > 50, `${logLines.length} log lines captured at trace`);
+  t.ok(
+    logLines.some((line) => line.includes('"url":"/v1/recalls?batchNumber=[redacted]"')),
+    'the recall is logged with its query value censored',
+  );
+  let hits = 0;
+  for (const [name, spellings] of canaries) {
+    for (const [place, haystack] of Object.entries(places)) {
+      const found = spellings.filter((s) => haystack.includes(s.toLowerCase()));
+      if (found.length > 0) hits += 1;
+      t.same(found, [], `${name} not in the ${place}`);
+    }
+  }
+  recordSummary('canaries', { canaries: canaries.size, places: 4, hits });
+});
