@@ -21,8 +21,12 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     // A statement that runs away must not hold a connection forever.
     statement_timeout: 30_000,
   });
-  // An idle client losing its connection (database restart) must not crash the process.
+  // A client losing its connection (database restart, a terminated backend) must not crash the
+  // process: pg emits 'error' on idle clients (the pool's 'error') and on checked-out clients
+  // between queries (e.g. an export's cursor between FETCHes), with no listener by default.
+  // The failure still reaches the caller's next query, and pg-pool discards the broken client.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 
