@@ -107,7 +107,28 @@ export function createAuditService(deps: AuditServiceDeps) {
           resourceId: format,
         },
       ]);
-      return Readable.from(exportLines(pool, filter, format), { objectMode: false });
+      const lines = exportLines(pool, filter, format);
+      // The success event is written before the first byte (fail closed); a stream that then
+      // breaks (database gone mid-way) gets a failure event beside it, so the log never
+      // claims a complete export that was not.
+      async function* watched(): AsyncGenerator<string> {
+        try {
+          yield* lines;
+        } catch (error) {
+          await audit
+            .record(request, [
+              {
+                action: 'audit.export',
+                outcome: 'failure',
+                resourceType: 'auditEvent',
+                resourceId: format,
+              },
+            ])
+            .catch(() => undefined);
+          throw error;
+        }
+      }
+      return Readable.from(watched(), { objectMode: false });
     },
 
     async verify(

@@ -1,0 +1,49 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import t from 'tap';
+import { buildTestApp } from '../helpers/app.js';
+import { loginAs } from '../helpers/auth.js';
+
+t.test('an export that breaks mid-stream is recorded as a failure beside its start', async (t) => {
+  const { app, db } = await buildTestApp(t, { ready: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const auditor = await loginAs(app, { role: 'auditor' });
+  await db.pool.query(
+    `INSERT INTO audit_events (id, at, action, outcome, resource_type, resource_id)
+     SELECT lpad(to_hex(i), 32, '0')::uuid, timestamptz '2030-01-01' + i * interval '1 ms',
+            'client.read', 'success', 'client', 'r' || i
+       FROM generate_series(1, 20000) AS i`,
+  );
+  const { port } = app.server.address() as AddressInfo;
+  const request = http.get({
+    host: '127.0.0.1',
+    port,
+    path: '/v1/audit-events/export?format=ndjson',
+    headers: auditor.headers,
+  });
+  const [response] = (await once(request, 'response')) as [http.IncomingMessage];
+  t.equal(response.statusCode, 200);
+  response.pause();
+  await once(response, 'readable');
+  // The export's connection sits idle in its read-only transaction between FETCHes: cut it.
+  const cut = await db.pool.query<{ n: number }>(
+    `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'FETCH%'`,
+  );
+  t.equal(cut.rows[0]?.n, 1, 'the export connection was cut');
+  response.resume();
+  const ended = await new Promise<'complete' | 'aborted'>((resolve) => {
+    response.on('end', () => resolve(response.complete ? 'complete' : 'aborted'));
+    response.on('error', () => resolve('aborted'));
+    response.on('aborted', () => resolve('aborted'));
+  });
+  t.equal(ended, 'aborted', 'the client sees a broken stream, not a complete export');
+  const events = await db.pool.query<{ outcome: string }>(
+    "SELECT outcome FROM audit_events WHERE action = 'audit.export' ORDER BY seq",
+  );
+  t.same(
+    events.rows.map((row) => row.outcome),
+    ['success', 'failure'],
+  );
+});
