@@ -9,6 +9,7 @@ declare module 'autocannon' {
   }
   interface Histogram {
     average: number;
+    total: number;
     p50: number;
     p99: number;
   }
@@ -17,11 +18,15 @@ declare module 'autocannon' {
     latency: Histogram;
     non2xx: number;
     errors: number;
+    timeouts: number;
+    statusCodeStats?: Record<string, { count: number }>;
   }
   interface Options {
     url: string;
     connections?: number;
     duration?: number;
+    /** Seconds to wait for a response before counting a timeout (default 10). */
+    timeout?: number;
     requests?: Request[];
   }
   function autocannon(options: Options): Promise<Result>;

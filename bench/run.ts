@@ -1,0 +1,615 @@
+/**
+ * `npm run bench`: seeds a realistic data set, starts the real service and a bare baseline
+ * (bench/server.ts, one child process each) on the same database, drives both with
+ * autocannon, alternating, and prints a table (also written to bench/results/latest.json).
+ *
+ *   npm run bench                      # 100 000 clients, 1 000 000 audit events, 10 s runs
+ *   npm run bench -- --quick           # 2 000 clients, 50 000 events, 3 s runs (about a minute)
+ *   npm run bench -- --clients 20000 --events 200000 --duration 5 --connections 50 --pool 10
+ *   npm run bench -- --profile         # also writes .cpuprofile files of the service
+ *
+ * Without DATABASE_URL it starts an embedded PostgreSQL in a temporary directory (removed at
+ * the end). With DATABASE_URL, use a SCRATCH database: the audit events it writes can never be
+ * deleted (the table is append-only).
+ */
+import { randomBytes } from 'node:crypto';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { startEmbeddedPostgres } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
+import { createPool } from '../src/db/pool.js';
+import {
+  PASSWORD,
+  TREATMENT,
+  createBareTables,
+  seedAuditEvents,
+  seedClients,
+  seedContext,
+  seedStaff,
+  type Staff,
+  type World,
+} from './seed.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function flags(argv: string[]) {
+  const quick = argv.includes('--quick');
+  const value = (name: string, fallback: number) => {
+    const at = argv.indexOf(`--${name}`);
+    if (at < 0) return fallback;
+    const parsed = Number(argv[at + 1]);
+    if (!Number.isFinite(parsed) || parsed < 0) throw new Error(`--${name} needs a number`);
+    return parsed;
+  };
+  return {
+    quick,
+    clients: value('clients', quick ? 2_000 : 100_000),
+    events: value('events', quick ? 50_000 : 1_000_000),
+    duration: value('duration', quick ? 3 : 10),
+    connections: value('connections', 50),
+    entries: value('entries', 6),
+    pool: value('pool', 10),
+    stormConnections: value('storm-connections', 200),
+    profile: argv.includes('--profile'),
+    /** Samples what the service's connections wait on in PostgreSQL (diagnosis). */
+    waits: argv.includes('--waits'),
+    waitsPool: undefined as pg.Pool | undefined,
+  };
+}
+type Flags = ReturnType<typeof flags>;
+
+interface Server {
+  child: ChildProcess;
+  port: number;
+  ask<T>(message: object, reply: string): Promise<T>;
+  stop(): Promise<void>;
+}
+
+async function startServer(
+  kind: 'service' | 'bare',
+  env: NodeJS.ProcessEnv,
+  opts: Flags,
+): Promise<Server> {
+  const profileDir = path.join(HERE, 'results', 'profiles');
+  if (opts.profile && kind === 'service') mkdirSync(profileDir, { recursive: true });
+  const child = fork(path.join(HERE, 'server.ts'), [kind], {
+    env: { ...process.env, ...env, BENCH_POOL_MAX: String(opts.pool) },
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${kind} server exited (${code}) before ready`)));
+    child.on('message', (message: { type: string; port?: number }) => {
+      if (message.type === 'ready') resolve(message.port!);
+    });
+  });
+  const ask = <T>(message: object, reply: string) =>
+    new Promise<T>((resolve) => {
+      const listener = (answer: { type: string }) => {
+        if (answer.type !== reply) return;
+        child.off('message', listener);
+        resolve(answer as T);
+      };
+      child.on('message', listener);
+      child.send(message);
+    });
+  return {
+    child,
+    port,
+    ask,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.send({ type: 'stop' });
+      }),
+  };
+}
+
+interface Run {
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statusCodes: Record<string, number>;
+}
+
+interface RequestSpec {
+  method: 'GET' | 'POST';
+  path: () => string;
+  headers?: () => Record<string, string>;
+  body?: () => string;
+}
+
+async function cannon(
+  port: number,
+  spec: RequestSpec,
+  connections: number,
+  duration: number,
+): Promise<Run> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    duration,
+    timeout: 10,
+    requests: [
+      {
+        method: spec.method,
+        setupRequest: (request) => ({
+          ...request,
+          path: spec.path(),
+          headers: {
+            ...(spec.body ? { 'content-type': 'application/json' } : {}),
+            ...spec.headers?.(),
+          },
+          ...(spec.body ? { body: spec.body() } : {}),
+        }),
+      },
+    ],
+  });
+  return {
+    reqPerSec: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statusCodes: Object.fromEntries(
+      Object.entries(result.statusCodeStats ?? {}).map(([code, stat]) => [code, stat.count]),
+    ),
+  };
+}
+
+/** Every 50 ms, what the service's connections are doing, counted (pg_stat_activity). */
+function sampleWaits(pool: pg.Pool) {
+  const counts = new Map<string, number>();
+  let samples = 0;
+  const timer = setInterval(() => {
+    pool
+      .query<{ what: string }>(
+        `SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') || ' ' || state || ' ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 70) AS what
+           FROM pg_stat_activity WHERE application_name = 'clinic-journal-api'`,
+      )
+      .then(({ rows }) => {
+        samples += 1;
+        for (const { what } of rows) counts.set(what, (counts.get(what) ?? 0) + 1);
+      })
+      .catch(() => undefined);
+  }, 50);
+  return {
+    async stop() {
+      clearInterval(timer);
+      return [...counts]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 12)
+        .map(([what, n]) => `    ${(n / Math.max(1, samples)).toFixed(2)} ${what}`)
+        .join('\n');
+    },
+  };
+}
+
+const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
+
+async function login(port: number, username: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password: PASSWORD }),
+  });
+  if (response.status !== 200) throw new Error(`login ${username}: ${response.status}`);
+  return ((await response.json()) as { accessToken: string }).accessToken;
+}
+
+interface Tokens {
+  practitioners: { token: string; clinic: number }[];
+  reception: { token: string; clinic: number }[];
+  auditor: string;
+}
+
+/** Real logins (production argon2 parameters) of the seeded staff; tokens last 15 minutes. */
+async function loginAll(port: number, world: World): Promise<Tokens> {
+  const of = async (role: Staff['role']) =>
+    Promise.all(
+      world.staff
+        .filter((s) => s.role === role)
+        .map(async (s) => ({
+          token: await login(port, s.username),
+          clinic: world.clinicIds.indexOf(s.clinicIds[0]!),
+        })),
+    );
+  return {
+    practitioners: await of('practitioner'),
+    reception: await of('reception'),
+    auditor: await login(port, 'auditor'),
+  };
+}
+
+function scenarios(world: World, tokens: Tokens, searchClients: number) {
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  const clientOf = (clinic: number) => pick(world.clientsByClinic[clinic]!);
+  let practitioner = tokens.practitioners[0]!;
+  let receptionist = tokens.reception[0]!;
+  const performedAt = new Date(Date.now() - 3_600_000).toISOString();
+  const searchable = world.clientsByClinic.map((ids) =>
+    ids.slice(0, Math.ceil(searchClients / world.clinicIds.length)),
+  );
+  return {
+    journalRead: {
+      method: 'GET',
+      path: () => {
+        practitioner = pick(tokens.practitioners);
+        return `/v1/clients/${clientOf(practitioner.clinic)}/journal`;
+      },
+      headers: () => bearer(practitioner.token),
+    },
+    journalWrite: {
+      method: 'POST',
+      path: () => {
+        practitioner = pick(tokens.practitioners);
+        return `/v1/clients/${clientOf(practitioner.clinic)}/journal`;
+      },
+      headers: () => bearer(practitioner.token),
+      body: () =>
+        JSON.stringify({
+          treatmentType: TREATMENT,
+          performedAt,
+          notes: 'Opfølgning: 20 E i glabella, ingen komplikationer, kontrol om 14 dage.',
+          treatedAreas: ['glabella'],
+          products: [{ name: 'Botox 100 E', batchNumber: 'C3412C1', quantity: 20, unit: 'E' }],
+        }),
+    },
+    search: {
+      method: 'POST',
+      path: () => {
+        receptionist = pick(tokens.reception);
+        return '/v1/clients/search';
+      },
+      headers: () => bearer(receptionist.token),
+      body: () =>
+        JSON.stringify({ email: world.emails.get(pick(searchable[receptionist.clinic]!)) }),
+    },
+    clientList: {
+      method: 'GET',
+      path: () => {
+        receptionist = pick(tokens.reception);
+        return '/v1/clients?limit=50';
+      },
+      headers: () => bearer(receptionist.token),
+    },
+  } satisfies Record<string, RequestSpec>;
+}
+
+interface Row {
+  scenario: string;
+  service: Run;
+  baseline?: Run;
+  ratio?: number;
+  target?: string;
+  met?: boolean;
+  note?: string;
+}
+
+/** Bare first, then the service, same connections and duration; a 1 s warm-up for each. */
+async function compare(
+  name: string,
+  service: Server,
+  bare: Server,
+  specService: RequestSpec,
+  specBare: RequestSpec,
+  opts: Flags,
+): Promise<Row> {
+  log(`scenario: ${name}`);
+  await cannon(bare.port, specBare, opts.connections, 1);
+  const baseline = await cannon(bare.port, specBare, opts.connections, opts.duration);
+  await cannon(service.port, specService, opts.connections, 1);
+  const sampling = opts.waits ? sampleWaits(opts.waitsPool!) : undefined;
+  if (opts.profile) await service.ask({ type: 'profile-start' }, 'profiling');
+  const measured = await cannon(service.port, specService, opts.connections, opts.duration);
+  if (opts.profile) {
+    const file = path.join(
+      HERE,
+      'results',
+      'profiles',
+      `${name.replace(/[^a-z0-9]+/gi, '-')}.cpuprofile`,
+    );
+    await service.ask({ type: 'profile-stop', file }, 'profiled');
+    log(`  CPU profile: ${path.relative(process.cwd(), file)}`);
+  }
+  if (sampling) log(await sampling.stop());
+  return {
+    scenario: name,
+    service: measured,
+    baseline,
+    ratio: measured.reqPerSec / Math.max(1, baseline.reqPerSec),
+  };
+}
+
+const AUDIT_COLUMNS = `id, at, actor_id, actor_role, action, outcome, resource_type, resource_id,
+  client_id, request_id, ip, user_agent, break_glass, reason, purpose_of_use`;
+
+async function exportScenario(service: Server, url: string, auditor: string) {
+  log('scenario: audit export (ndjson) vs COPY TO STDOUT');
+  const idle = await service.ask<{ rss: number }>({ type: 'reset-peak' }, 'peak-reset');
+  let started = performance.now();
+  const response = await fetch(
+    `http://127.0.0.1:${service.port}/v1/audit-events/export?format=ndjson`,
+    { headers: { authorization: `Bearer ${auditor}` } },
+  );
+  let rows = 0;
+  let bytes = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    bytes += chunk.length;
+    for (const byte of chunk) if (byte === 10) rows += 1;
+  }
+  const exportSeconds = (performance.now() - started) / 1000;
+  const { rss } = await service.ask<{ rss: number }>({ type: 'peak' }, 'peak');
+
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  let copyRows = 0;
+  started = performance.now();
+  try {
+    const stream = client.query(
+      copyTo(`COPY (SELECT ${AUDIT_COLUMNS} FROM audit_events ORDER BY at, id) TO STDOUT`),
+    );
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      for (const byte of chunk) if (byte === 10) copyRows += 1;
+    }
+  } finally {
+    await client.end();
+  }
+  const copySeconds = (performance.now() - started) / 1000;
+  return {
+    status: response.status,
+    rows,
+    bytes,
+    seconds: exportSeconds,
+    rowsPerSec: Math.round(rows / exportSeconds),
+    peakRssMb: Math.round(rss / 1024 / 1024),
+    idleRssMb: Math.round(idle.rss / 1024 / 1024),
+    copyRows,
+    copySeconds,
+    copyRowsPerSec: Math.round(copyRows / copySeconds),
+  };
+}
+
+const fmtMs = (ms: number) => `${ms}`;
+
+async function main() {
+  const opts = flags(process.argv.slice(2));
+  const startedAt = Date.now();
+  const dir = process.env.DATABASE_URL ? undefined : mkdtempSync(path.join(os.tmpdir(), 'bench-'));
+  if (dir) log(`embedded PostgreSQL in ${dir}`);
+  const embedded = dir ? await startEmbeddedPostgres({ dir: path.join(dir, 'pg') }) : undefined;
+  const url = process.env.DATABASE_URL ?? embedded!.url;
+  const pool = createPool(url, { max: 4, applicationName: 'bench-seed' });
+  const servers: Server[] = [];
+  try {
+    await migrate(pool);
+    await createBareTables(pool);
+    const { rows: exists } = await pool.query('SELECT 1 FROM clients LIMIT 1');
+    if (exists.length > 0) throw new Error('the database already has clients: use an empty one');
+    const masterKey = randomBytes(32);
+    const env = {
+      NODE_ENV: 'production',
+      DATABASE_URL: url,
+      MASTER_KEY: masterKey.toString('base64'),
+      JWT_SECRET: randomBytes(48).toString('base64url'),
+      LOG_LEVEL: 'warn',
+    };
+    const ctx = seedContext(pool, masterKey);
+    if (opts.waits) opts.waitsPool = createPool(url, { max: 1, applicationName: 'bench-waits' });
+    log('seeding: 3 clinics, 20 staff (argon2id m=19 MiB t=2 p=1, production parameters)');
+    const staff = await seedStaff(ctx);
+    const world: World = {
+      ...staff,
+      clientsByClinic: staff.clinicIds.map(() => []),
+      emails: new Map(),
+      clients: 0,
+    };
+    const small = Math.min(1_000, Math.floor(opts.clients / 2));
+    await seedClients(ctx, world, 0, small, opts.entries);
+    await pool.query('VACUUM ANALYZE');
+
+    const service = await startServer('service', env, opts);
+    servers.push(service);
+    const bare = await startServer('bare', env, opts);
+    servers.push(bare);
+    log(`service on :${service.port}, bare baseline on :${bare.port}, pool max ${opts.pool}`);
+
+    let tokens = await loginAll(service.port, world);
+    const rows: Row[] = [];
+    {
+      const s = scenarios(world, tokens, small);
+      const row = await compare(
+        `client search @ ${small}`,
+        service,
+        bare,
+        s.search,
+        s.search,
+        opts,
+      );
+      rows.push(row);
+    }
+
+    await seedClients(ctx, world, small, opts.clients, opts.entries);
+    await seedAuditEvents(ctx, world, opts.events);
+    await pool.query('VACUUM ANALYZE');
+
+    tokens = await loginAll(service.port, world);
+    const s = scenarios(world, tokens, opts.clients);
+    const read = await compare('journal read', service, bare, s.journalRead, s.journalRead, opts);
+    read.target = '≥ 0.70 of bare';
+    read.met = (read.ratio ?? 0) >= 0.7;
+    rows.push(read);
+    const write = await compare(
+      'journal write',
+      service,
+      bare,
+      s.journalWrite,
+      s.journalWrite,
+      opts,
+    );
+    write.target = '≥ 0.80 of bare';
+    write.met = (write.ratio ?? 0) >= 0.8;
+    rows.push(write);
+    const search = await compare(
+      `client search @ ${opts.clients}`,
+      service,
+      bare,
+      s.search,
+      s.search,
+      opts,
+    );
+    const searchSmall = rows[0]!;
+    search.target = `p50 ≤ 1.5 × p50 @ ${small}`;
+    search.met = search.service.p50 <= 1.5 * Math.max(1, searchSmall.service.p50);
+    search.note = `p50 ${search.service.p50} ms vs ${searchSmall.service.p50} ms @ ${small}`;
+    rows.push(search);
+    rows.push(await compare('client list (50)', service, bare, s.clientList, s.clientList, opts));
+
+    tokens = await loginAll(service.port, world);
+    const exported = await exportScenario(service, url, tokens.auditor);
+    const exportRatio = exported.rowsPerSec / Math.max(1, exported.copyRowsPerSec);
+
+    // Reads with and without a login storm (200 connections of wrong passwords). Last: the
+    // storm trips the per-address login throttle for this machine.
+    log('scenario: journal read without, then during, a login storm');
+    const s2 = scenarios(world, await loginAll(service.port, world), opts.clients);
+    await cannon(service.port, s2.journalRead, opts.connections, 1);
+    const calm = await cannon(service.port, s2.journalRead, opts.connections, opts.duration);
+    let n = 0;
+    const storm: RequestSpec = {
+      method: 'POST',
+      path: () => '/v1/auth/login',
+      body: () =>
+        JSON.stringify({
+          username: n++ % 2 === 0 ? `practitioner${1 + (n % 3)}-1` : `nobody${n}`,
+          password: 'wrong-password-123',
+        }),
+    };
+    const [stormy, logins] = await Promise.all([
+      cannon(service.port, s2.journalRead, opts.connections, opts.duration),
+      cannon(service.port, storm, opts.stormConnections, opts.duration),
+    ]);
+    const loginCodes = logins.statusCodes;
+    const excessOk =
+      logins.timeouts === 0 &&
+      logins.errors === 0 &&
+      Object.keys(loginCodes).every((code) => ['401', '429', '503'].includes(code));
+
+    const table = [
+      ...rows.map((row) => ({
+        scenario: row.scenario,
+        'req/s': row.service.reqPerSec,
+        'p50 ms': fmtMs(row.service.p50),
+        'p99 ms': fmtMs(row.service.p99),
+        'bare req/s': row.baseline?.reqPerSec ?? '',
+        'bare p50/p99': row.baseline ? `${row.baseline.p50}/${row.baseline.p99}` : '',
+        ratio: row.ratio === undefined ? '' : row.ratio.toFixed(2),
+        'non2xx/err/timeout': `${row.service.non2xx}/${row.service.errors}/${row.service.timeouts}`,
+        target: row.target ? `${row.target} ${row.met ? 'MET' : 'NOT MET'}` : '',
+      })),
+      {
+        scenario: 'journal read, calm',
+        'req/s': calm.reqPerSec,
+        'p50 ms': fmtMs(calm.p50),
+        'p99 ms': fmtMs(calm.p99),
+        'bare req/s': '',
+        'bare p50/p99': '',
+        ratio: '',
+        'non2xx/err/timeout': `${calm.non2xx}/${calm.errors}/${calm.timeouts}`,
+        target: '',
+      },
+      {
+        scenario: `journal read, ${opts.stormConnections}-conn login storm`,
+        'req/s': stormy.reqPerSec,
+        'p50 ms': fmtMs(stormy.p50),
+        'p99 ms': fmtMs(stormy.p99),
+        'bare req/s': '',
+        'bare p50/p99': '',
+        ratio: (stormy.p99 / Math.max(1, calm.p99)).toFixed(2) + ' (p99)',
+        'non2xx/err/timeout': `${stormy.non2xx}/${stormy.errors}/${stormy.timeouts}`,
+        target: `p99 ≤ 2 × calm ${stormy.p99 <= 2 * Math.max(1, calm.p99) ? 'MET' : 'NOT MET'}`,
+      },
+      {
+        scenario: 'login storm (wrong passwords)',
+        'req/s': logins.reqPerSec,
+        'p50 ms': fmtMs(logins.p50),
+        'p99 ms': fmtMs(logins.p99),
+        'bare req/s': '',
+        'bare p50/p99': '',
+        ratio: '',
+        'non2xx/err/timeout': `${logins.non2xx}/${logins.errors}/${logins.timeouts}`,
+        target: `${JSON.stringify(loginCodes)} ${excessOk ? 'MET' : 'NOT MET'}`,
+      },
+      {
+        scenario: 'audit export ndjson',
+        'req/s': `${exported.rowsPerSec} rows/s`,
+        'p50 ms': '',
+        'p99 ms': '',
+        'bare req/s': `${exported.copyRowsPerSec} rows/s (COPY)`,
+        'bare p50/p99': '',
+        ratio: exportRatio.toFixed(2),
+        'non2xx/err/timeout': exported.status === 200 ? '0/0/0' : `status ${exported.status}`,
+        target: `≥ 0.5 of COPY ${exportRatio >= 0.5 ? 'MET' : 'NOT MET'}; peak RSS ${exported.peakRssMb} MB (before: ${exported.idleRssMb}) < 150 ${exported.peakRssMb < 150 ? 'MET' : 'NOT MET'}`,
+      },
+    ];
+    const successNon2xx = [...rows.map((r) => r.service), calm, stormy].reduce(
+      (sum, r) => sum + r.non2xx + r.errors + r.timeouts,
+      0,
+    );
+    console.log(
+      `\n${opts.quick ? 'quick run' : 'full run'}: ${opts.clients.toLocaleString('en')} clients × ${opts.entries} entries, ` +
+        `${opts.events.toLocaleString('en')} seeded audit events; ${opts.connections} connections, ${opts.duration} s runs, ` +
+        `pool max ${opts.pool}; ${os.cpus().length} cores, Node ${process.version}`,
+    );
+    console.table(table);
+    console.log(
+      `export: ${exported.rows.toLocaleString('en')} rows (${(exported.bytes / 1e6).toFixed(0)} MB) in ${exported.seconds.toFixed(1)} s; ` +
+        `COPY: ${exported.copyRows.toLocaleString('en')} rows in ${exported.copySeconds.toFixed(1)} s`,
+    );
+    console.log(
+      `non-2xx/errors/timeouts in scenarios that should succeed: ${successNon2xx} ${successNon2xx === 0 ? '(MET)' : '(NOT MET)'}`,
+    );
+    const { rows: version } = await pool.query<{ v: string }>('SHOW server_version');
+    const out = {
+      at: new Date().toISOString(),
+      options: { ...opts, waitsPool: undefined },
+      machine: {
+        cores: os.cpus().length,
+        cpu: os.cpus()[0]?.model,
+        node: process.version,
+        postgres: version[0]?.v,
+      },
+      seconds: Math.round((Date.now() - startedAt) / 1000),
+      scenarios: rows,
+      storm: { calm, stormy, logins, p99Ratio: stormy.p99 / Math.max(1, calm.p99), excessOk },
+      export: { ...exported, ratio: exportRatio },
+      table,
+    };
+    mkdirSync(path.join(HERE, 'results'), { recursive: true });
+    writeFileSync(path.join(HERE, 'results', 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+    log(`wrote bench/results/latest.json (${out.seconds} s in all)`);
+  } finally {
+    for (const server of servers) await server.stop().catch(() => undefined);
+    await pool.end();
+    await embedded?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
