@@ -34,3 +34,29 @@ t.test('the document is valid OpenAPI and served at /openapi.json and /docs', as
   });
   t.equal(initializer.statusCode, 200);
 });
+
+t.test('every error response is documented as problem details', async (t) => {
+  const document = parse(
+    readFileSync(path.resolve(import.meta.dirname, '..', 'openapi.yaml'), 'utf8'),
+  ) as {
+    paths: Record<
+      string,
+      Record<string, { responses: Record<string, { content?: Record<string, unknown> }> }>
+    >;
+  };
+  let errors = 0;
+  for (const [route, operations] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      for (const [status, response] of Object.entries(operation.responses)) {
+        if (Number(status) < 400 || !response.content) continue;
+        errors += 1;
+        t.same(
+          Object.keys(response.content),
+          ['application/problem+json'],
+          `${method} ${route} ${status}`,
+        );
+      }
+    }
+  }
+  t.ok(errors > 50, `${errors} error responses checked`);
+});

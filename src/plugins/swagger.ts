@@ -6,6 +6,48 @@ import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-pro
 
 export const API_VERSION = '0.1.0';
 
+const DESCRIPTIONS: Record<string, string> = {
+  '200': 'OK',
+  '201': 'Created',
+  '204': 'Done; no content',
+  '400': 'The request is not valid; `errors` names each field',
+  '401': 'No token, or a bad, expired or revoked one',
+  '403': "The caller's role may not do this",
+  '404': "No such resource, or another clinic's (indistinguishable)",
+  '405': 'Journal entries never change',
+  '409': 'State conflict; `rule` names the rule where there is one',
+  '413': 'The body is too large',
+  '415': 'Send application/json',
+  '429': 'Too many requests; see Retry-After',
+  '503': 'Database or audit log unavailable; nothing was returned or changed; see Retry-After',
+};
+
+type Responses = Record<string, { description?: string; content?: Record<string, unknown> }>;
+
+/**
+ * Errors go out as `application/problem+json` (RFC 9457), so the document says so, and every
+ * status gets a description that tells a client what it means here.
+ */
+function problemContentTypes<T>(document: T): T {
+  const paths = (document as { paths?: Record<string, Record<string, { responses?: Responses }>> })
+    .paths;
+  for (const operations of Object.values(paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      for (const [status, response] of Object.entries(operation.responses ?? {})) {
+        const description = DESCRIPTIONS[status];
+        if (description && (!response.description || response.description === 'Default Response')) {
+          response.description = description;
+        }
+        const json = response.content?.['application/json'];
+        if (Number(status) >= 400 && json) {
+          response.content = { 'application/problem+json': json };
+        }
+      }
+    }
+  }
+  return document;
+}
+
 /**
  * The OpenAPI document is generated from the routes' zod schemas, so it cannot drift from
  * what the server validates; `npm run openapi` writes it to openapi.yaml.
@@ -30,7 +72,8 @@ async function swaggerPlugin(app: FastifyInstance) {
       },
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    transformObject: (documentObject) =>
+      problemContentTypes(jsonSchemaTransformObject(documentObject)),
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () =>
