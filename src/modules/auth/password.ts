@@ -8,7 +8,10 @@ export interface PasswordHashingOptions {
   memoryCost: number;
   timeCost: number;
   parallelism: number;
-  /** Hashes computed at once; the rest wait in a queue. Default: the number of cores. */
+  /**
+   * Hashes computed at once; the rest wait in a queue. Default: the number of cores less one
+   * (at least one), so a login storm leaves a core to the requests of logged-in users.
+   */
   maxConcurrent?: number;
   /** Longest wait in the queue before answering 503. */
   queueTimeoutMs?: number;
@@ -107,7 +110,7 @@ export interface PasswordHasher {
 
 export function createPasswordHasher(options: PasswordHashingOptions): PasswordHasher {
   const resolved: Required<PasswordHashingOptions> = {
-    maxConcurrent: Math.max(1, availableParallelism()),
+    maxConcurrent: Math.max(1, availableParallelism() - 1),
     queueTimeoutMs: 5_000,
     maxQueue: 256,
     ...options,
