@@ -88,12 +88,36 @@ export function createClientsService(deps: ClientsServiceDeps) {
     );
   }
 
+  /**
+   * The blind indexes of what is given (`null` clears one). Computed before a transaction
+   * opens, as the journal does: the index key is loaded through the pool on first use (and
+   * again after a failed load), so computing it inside a transaction waited for a second
+   * connection while holding one, and with as many concurrent writes as the pool has
+   * connections none ever came (every create then answered 503 after the connect timeout).
+   */
+  async function indexesOf(input: Partial<CreateClientInput>): Promise<Partial<NewClientRow>> {
+    const indexes: Partial<NewClientRow> = {};
+    if (input.nationalId !== undefined) {
+      indexes.nationalIdIndex =
+        input.nationalId === null ? null : await keys.blindIndex('nationalId', input.nationalId);
+    }
+    if (input.email !== undefined) {
+      indexes.emailIndex =
+        input.email === null ? null : await keys.blindIndex('email', input.email);
+    }
+    if (input.phone !== undefined) {
+      indexes.phoneIndex =
+        input.phone === null ? null : await keys.blindIndex('phone', input.phone);
+    }
+    return indexes;
+  }
+
   /** Seals what is given; `null` clears a field, `undefined` leaves it alone. */
-  async function sealChanges(
+  function sealChanges(
     cipher: ClientCipher,
     id: string,
     input: Partial<CreateClientInput>,
-  ): Promise<Partial<NewClientRow>> {
+  ): Partial<NewClientRow> {
     const changes: Partial<NewClientRow> = {};
     const sealOptional = <T>(field: EncryptedField<T>, value: T | null): Sealed<T> | null =>
       value === null ? null : cipher.seal(field, id, value);
@@ -106,18 +130,12 @@ export function createClientsService(deps: ClientsServiceDeps) {
     }
     if (input.nationalId !== undefined) {
       changes.nationalId = sealOptional(CLIENT_FIELDS.nationalId, input.nationalId);
-      changes.nationalIdIndex =
-        input.nationalId === null ? null : await keys.blindIndex('nationalId', input.nationalId);
     }
     if (input.email !== undefined) {
       changes.email = sealOptional(CLIENT_FIELDS.email, input.email);
-      changes.emailIndex =
-        input.email === null ? null : await keys.blindIndex('email', input.email);
     }
     if (input.phone !== undefined) {
       changes.phone = sealOptional(CLIENT_FIELDS.phone, input.phone);
-      changes.phoneIndex =
-        input.phone === null ? null : await keys.blindIndex('phone', input.phone);
     }
     if (input.address !== undefined) {
       changes.address = sealOptional(CLIENT_FIELDS.address, input.address);
@@ -196,9 +214,10 @@ export function createClientsService(deps: ClientsServiceDeps) {
       if (!auth.clinicIds.includes(input.clinicId)) throw new NotFound('Clinic not found.');
       assertBirthDateMatches(input.nationalId, input.dateOfBirth);
       const id = uuidv7();
+      const indexes = await indexesOf(input);
       return db.transaction(async (tx) => {
         const cipher = await keys.createForClient(tx, id);
-        const sealed = await sealChanges(cipher, id, input);
+        const sealed = { ...sealChanges(cipher, id, input), ...indexes };
         const row = await repo.insert(tx, {
           ...sealed,
           id,
@@ -273,6 +292,7 @@ export function createClientsService(deps: ClientsServiceDeps) {
       id: string,
       patch: UpdateClientInput,
     ): Promise<Client> {
+      const indexes = await indexesOf(patch);
       return db.transaction(async (tx) => {
         const current = await scoped(tx, request, auth, id, 'client.update', { forUpdate: true });
         const cipher = await keys.cipherFor(tx, id);
@@ -281,7 +301,7 @@ export function createClientsService(deps: ClientsServiceDeps) {
           patch.nationalId === undefined ? before.nationalId : patch.nationalId,
           patch.dateOfBirth ?? before.dateOfBirth,
         );
-        const changes = await sealChanges(cipher, id, patch);
+        const changes = { ...sealChanges(cipher, id, patch), ...indexes };
         if (patch.marketingOptIn !== undefined) changes.marketingOptIn = patch.marketingOptIn;
         const row = await repo.update(tx, id, changes);
         if (patch.marketingOptIn !== undefined && patch.marketingOptIn !== current.marketingOptIn) {
