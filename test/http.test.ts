@@ -1,7 +1,9 @@
 import t from 'tap';
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { sql } from 'drizzle-orm';
 import { BODY_LIMIT_BYTES } from '../src/app.js';
+import { createLogger } from '../src/logger.js';
 import { buildTestApp } from './helpers/app.js';
 
 /** Routes that exist only in this test, to drive each kind of error through the real app. */
@@ -179,4 +181,22 @@ t.test('X-Forwarded-For is believed only from the proxies named in TRUST_PROXY',
     remoteAddress: '198.51.100.7',
   });
   t.same(spoofed.json(), { ip: '198.51.100.7' }, 'a client that is not a named proxy cannot spoof');
+});
+
+t.test('an unexpected database error is logged without its SQL or values', async (t) => {
+  const lines: string[] = [];
+  const logger = createLogger('error', { write: (line: string) => lines.push(line) });
+  const { app } = await buildTestApp(t, { ready: false, build: { logger } });
+  app.get('/probe/bad-sql', async () =>
+    app.db.execute(
+      sql`SELECT ${'canary-7f3a'}::int AS n FROM clinics WHERE name = ${'Canary Clinic'}`,
+    ),
+  );
+  await app.ready();
+  const res = await app.inject({ method: 'GET', url: '/probe/bad-sql' });
+  t.equal(res.statusCode, 500);
+  t.notMatch(res.body, /canary|SELECT|clinics/i);
+  const log = lines.join('');
+  t.match(log, /"code":"22P02"/, 'the SQLSTATE is logged');
+  t.notMatch(log, /canary-7f3a|Canary Clinic|SELECT/, 'no SQL and no value in the log');
 });

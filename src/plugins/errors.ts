@@ -77,6 +77,32 @@ function validationErrors(error: FastifyError): ProblemFieldError[] {
   }));
 }
 
+/**
+ * What of an unexpected error goes to the log. A database error's message can carry values
+ * (drizzle's DrizzleQueryError holds the SQL and its parameters; PostgreSQL's own messages
+ * quote bad input), so for those only the SQLSTATE and where it arose are logged.
+ */
+function loggableError(error: Error): Record<string, unknown> {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
+    const fields = current as Error & {
+      code?: unknown;
+      severity?: unknown;
+      constraint?: string;
+      table?: string;
+      column?: string;
+      routine?: string;
+    };
+    if (typeof fields.code === 'string' && fields.severity !== undefined) {
+      const { code, constraint, table, column, routine } = fields;
+      return { type: 'DatabaseError', code, constraint, table, column, routine };
+    }
+    current = fields.cause;
+  }
+  if (error.message.startsWith('Failed query:')) return { type: 'DatabaseError' };
+  return { type: error.name, message: error.message, stack: error.stack };
+}
+
 function toProblem(
   error: FastifyError,
   request: FastifyRequest,
@@ -110,7 +136,7 @@ function toProblem(
     const headers: Record<string, string> = {};
     return { document: problem(status, detail), headers };
   }
-  request.log.error({ err: error }, 'unhandled error');
+  request.log.error({ error: loggableError(error) }, 'unhandled error');
   return { document: problem(500, 'An unexpected error occurred.'), headers: {} };
 }
 
