@@ -76,18 +76,59 @@ export async function* streamAuditEvents(
   filter: AuditFilter,
   batchSize = 1000,
 ): AsyncGenerator<AuditEvent, void, undefined> {
-  const query = dialect.sqlToQuery(
+  yield* cursorRows<AuditEvent>(
+    pool,
     sql`SELECT ${EVENT_COLUMNS} FROM audit_events e ${where(filter)} ORDER BY e.at, e.id`,
+    batchSize,
   );
+}
+
+/**
+ * The same events, in the same order and transaction, each rendered by PostgreSQL as one
+ * compact JSON object (`row_to_json` keeps the column order and escapes as JSON.stringify
+ * does), so the ndjson export neither parses 15 columns into an object nor stringifies it per
+ * row: `npm run bench` measured that per-row work as most of the export's cost.
+ */
+export async function* streamAuditEventsJson(
+  pool: pg.Pool,
+  filter: AuditFilter,
+  batchSize = 1000,
+): AsyncGenerator<string, void, undefined> {
+  for await (const row of cursorRows<{ line: string }>(
+    pool,
+    sql`SELECT (SELECT row_to_json(r) FROM (SELECT ${EVENT_COLUMNS}) r)::text AS "line"
+          FROM audit_events e ${where(filter)} ORDER BY e.at, e.id`,
+    batchSize,
+  )) {
+    yield row.line;
+  }
+}
+
+async function* cursorRows<T extends pg.QueryResultRow>(
+  pool: pg.Pool,
+  select: SQL,
+  batchSize: number,
+): AsyncGenerator<T, void, undefined> {
+  const query = dialect.sqlToQuery(select);
   const client = await pool.connect();
   let committed = false;
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await client.query(`DECLARE audit_export NO SCROLL CURSOR FOR ${query.sql}`, query.params);
+    // The next FETCH is already on its way while this batch is consumed, so PostgreSQL and
+    // this process work at the same time; at most two batches are ever held.
+    const fetch = () => {
+      const next = client.query<T>(`FETCH ${batchSize} FROM audit_export`);
+      next.catch(() => undefined); // awaited below, unless the consumer stopped early
+      return next;
+    };
+    let pending = fetch();
     for (;;) {
-      const { rows } = await client.query<AuditEvent>(`FETCH ${batchSize} FROM audit_export`);
+      const { rows } = await pending;
+      const more = rows.length === batchSize;
+      if (more) pending = fetch();
       for (const row of rows) yield row;
-      if (rows.length < batchSize) break;
+      if (!more) break;
     }
     await client.query('COMMIT');
     committed = true;

@@ -10,6 +10,7 @@ import { CSV_HEADER, csvLine } from './audit.csv.js';
 import {
   listAuditEvents,
   streamAuditEvents,
+  streamAuditEventsJson,
   type AuditCursor,
   type AuditFilter,
 } from './audit.repository.js';
@@ -194,8 +195,9 @@ async function* exportLines(
   // Rows go out in chunks of lines: one write per row would cost more than the row itself.
   let chunk = '';
   let rows = 0;
-  for await (const event of streamAuditEvents(pool, filter)) {
-    chunk += format === 'csv' ? csvLine(event) : `${JSON.stringify(event)}\n`;
+  const events = format === 'csv' ? streamAuditEvents(pool, filter) : undefined;
+  for await (const line of events ?? streamAuditEventsJson(pool, filter)) {
+    chunk += typeof line === 'string' ? `${line}\n` : csvLine(line);
     rows += 1;
     if (rows === 500) {
       yield chunk;
