@@ -13,5 +13,11 @@ export function problemResponses<const S extends readonly number[]>(
   >;
 }
 
-/** Every route behind the auth hook can answer these. */
-export const AUTHENTICATED_PROBLEMS = [401, 403, 429, 503] as const;
+/**
+ * Every route behind the auth hook can answer these (400: a malformed X-Purpose-Of-Use or
+ * X-Break-Glass-Reason header is refused before any route runs).
+ */
+export const AUTHENTICATED_PROBLEMS = [400, 401, 403, 429, 503] as const;
+
+/** A route without a body still parses one if sent: too large, or not JSON. */
+export const BODY_PROBLEMS = [413, 415] as const;

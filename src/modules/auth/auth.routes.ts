@@ -1,6 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
+import {
+  AUTHENTICATED_PROBLEMS,
+  BODY_PROBLEMS,
+  problemResponses,
+} from '../../schemas/responses.js';
 import { userSchema } from '../users/users.schemas.js';
 import {
   loginBodySchema,
@@ -110,7 +114,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         security: [{ bearerAuth: [] }],
         response: {
           204: z.null().describe('Logged out'),
-          ...problemResponses(...AUTHENTICATED_PROBLEMS),
+          ...problemResponses(...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
         },
       },
     },
@@ -152,7 +156,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         security: [{ bearerAuth: [] }],
         response: {
           200: mfaEnrollResponseSchema,
-          ...problemResponses(404, 409, ...AUTHENTICATED_PROBLEMS),
+          ...problemResponses(404, 409, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
         },
       },
     },

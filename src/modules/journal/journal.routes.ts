@@ -1,7 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BadRequest, MethodNotAllowed } from '../../errors.js';
-import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
+import {
+  AUTHENTICATED_PROBLEMS,
+  BODY_PROBLEMS,
+  problemResponses,
+} from '../../schemas/responses.js';
 import type { EntryCursor } from './journal.repository.js';
 import {
   amendmentSchema,
@@ -160,7 +164,7 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
         description: 'Always 405; correct an entry with an amendment.',
         security,
         params: entryParams,
-        response: problemResponses(400, 405, ...AUTHENTICATED_PROBLEMS),
+        response: problemResponses(400, 405, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
       },
       handler: async () => {
         throw new MethodNotAllowed(
