@@ -1,40 +1,13 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
 import pg from 'pg';
 import { chainKeyring, createAuditSealer } from '../../src/modules/audit/audit.chain.js';
 import { createAuditRecorder } from '../../src/modules/audit/audit.recorder.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { tsxArgs } from '../helpers/process.js';
+import { runCli } from '../helpers/process.js';
 
-const run = promisify(execFile);
-
-async function verifyAudit(env: Record<string, string>, args: string[] = []) {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      [...tsxArgs('src/cli.ts'), 'verify-audit', ...args],
-      {
-        cwd: mkdtempSync(path.join(os.tmpdir(), 'journal-cli-')),
-        env: {
-          PATH: process.env.PATH,
-          NODE_ENV: 'test',
-          JWT_SECRET: randomBytes(48).toString('base64url'),
-          ...env,
-        },
-        timeout: 60_000,
-      },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+const verifyAudit = (env: Record<string, string>, args: string[] = []) =>
+  runCli('verify-audit', args, env);
 
 t.test('verify-audit: exit 0 on a clean chain, 1 on tamper or a cut tail', async (t) => {
   const db = await createTestDatabase(t);

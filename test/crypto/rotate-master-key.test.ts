@@ -1,9 +1,3 @@
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
 import {
   DecryptionFailed,
@@ -13,7 +7,7 @@ import {
 } from '../../src/crypto/index.js';
 import { createDatabase } from '../../src/db/pool.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { tsxArgs } from '../helpers/process.js';
+import { runCli } from '../helpers/process.js';
 import {
   ADDRESS,
   EMAIL,
@@ -23,30 +17,10 @@ import {
   people,
 } from '../helpers/crypto-tables.js';
 
-const run = promisify(execFile);
-
 /** `npm run cli -- rotate-master-key ...` as a real process against the test database. */
 async function rotateMasterKey(env: Record<string, string>, args: string[] = []) {
-  try {
-    const { stdout } = await run(
-      process.execPath,
-      [...tsxArgs('src/cli.ts'), 'rotate-master-key', ...args],
-      {
-        cwd: mkdtempSync(path.join(os.tmpdir(), 'journal-cli-')),
-        env: {
-          PATH: process.env.PATH,
-          NODE_ENV: 'test',
-          JWT_SECRET: randomBytes(48).toString('base64url'),
-          ...env,
-        },
-        timeout: 60_000,
-      },
-    );
-    return { code: 0, stdout };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
-  }
+  const result = await runCli('rotate-master-key', args, env);
+  return { code: result.code, stdout: `${result.stdout}${result.stderr}` };
 }
 
 t.test('rotate-master-key re-wraps every key, then the old key can be retired', async (t) => {

@@ -1,4 +1,9 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 
 /** Node arguments that run a TypeScript entry point of this repository from any cwd. */
 export function tsxArgs(script: string): string[] {
@@ -7,4 +12,41 @@ export function tsxArgs(script: string): string[] {
     import.meta.resolve('tsx'),
     path.resolve(import.meta.dirname, '../..', script),
   ];
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * `npm run cli -- <command> ...` as a real process (in an empty working directory, so it
+ * never touches ./.data), resolving with its exit code and output.
+ */
+export async function runCli(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [...tsxArgs('src/cli.ts'), command, ...args],
+      {
+        cwd: mkdtempSync(path.join(os.tmpdir(), 'journal-cli-')),
+        env: {
+          PATH: process.env.PATH,
+          NODE_ENV: 'test',
+          JWT_SECRET: randomBytes(48).toString('base64url'),
+          ...env,
+        },
+        timeout: 60_000,
+      },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
 }
