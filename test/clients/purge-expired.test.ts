@@ -6,6 +6,7 @@ import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
 import { createClient } from '../helpers/clients.js';
 import { tsxArgs } from '../helpers/process.js';
+import { publishTemplate } from '../helpers/templates.js';
 
 t.test(
   'purge-expired: dry run lists, --apply erases exactly the clients past retention',
@@ -14,19 +15,9 @@ t.test(
     const { app, db, config } = await buildTestApp(t, { build: { now: clock.now } });
     const clinic = await createClinic(app);
     const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
-    const template = await app.inject({
-      method: 'POST',
-      url: '/v1/consent-templates',
-      headers: admin.headers,
-      payload: {
-        key: 'meso',
-        title: 'Mesotherapy',
-        body: 'I consent.',
-        treatmentTypes: ['meso'],
-        language: 'da',
-      },
-    });
-    const templateId = template.json<{ id: string }>().id;
+    const templateId = (
+      await publishTemplate(app, admin.headers, { key: 'meso', treatmentTypes: ['meso'] })
+    ).id;
 
     /** A client with one treatment performed at the clock's current time minus an hour. */
     async function treatedClient(): Promise<string> {

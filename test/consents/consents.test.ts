@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
+import { publishTemplate } from '../helpers/templates.js';
 
 type Json = Record<string, unknown>;
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -26,20 +27,13 @@ t.test('consents: record, read, hash, withdraw, scope', async (t) => {
   const outsider = await loginAs(app, { role: 'reception', clinicIds: [await createClinic(app)] });
   const headers = reception.headers;
 
-  const template = (
-    await app.inject({
-      method: 'POST',
-      url: '/v1/consent-templates',
-      headers: admin.headers,
-      payload: {
-        key: 'filler',
-        title: 'Filler',
-        body: 'I consent to hyaluronic acid filler.',
-        treatmentTypes: ['filler'],
-        language: 'en',
-      },
-    })
-  ).json<{ id: string; key: string; version: number; body: string }>();
+  const template = await publishTemplate(app, admin.headers, {
+    key: 'filler',
+    title: 'Filler',
+    body: 'I consent to hyaluronic acid filler.',
+    treatmentTypes: ['filler'],
+    language: 'en',
+  });
   const client = (
     await app.inject({
       method: 'POST',

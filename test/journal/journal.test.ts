@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
+import { publishTemplate } from '../helpers/templates.js';
 
 type Json = Record<string, unknown>;
 const HOUR = 3_600_000;
@@ -15,21 +16,14 @@ async function setup(t: Test) {
   const practitioner = await loginAs(app, { role: 'practitioner', clinicIds: [clinic] });
   const ago = (ms: number) => new Date(clock.now().getTime() - ms).toISOString();
 
-  const publish = async (payload: Json) => {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/consent-templates',
-      headers: admin.headers,
-      payload: {
-        title: 'Consent',
-        body: `Body of ${String(payload.key)}`,
-        language: 'da',
+  const publish = async (payload: Json) =>
+    (
+      await publishTemplate(app, admin.headers, {
+        key: String(payload.key),
+        treatmentTypes: payload.treatmentTypes as string[],
         ...payload,
-      },
-    });
-    if (res.statusCode !== 201) throw new Error(res.body);
-    return res.json<{ id: string }>().id;
-  };
+      })
+    ).id;
   const newClient = async (dateOfBirth = '1990-01-01') => {
     const res = await app.inject({
       method: 'POST',

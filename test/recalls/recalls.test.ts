@@ -1,6 +1,7 @@
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs, type SignedIn } from '../helpers/auth.js';
+import { publishTemplate } from '../helpers/templates.js';
 
 const HOUR = 3_600_000;
 
@@ -11,19 +12,8 @@ t.test('recall by batch number: exactly the treated clients of the caller’s cl
   const clinicB = await createClinic(app);
   const admin = await loginAs(app, { role: 'admin', clinicIds: [clinicA] });
   const template = (
-    await app.inject({
-      method: 'POST',
-      url: '/v1/consent-templates',
-      headers: admin.headers,
-      payload: {
-        key: 'filler',
-        title: 'Filler',
-        body: 'I consent.',
-        treatmentTypes: ['filler'],
-        language: 'da',
-      },
-    })
-  ).json<{ id: string }>().id;
+    await publishTemplate(app, admin.headers, { key: 'filler', treatmentTypes: ['filler'] })
+  ).id;
   const at = (ms: number) => new Date(clock.now().getTime() - ms).toISOString();
 
   async function treated(clinicId: string, name: string, batches: string[][]) {

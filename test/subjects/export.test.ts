@@ -2,6 +2,7 @@ import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
 import { createClient } from '../helpers/clients.js';
+import { publishTemplate } from '../helpers/templates.js';
 
 /** Rows of the few SQL checks below. */
 type Row = { n: number; text: string; first_name_enc: Buffer } & Record<string, unknown>;
@@ -32,24 +33,16 @@ t.test(
       marketingOptIn: true,
     });
 
-    const template = await app.inject({
-      method: 'POST',
-      url: '/v1/consent-templates',
-      headers: admin.headers,
-      payload: {
-        key: 'pmu-brows',
-        title: 'Permanent make-up',
-        body: 'I consent to pigment in my brows.',
-        treatmentTypes: ['pmu'],
-        language: 'da',
-      },
+    const template = await publishTemplate(app, admin.headers, {
+      key: 'pmu-brows',
+      body: 'I consent to pigment in my brows.',
+      treatmentTypes: ['pmu'],
     });
-    t.equal(template.statusCode, 201, template.body);
     const consent = await app.inject({
       method: 'POST',
       url: `/v1/clients/${clientId}/consents`,
       headers: reception.headers,
-      payload: { templateId: template.json<{ id: string }>().id, signerName: 'Export Signer' },
+      payload: { templateId: template.id, signerName: 'Export Signer' },
     });
     t.equal(consent.statusCode, 201, consent.body);
     t.equal(
