@@ -52,6 +52,11 @@ export interface ClientKeys {
   /** The cipher for an existing client; throws DataKeyNotFound when there is no key (any more). */
   cipherFor(executor: Executor, clientId: string): Promise<ClientCipher>;
   /**
+   * The same from a wrapped key the caller has already read (e.g. joined to the client row,
+   * saving a round trip); null when the client has no key. The cache is used first.
+   */
+  cipherFromWrapped(clientId: string, stored: WrappedDataKey | null): Promise<ClientCipher>;
+  /**
    * Crypto-shredding: deletes the client's data key (in the caller's transaction) and drops it
    * from this process's cache. Other processes drop theirs within the cache lifetime (60 s).
    * The domain clears its own blind-index columns. Returns whether a key existed.
@@ -67,6 +72,12 @@ export interface ClientKeys {
   }): Promise<RewrapResult>;
   /** HMAC blind index of the normalised value; throws InvalidIndexValue when it does not normalise. */
   blindIndex(kind: BlindIndexKind, value: string): Promise<BlindIndex>;
+}
+
+/** A client's data key as stored: wrapped under the master key version `kekId`. */
+export interface WrappedDataKey {
+  kekId: string;
+  wrapped: Buffer;
 }
 
 export interface ClientKeysOptions {
@@ -219,6 +230,18 @@ export function createClientKeys(options: ClientKeysOptions): ClientKeys {
     return (data?.count ?? 0) + (index?.count ?? 0);
   }
 
+  async function cipherFromWrapped(
+    clientId: string,
+    stored: WrappedDataKey | null,
+  ): Promise<ClientCipher> {
+    const cached = cache.get(clientId);
+    if (cached) return cipher(clientId, cached);
+    if (!stored) throw new DataKeyNotFound(clientId);
+    const dataKey = await keyring.unwrap(stored.kekId, stored.wrapped, clientContext(clientId));
+    cache.set(clientId, dataKey);
+    return cipher(clientId, dataKey);
+  }
+
   return {
     currentKekId: keyring.currentId,
 
@@ -238,11 +261,10 @@ export function createClientKeys(options: ClientKeysOptions): ClientKeys {
         .select({ kekId: clientDataKeys.kekId, wrapped: clientDataKeys.wrapped })
         .from(clientDataKeys)
         .where(eq(clientDataKeys.clientId, clientId));
-      if (!row) throw new DataKeyNotFound(clientId);
-      const dataKey = await keyring.unwrap(row.kekId, row.wrapped, clientContext(clientId));
-      cache.set(clientId, dataKey);
-      return cipher(clientId, dataKey);
+      return cipherFromWrapped(clientId, row ?? null);
     },
+
+    cipherFromWrapped,
 
     async destroy(executor, clientId) {
       cache.forget(clientId);

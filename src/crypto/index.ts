@@ -12,6 +12,7 @@ export {
   type ClientKeysOptions,
   type RewrapProgress,
   type RewrapResult,
+  type WrappedDataKey,
 } from './client-keys.js';
 export { createDataKeyCache, type DataKeyCache, type DataKeyCacheOptions } from './cache.js';
 export { DataKeyNotFound, DecryptionFailed, InvalidIndexValue } from './errors.js';

@@ -29,6 +29,22 @@ export async function scopedClient(
   options: ClientScopeOptions = {},
 ): Promise<{ client: ClientRow; breakGlass: boolean }> {
   const client = await clientsRepository.findLive(executor, clientId, options);
+  return inScope(audit, request, auth, clientId, client, action, options);
+}
+
+/**
+ * The same gate for a client row the caller has already read (a hot path that fetches the
+ * client together with what it guards, in one round trip): the row, or a 404 as above.
+ */
+export async function inScope<T extends { clinicId: string }>(
+  audit: AuditRecorder,
+  request: FastifyRequest | null,
+  auth: AuthContext,
+  clientId: string,
+  client: T | undefined,
+  action: string,
+  options: Pick<ClientScopeOptions, 'breakGlass'> = {},
+): Promise<{ client: T; breakGlass: boolean }> {
   if (!client) throw new NotFound('Client not found.');
   if (auth.clinicIds.includes(client.clinicId)) return { client, breakGlass: false };
   if (options.breakGlass && request) {

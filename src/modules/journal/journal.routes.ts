@@ -44,6 +44,7 @@ function decodeCursor(cursor: string | undefined): EntryCursor | undefined {
 export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
   const journal = createJournalService({
     db: app.db,
+    pool: app.pool,
     keys: app.keys,
     audit: app.audit,
     now: app.identity.now,

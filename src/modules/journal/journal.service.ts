@@ -1,4 +1,6 @@
 import type { FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import { BREAK_GLASS_HEADER } from '../../access/scope.js';
 import type { AuthContext } from '../../access/types.js';
 import { jsonField, textField, type ClientCipher, type ClientKeys } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
@@ -7,14 +9,16 @@ import type { JournalProduct } from '../../db/schema/journal.js';
 import { BadRequest, Conflict, NotFound } from '../../errors.js';
 import type { AuditEventInput, AuditRecorder } from '../audit/audit.types.js';
 import type { ClientRow } from '../clients/clients.repository.js';
-import { scopedClient } from '../clients/clients.scope.js';
+import { inScope, scopedClient } from '../clients/clients.scope.js';
 import { CLIENT_FIELDS } from '../clients/clients.service.js';
 import { consentsRepository } from '../consents/consents.repository.js';
 import {
   journalRepository as repo,
+  readJournal,
   type AmendmentRow,
   type EntryCursor,
   type EntryRow,
+  type JournalReadQuery,
 } from './journal.repository.js';
 import type {
   Amendment,
@@ -41,6 +45,8 @@ const CLOCK_SKEW_MS = 60 * 1000;
 
 export interface JournalServiceDeps {
   db: Database;
+  /** The pool under `db`, for the prepared statement of the read path. */
+  pool: pg.Pool;
   keys: ClientKeys;
   audit: AuditRecorder;
   now?: () => Date;
@@ -62,7 +68,7 @@ function ruleBroken(rule: string, detail: string): Conflict {
 }
 
 export function createJournalService(deps: JournalServiceDeps) {
-  const { db, keys, audit } = deps;
+  const { db, pool, keys, audit } = deps;
   const now = deps.now ?? (() => new Date());
 
   function event(
@@ -92,6 +98,34 @@ export function createJournalService(deps: JournalServiceDeps) {
     action: string,
     options: { breakGlass: boolean },
   ) => scopedClient(audit, executor, request, auth, clientId, action, options);
+
+  /**
+   * A journal read in one round trip (the client's scope, its wrapped key and the entries),
+   * then the same scope decision as every other client route (scopedClient): 404 and a
+   * `denied` event for another clinic's client unless break-glass lets the practitioner in.
+   */
+  async function read(
+    request: Request,
+    auth: AuthContext,
+    query: Pick<JournalReadQuery, 'clientId' | 'entryId' | 'after' | 'limit'>,
+  ) {
+    const found = await readJournal(pool, {
+      ...query,
+      clinicIds: auth.clinicIds,
+      breakGlassRequested: request.headers[BREAK_GLASS_HEADER] !== undefined,
+    });
+    const { breakGlass } = await inScope(
+      audit,
+      request,
+      auth,
+      query.clientId,
+      found.client,
+      'journal.read',
+      { breakGlass: true },
+    );
+    const cipher = await keys.cipherFromWrapped(query.clientId, found.key);
+    return { breakGlass, cipher, entries: found.entries, amendments: found.amendments };
+  }
 
   function presentAmendment(cipher: ClientCipher, row: AmendmentRow): Amendment {
     return {
@@ -282,13 +316,14 @@ export function createJournalService(deps: JournalServiceDeps) {
       clientId: string,
       entryId: string,
     ): Promise<Entry> {
-      const { breakGlass } = await scoped(db, request, auth, clientId, 'journal.read', {
-        breakGlass: true,
+      const { breakGlass, cipher, entries, amendments } = await read(request, auth, {
+        clientId,
+        entryId,
+        limit: 1,
       });
-      const entry = await repo.findEntry(db, clientId, entryId);
+      const entry = entries[0];
       if (!entry) throw new NotFound('Journal entry not found.');
-      const amendments = await repo.amendmentsOf(db, [entry.id]);
-      const result = presentEntry(await keys.cipherFor(db, clientId), entry, amendments);
+      const result = presentEntry(cipher, entry, amendments);
       await audit.record(request, [
         { ...event('journal.read', clientId, { type: 'journal_entry', id: entryId }), breakGlass },
       ]);
@@ -321,23 +356,21 @@ export function createJournalService(deps: JournalServiceDeps) {
       clientId: string,
       query: { limit: number; after?: EntryCursor },
     ): Promise<{ items: Entry[]; last: EntryCursor | null }> {
-      const { breakGlass } = await scoped(db, request, auth, clientId, 'journal.read', {
-        breakGlass: true,
+      const { breakGlass, cipher, entries, amendments } = await read(request, auth, {
+        clientId,
+        after: query.after,
+        limit: query.limit + 1,
       });
-      const rows = await repo.pageEntries(db, clientId, query.after, query.limit + 1);
-      const page = rows.slice(0, query.limit);
-      const amendments = await repo.amendmentsOf(
-        db,
-        page.map((row) => row.id),
-      );
-      const cipher = await keys.cipherFor(db, clientId);
+      const page = entries.slice(0, query.limit);
       const items = page.map((row) => presentEntry(cipher, row, amendments));
       await audit.record(request, [{ ...event('journal.list', clientId, null), breakGlass }]);
       const last = page.at(-1);
       return {
         items,
         last:
-          rows.length > query.limit && last ? { performedAt: last.performedAt, id: last.id } : null,
+          entries.length > query.limit && last
+            ? { performedAt: last.performedAt, id: last.id }
+            : null,
       };
     },
   };

@@ -17,7 +17,13 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
     pool: app.pool,
     audit: app.audit,
     now,
-    journal: createJournalService({ db: app.db, keys: app.keys, audit: app.audit, now }),
+    journal: createJournalService({
+      db: app.db,
+      pool: app.pool,
+      keys: app.keys,
+      audit: app.audit,
+      now,
+    }),
     clients: createClientsService({
       db: app.db,
       keys: app.keys,
