@@ -6,7 +6,7 @@ import { parseBreakGlass } from '../access/scope.js';
 import type { AuthContext } from '../access/types.js';
 import type { Config, Role } from '../config.js';
 import { Forbidden, TooManyRequests } from '../errors.js';
-import { bumpCounter, findSessionState, touchSession } from '../modules/auth/auth.repository.js';
+import { bumpCounter, sessionStateReader, touchSession } from '../modules/auth/auth.repository.js';
 import { sessionEndReason } from '../modules/auth/auth.service.js';
 import {
   createPasswordHasher,
@@ -86,6 +86,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   app.decorateRequest('auth', null);
   app.decorateRequest('breakGlass', null);
   const audit = app.audit;
+  const findSessionState = sessionStateReader(app.db);
 
   const apiRoutes: ApiRoute[] = [];
   app.decorate('apiRoutes', apiRoutes);
@@ -119,7 +120,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
     const match = typeof header === 'string' ? BEARER.exec(header) : null;
     if (!match) throw invalidToken();
     const claims = identity.tokens.verify(match[1]!);
-    const state = await findSessionState(app.db, claims.sid);
+    const state = await findSessionState(claims.sid);
     const at = now();
     if (!state || state.user.id !== claims.sub) throw invalidToken();
     if (sessionEndReason(state, at) !== null)

@@ -1,6 +1,6 @@
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Role } from '../../config.js';
-import type { Executor } from '../../db/pool.js';
+import type { Database, Executor } from '../../db/pool.js';
 import {
   refreshTokens,
   sessions,
@@ -21,12 +21,8 @@ export interface SessionState {
   user: { id: string; username: string; role: Role; disabled: boolean; clinicIds: string[] };
 }
 
-/** One query per request: the session, its user and the user's clinics (no cache). */
-export async function findSessionState(
-  db: Executor,
-  sessionId: string,
-): Promise<SessionState | null> {
-  const rows = await db
+function sessionStateSelect(db: Executor) {
+  return db
     .select({
       id: sessions.id,
       kind: sessions.kind,
@@ -42,10 +38,14 @@ export async function findSessionState(
       >`coalesce((SELECT array_agg(${userClinics.clinicId}::text ORDER BY ${userClinics.clinicId}) FROM ${userClinics} WHERE ${userClinics.userId} = ${users.id}), '{}')`,
     })
     .from(sessions)
-    .innerJoin(users, eq(users.id, sessions.userId))
-    .where(eq(sessions.id, sessionId))
-    .limit(1);
-  const row = rows[0];
+    .innerJoin(users, eq(users.id, sessions.userId));
+}
+
+type SessionStateRow = Awaited<
+  ReturnType<ReturnType<typeof sessionStateSelect>['execute']>
+>[number];
+
+function toSessionState(row: SessionStateRow | undefined): SessionState | null {
   if (!row) return null;
   return {
     id: row.id,
@@ -61,6 +61,30 @@ export async function findSessionState(
       clinicIds: row.clinicIds,
     },
   };
+}
+
+/** The session, its user and the user's clinics in one query (no cache). */
+export async function findSessionState(
+  db: Executor,
+  sessionId: string,
+): Promise<SessionState | null> {
+  const rows = await sessionStateSelect(db).where(eq(sessions.id, sessionId)).limit(1);
+  return toSessionState(rows[0]);
+}
+
+/**
+ * The same query for every authenticated request, as a prepared statement: built once here
+ * and parsed and planned once per connection by PostgreSQL (still read fresh every request,
+ * so logout, disabling and a change of rights act on the next one).
+ */
+export function sessionStateReader(
+  db: Database,
+): (sessionId: string) => Promise<SessionState | null> {
+  const prepared = sessionStateSelect(db)
+    .where(eq(sessions.id, sql.placeholder('sessionId')))
+    .limit(1)
+    .prepare('session_state_v1');
+  return async (sessionId) => toSessionState((await prepared.execute({ sessionId }))[0]);
 }
 
 export async function insertSession(
