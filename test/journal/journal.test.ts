@@ -1,6 +1,11 @@
 import t, { type Test } from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
+import { uuidv7 } from '../../src/db/ids.js';
+import {
+  insertEntryWithEvent,
+  type EntryRow,
+} from '../../src/modules/journal/journal.repository.js';
 import { publishTemplate } from '../helpers/templates.js';
 
 type Json = Record<string, unknown>;
@@ -341,3 +346,111 @@ t.test('retention: erasure waits until RETENTION_YEARS after the newest entry', 
   const erased = await erase(admin.headers);
   t.equal(erased.statusCode, 204, erased.body);
 });
+
+t.test('a journal write and its audit event commit together, or neither does', async (t) => {
+  const s = await setup(t);
+  const laser = await s.publish({ key: 'laser', treatmentTypes: ['laser'] });
+  const client = await s.newClient();
+  await s.sign(client, laser, s.ago(2 * DAY));
+  const payload = {
+    treatmentType: 'laser',
+    performedAt: s.ago(HOUR),
+    notes: 'Done',
+    products: [
+      { name: 'Filler', batchNumber: 'LOT-1' },
+      { name: 'Numbing cream', batchNumber: 'LOT-2' },
+    ],
+  };
+  const counts = async () =>
+    (
+      await s.db.pool.query<{ entries: number; products: number; events: number }>(
+        `SELECT (SELECT count(*)::int FROM journal_entries) AS entries,
+                (SELECT count(*)::int FROM journal_products) AS products,
+                (SELECT count(*)::int FROM audit_events WHERE action = 'journal.create') AS events`,
+      )
+    ).rows[0]!;
+
+  await s.db.pool.query(
+    "ALTER TABLE audit_events ADD CONSTRAINT test_refuse CHECK (action <> 'journal.create') NOT VALID",
+  );
+  const refused = await s.write(client, payload);
+  t.equal(refused.statusCode, 503, 'the event cannot be written: 503');
+  t.equal(refused.headers['retry-after'], '5');
+  t.same(await counts(), { entries: 0, products: 0, events: 0 }, 'and nothing was written');
+
+  await s.db.pool.query('ALTER TABLE audit_events DROP CONSTRAINT test_refuse');
+  const written = await s.write(client, payload);
+  t.equal(written.statusCode, 201, written.body);
+  t.same(await counts(), { entries: 1, products: 2, events: 1 });
+  const { rows } = await s.db.pool.query<{ resource_id: string; client_id: string }>(
+    "SELECT resource_id, client_id FROM audit_events WHERE action = 'journal.create'",
+  );
+  t.same(rows, [{ resource_id: written.json<{ id: string }>().id, client_id: client }]);
+});
+
+t.test(
+  'the write statement writes nothing if the consent was withdrawn or the client erased after the rules were checked',
+  async (t) => {
+    const s = await setup(t);
+    const laser = await s.publish({ key: 'laser', treatmentTypes: ['laser'] });
+    const client = await s.newClient();
+    const consentId = await s.sign(client, laser, s.ago(2 * DAY));
+    const insert = (consent: string) => {
+      const id = uuidv7();
+      const sealed = Buffer.from('not really sealed') as EntryRow['notes'];
+      const row: EntryRow = {
+        id,
+        clientId: client,
+        clinicId: s.clinic,
+        authorId: s.practitioner.id,
+        consentId: consent,
+        treatmentType: sealed,
+        performedAt: new Date(s.ago(HOUR)),
+        notes: sealed,
+        treatedAreas: null,
+        products: null,
+        recordedLate: false,
+        createdAt: s.clock.now(),
+      };
+      return insertEntryWithEvent(
+        s.db.pool,
+        row,
+        [{ id: uuidv7(), batchIndex: Buffer.alloc(32, 1) }],
+        s.app.audit.statementValues(null, [
+          {
+            action: 'journal.create',
+            outcome: 'success',
+            resourceType: 'journal_entry',
+            resourceId: id,
+            clientId: client,
+          },
+        ]),
+      );
+    };
+    const counts = async () =>
+      (
+        await s.db.pool.query<{ n: string }>(
+          `SELECT (SELECT count(*) FROM journal_entries) || '/' || (SELECT count(*) FROM journal_products)
+             || '/' || (SELECT count(*) FROM audit_events WHERE action = 'journal.create') AS n`,
+        )
+      ).rows[0]!.n;
+
+    t.equal(await insert(consentId), true, 'an active consent: written');
+    t.equal(await counts(), '1/1/1', 'entry, product and event');
+
+    const withdraw = await s.app.inject({
+      method: 'POST',
+      url: `/v1/clients/${client}/consents/${consentId}/withdraw`,
+      headers: s.reception.headers,
+      payload: { reason: 'No longer wants it' },
+    });
+    t.equal(withdraw.statusCode, 200, withdraw.body);
+    t.equal(await insert(consentId), false, 'a withdrawn consent: nothing');
+    t.equal(await counts(), '1/1/1');
+
+    const other = await s.sign(client, laser, s.ago(2 * DAY));
+    await s.db.pool.query('UPDATE clients SET erased_at = now() WHERE id = $1', [client]);
+    t.equal(await insert(other), false, 'an erased client: nothing');
+    t.equal(await counts(), '1/1/1');
+  },
+);

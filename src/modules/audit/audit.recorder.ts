@@ -39,6 +39,17 @@ export function insertValues(rows: readonly AuditRow[]): unknown[][] {
   return COLUMNS.map(([, , get]) => rows.map(get));
 }
 
+/**
+ * The door's INSERT as the last part of a caller's data-modifying statement: one copy of the
+ * events per row of `source` (a CTE of that statement, e.g. the RETURNING of the row being
+ * written; none when nothing was written). The column arrays are parameters `$first`, ... in
+ * COLUMNS order, filled by `statementValues()`.
+ */
+export function auditInsertFrom(source: string, first: number): string {
+  const arrays = COLUMNS.map(([, type], index) => `$${first + index}::${type}[]`).join(', ');
+  return `INSERT INTO audit_events (${COLUMN_LIST}) SELECT u.* FROM ${source} CROSS JOIN unnest(${arrays}) AS u`;
+}
+
 /** The same statement for a drizzle executor (a transaction), built from the same columns. */
 function insertSql(rows: readonly AuditRow[]): SQL {
   const arrays = COLUMNS.map(
@@ -186,6 +197,12 @@ export function createAuditRecorder(options: AuditRecorderOptions): BatchingAudi
       } catch (error) {
         throw new AuditUnavailable({ cause: error });
       }
+    },
+
+    statementValues(request, events) {
+      const rows = rowsOf(request, events);
+      if (rows.length === 0) throw new InvalidAuditEvent('a write must record at least one event');
+      return insertValues(rows);
     },
 
     async flush() {

@@ -46,6 +46,13 @@ export interface AuditRecorder {
     request: FastifyRequest | null,
     events: AuditEventInput[],
   ): Promise<void>;
+  /**
+   * For a write done in one statement: the events as parameters for `auditInsertFrom()`,
+   * the door's INSERT as the last part of the caller's `WITH ...` statement, so the change
+   * and its events commit (or fail) together without a transaction of several round trips.
+   * Validates the events like the other two.
+   */
+  statementValues(request: FastifyRequest | null, events: AuditEventInput[]): unknown[][];
 }
 
 declare module 'fastify' {

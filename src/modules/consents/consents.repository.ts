@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import type { Executor } from '../../db/pool.js';
 import { consentTemplates } from '../../db/schema/consent-templates.js';
 import { consents } from '../../db/schema/consents.js';
@@ -36,21 +36,6 @@ export const consentsRepository = {
       .innerJoin(consentTemplates, eq(consentTemplates.id, consents.templateId))
       .where(eq(consents.clientId, clientId))
       .orderBy(asc(consents.id));
-  },
-
-  /** The client's consents (any status) whose template covers a treatment type. */
-  async covering(executor: Executor, clientId: string, treatmentType: string) {
-    return executor
-      .select({ consent: consents, template: consentTemplates })
-      .from(consents)
-      .innerJoin(consentTemplates, eq(consentTemplates.id, consents.templateId))
-      .where(
-        and(
-          eq(consents.clientId, clientId),
-          sql`${treatmentType} = ANY(${consentTemplates.treatmentTypes})`,
-        ),
-      )
-      .orderBy(asc(consents.signedAt));
   },
 
   async withdraw(

@@ -2,6 +2,8 @@ import { and, asc, eq, gt, inArray, max, or, type SQL } from 'drizzle-orm';
 import type pg from 'pg';
 import type { WrappedDataKey } from '../../crypto/index.js';
 import type { Executor } from '../../db/pool.js';
+import { AuditUnavailable } from '../audit/audit.errors.js';
+import { auditInsertFrom } from '../audit/audit.recorder.js';
 import { journalAmendments, journalEntries, journalProducts } from '../../db/schema/journal.js';
 
 export type EntryRow = typeof journalEntries.$inferSelect;
@@ -134,13 +136,145 @@ export async function readJournal(pool: pg.Pool, query: JournalReadQuery): Promi
   }
   return {
     client: { clinicId: first.clinic_id },
-    key:
-      first.kek_id !== null && first.wrapped !== null
-        ? { kekId: first.kek_id, wrapped: first.wrapped }
-        : null,
+    key: wrappedKey(first),
     entries,
     amendments,
   };
+}
+
+/** A consent covering a treatment type, with what the journal rules need of its template. */
+export interface CoveringConsent {
+  consent: { id: string; status: 'active' | 'withdrawn'; signedAt: Date };
+  template: { coolingOffHours: number | null; minimumAge: number | null };
+}
+
+/** What a journal write reads first, in one round trip. */
+export interface JournalWriteContext {
+  /** Undefined when the client does not exist or has been erased. */
+  client: { id: string; clinicId: string; dateOfBirth: Buffer } | undefined;
+  key: WrappedDataKey | null;
+  /** Oldest signature first; empty unless the client is in the caller's clinics. */
+  covering: CoveringConsent[];
+}
+
+const READ_FOR_WRITE = {
+  name: 'journal_write_context_v1',
+  text: `SELECT c.clinic_id, c.date_of_birth_enc, k.kek_id, k.wrapped,
+    CASE WHEN c.clinic_id = ANY($3::uuid[]) THEN (
+      SELECT json_agg(json_build_object(
+          'id', co.id, 'status', co.status, 'signedAt', co.signed_at,
+          'coolingOffHours', t.cooling_off_hours, 'minimumAge', t.minimum_age
+        ) ORDER BY co.signed_at, co.id)
+      FROM consents co JOIN consent_templates t ON t.id = co.template_id
+      WHERE co.client_id = c.id AND $2::text = ANY(t.treatment_types)
+    ) END AS covering
+  FROM clients c
+  LEFT JOIN client_data_keys k ON k.client_id = c.id
+  WHERE c.id = $1 AND c.erased_at IS NULL`,
+};
+
+interface ReadForWriteRow {
+  clinic_id: string;
+  date_of_birth_enc: Buffer;
+  kek_id: string | null;
+  wrapped: Buffer | null;
+  covering:
+    | {
+        id: string;
+        status: 'active' | 'withdrawn';
+        signedAt: string;
+        coolingOffHours: number | null;
+        minimumAge: number | null;
+      }[]
+    | null;
+}
+
+export async function readForWrite(
+  pool: pg.Pool,
+  query: { clientId: string; treatmentType: string; clinicIds: readonly string[] },
+): Promise<JournalWriteContext> {
+  const { rows } = await pool.query<ReadForWriteRow>({
+    ...READ_FOR_WRITE,
+    values: [query.clientId, query.treatmentType, query.clinicIds],
+  });
+  const row = rows[0];
+  if (!row) return { client: undefined, key: null, covering: [] };
+  return {
+    client: { id: query.clientId, clinicId: row.clinic_id, dateOfBirth: row.date_of_birth_enc },
+    key: wrappedKey(row),
+    covering: (row.covering ?? []).map((consent) => ({
+      consent: { id: consent.id, status: consent.status, signedAt: new Date(consent.signedAt) },
+      template: { coolingOffHours: consent.coolingOffHours, minimumAge: consent.minimumAge },
+    })),
+  };
+}
+
+/**
+ * An entry, its products' batch indexes and its audit event in one statement (atomic without
+ * a transaction of several round trips). The entry is written only if, at this statement's
+ * snapshot, the client is still live and the consent still active; products and the event
+ * only with it. Returns false when nothing was written (the caller checks again).
+ */
+const INSERT_ENTRY = {
+  name: 'journal_insert_entry_v1',
+  text: `WITH entry AS (
+    INSERT INTO journal_entries (id, client_id, clinic_id, author_id, consent_id,
+      treatment_type_enc, performed_at, notes_enc, treated_areas_enc, products_enc,
+      recorded_late, created_at)
+    SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::uuid, $6::bytea, $7::timestamptz,
+      $8::bytea, $9::bytea, $10::bytea, $11::boolean, $12::timestamptz
+    WHERE EXISTS (SELECT 1 FROM clients WHERE id = $2::uuid AND erased_at IS NULL)
+      AND EXISTS (SELECT 1 FROM consents WHERE id = $5::uuid AND status = 'active')
+    RETURNING id
+  ), products AS (
+    INSERT INTO journal_products (id, entry_id, client_id, clinic_id, batch_bidx, performed_at)
+    SELECT p.id, entry.id, $2::uuid, $3::uuid, p.batch_bidx, $7::timestamptz
+    FROM entry CROSS JOIN unnest($13::uuid[], $14::bytea[]) AS p(id, batch_bidx)
+  )
+  ${auditInsertFrom('entry', 15)}`,
+};
+
+export async function insertEntryWithEvent(
+  pool: pg.Pool,
+  entry: EntryRow,
+  products: { id: string; batchIndex: Buffer }[],
+  auditValues: unknown[][],
+): Promise<boolean> {
+  const result = await pool
+    .query({
+      ...INSERT_ENTRY,
+      values: [
+        entry.id,
+        entry.clientId,
+        entry.clinicId,
+        entry.authorId,
+        entry.consentId,
+        entry.treatmentType,
+        entry.performedAt,
+        entry.notes,
+        entry.treatedAreas,
+        entry.products,
+        entry.recordedLate,
+        entry.createdAt,
+        products.map((product) => product.id),
+        products.map((product) => product.batchIndex),
+        ...auditValues,
+      ],
+    })
+    .catch((error: unknown) => {
+      // The event's part of the statement failed (a constraint of the audit table): the
+      // entry was not written either, and the caller answers 503 like every audited write.
+      if ((error as { table?: string }).table === 'audit_events')
+        throw new AuditUnavailable({ cause: error });
+      throw error;
+    });
+  return (result.rowCount ?? 0) > 0;
+}
+
+function wrappedKey(row: { kek_id: string | null; wrapped: Buffer | null }): WrappedDataKey | null {
+  return row.kek_id !== null && row.wrapped !== null
+    ? { kekId: row.kek_id, wrapped: row.wrapped }
+    : null;
 }
 
 /** Data access for the journal: inserts and reads only (the tables are append-only). */

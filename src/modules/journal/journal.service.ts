@@ -8,10 +8,8 @@ import type { Database, Executor } from '../../db/pool.js';
 import type { JournalProduct } from '../../db/schema/journal.js';
 import { BadRequest, Conflict, NotFound } from '../../errors.js';
 import type { AuditEventInput, AuditRecorder } from '../audit/audit.types.js';
-import type { ClientRow } from '../clients/clients.repository.js';
 import { inScope, scopedClient } from '../clients/clients.scope.js';
 import { CLIENT_FIELDS } from '../clients/clients.service.js';
-import { consentsRepository } from '../consents/consents.repository.js';
 import {
   journalRepository as repo,
   readJournal,
@@ -19,6 +17,9 @@ import {
   type EntryCursor,
   type EntryRow,
   type JournalReadQuery,
+  type CoveringConsent,
+  insertEntryWithEvent,
+  readForWrite,
 } from './journal.repository.js';
 import type {
   Amendment,
@@ -164,14 +165,12 @@ export function createJournalService(deps: JournalServiceDeps) {
    * satisfies: consent_missing, consent_withdrawn, consent_after_treatment, cooling_off,
    * minimum_age (API.md "Journal").
    */
-  async function consentFor(
-    executor: Executor,
-    client: ClientRow,
+  function consentFor(
+    covering: CoveringConsent[],
+    client: { id: string; dateOfBirth: Buffer },
     cipher: ClientCipher,
-    treatmentType: string,
     performedAt: Date,
-  ): Promise<string> {
-    const covering = await consentsRepository.covering(executor, client.id, treatmentType);
+  ): string {
     if (covering.length === 0) {
       throw ruleBroken(
         'consent_missing',
@@ -238,14 +237,27 @@ export function createJournalService(deps: JournalServiceDeps) {
       const batchIndexes = await Promise.all(
         products.map((product) => keys.blindIndex('batchNumber', product.batchNumber)),
       );
-      return db.transaction(async (tx) => {
-        const { client } = await scoped(tx, request, auth, clientId, 'journal.create', {
-          breakGlass: false,
+      // Read (scope, key, covering consents), decide, then write the entry, its products and
+      // its event in one statement that writes nothing if the client was erased or the consent
+      // withdrawn meanwhile; then the read runs again and names what changed.
+      for (let attempt = 1; ; attempt++) {
+        const context = await readForWrite(pool, {
+          clientId,
+          treatmentType: input.treatmentType,
+          clinicIds: auth.clinicIds,
         });
-        const cipher = await keys.cipherFor(tx, clientId);
-        const consentId = await consentFor(tx, client, cipher, input.treatmentType, performedAt);
+        const { client } = await inScope(
+          audit,
+          request,
+          auth,
+          clientId,
+          context.client,
+          'journal.create',
+        );
+        const cipher = await keys.cipherFromWrapped(clientId, context.key);
+        const consentId = consentFor(context.covering, client, cipher, performedAt);
         const id = uuidv7();
-        const row = await repo.insertEntry(tx, {
+        const row: EntryRow = {
           id,
           clientId,
           clinicId: client.clinicId,
@@ -262,23 +274,22 @@ export function createJournalService(deps: JournalServiceDeps) {
             products.length === 0 ? null : cipher.seal(JOURNAL_FIELDS.products, id, products),
           recordedLate: createdAt.getTime() - performedAt.getTime() > LATE_AFTER_MS,
           createdAt,
-        });
-        await repo.insertProducts(
-          tx,
-          batchIndexes.map((batchIndex) => ({
-            id: uuidv7(),
-            entryId: id,
-            clientId,
-            clinicId: client.clinicId,
-            batchIndex,
-            performedAt,
-          })),
+        };
+        const written = await insertEntryWithEvent(
+          pool,
+          row,
+          batchIndexes.map((batchIndex) => ({ id: uuidv7(), batchIndex })),
+          audit.statementValues(request, [
+            event('journal.create', clientId, { type: 'journal_entry', id }),
+          ]),
         );
-        await audit.recordInTransaction(tx, request, [
-          event('journal.create', clientId, { type: 'journal_entry', id }),
-        ]);
-        return presentEntry(cipher, row, []);
-      });
+        if (written) return presentEntry(cipher, row, []);
+        if (attempt >= 3) {
+          throw new Conflict(
+            'The client or its consents changed while the entry was being written; try again.',
+          );
+        }
+      }
     },
 
     async amend(
