@@ -59,7 +59,10 @@ const READ_JOURNAL = {
   FROM clients c
   LEFT JOIN client_data_keys k ON k.client_id = c.id
   LEFT JOIN LATERAL (
-    SELECT * FROM journal_entries je
+    SELECT je.id, je.clinic_id, je.author_id, je.consent_id, je.treatment_type_enc,
+      je.performed_at, je.notes_enc, je.treated_areas_enc, je.products_enc, je.recorded_late,
+      je.created_at
+    FROM journal_entries je
     WHERE je.client_id = c.id
       AND ($4::uuid IS NULL OR je.id = $4)
       AND ($5::timestamptz IS NULL OR (je.performed_at, je.id) > ($5, $6::uuid))
