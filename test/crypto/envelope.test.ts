@@ -9,7 +9,7 @@ import {
   masterKeyId,
   textField,
 } from '../../src/crypto/index.js';
-import { openField, sealField } from '../../src/crypto/fields.js';
+import { fieldAad, openField, sealField } from '../../src/crypto/fields.js';
 
 const key = randomBytes(32);
 const email = textField('clients', 'email_enc');
@@ -170,4 +170,46 @@ t.test('keyring: fingerprint ids, context-bound wrapping, retirement', async (t)
   const retired = createLocalKeyring(k2);
   t.notOk(retired.has(kekId));
   await t.rejects(retired.unwrap(kekId, wrapped, 'client:a'), DecryptionFailed, 'retired');
+});
+
+t.test('the cached field prefix gives the same associated data, byte for byte', async (t) => {
+  fc.assert(
+    fc.property(
+      fc.string({ minLength: 1 }),
+      fc.string({ minLength: 1 }),
+      fc.constantFrom('text' as const, 'json' as const),
+      fc.string({ minLength: 1, unit: 'grapheme' }),
+      (table, column, codec, id) => {
+        const field = codec === 'text' ? textField(table, column) : jsonField(table, column);
+        const expected = associatedData('field', [table, column, codec, id]);
+        // Twice: the first call fills the cache, the second reads it.
+        return fieldAad(field, id).equals(expected) && fieldAad(field, id).equals(expected);
+      },
+    ),
+  );
+  // A value sealed with the associated data spelled out opens through the field.
+  const sealed = sealBytes(
+    key,
+    Buffer.from('anna@example.dk'),
+    associatedData('field', ['clients', 'email_enc', 'text', rowId]),
+  );
+  t.equal(openField(key, email, rowId, sealed), 'anna@example.dk');
+  t.ok(
+    failsGenerically(() => openField(key, phone, rowId, sealed)),
+    'another field: no',
+  );
+  t.ok(
+    failsGenerically(() => openField(key, email, otherRow, sealed)),
+    'another row: no',
+  );
+});
+
+t.test('one shared decoder: a field that fails to decode does not spoil the next', async (t) => {
+  const bad = sealBytes(
+    key,
+    Buffer.from([0xe2, 0x82]), // a truncated UTF-8 sequence
+    associatedData('field', ['clients', 'email_enc', 'text', rowId]),
+  );
+  t.ok(failsGenerically(() => openField(key, email, rowId, bad)));
+  t.equal(openField(key, email, rowId, sealField(key, email, rowId, 'æøå')), 'æøå');
 });
