@@ -42,6 +42,10 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const outcome = await auth.login(request.body, request.ip);
       if (!outcome.ok) {
+        // Every refusal is audited, one event each, those the throttle's in-process pre-filter
+        // makes without a counter read included: API.md audits every login, success or failure,
+        // and this door is group-committed, so a storm's events share a few INSERTs. Fail
+        // closed: if the event cannot be written, the answer is 503, not 401 or 429.
         await audit.record(request, [
           {
             action: 'auth.login',

@@ -28,6 +28,7 @@ import {
   type SessionKind,
   type SessionState,
 } from './auth.repository.js';
+import { KnownRefusals } from './known-refusals.js';
 import type { PasswordHasher } from './password.js';
 import {
   ACCESS_TOKEN_TTL_SECONDS,
@@ -112,31 +113,57 @@ export interface AuthServiceDeps {
   totpBox: TotpSecretBox;
   now: () => Date;
   mfaRequiredRoles: readonly Role[];
+  /** Throttle keys this process knows PostgreSQL refuses; one per app (default 10,000 keys). */
+  knownRefusals?: KnownRefusals;
 }
 
 export type AuthService = ReturnType<typeof createAuthService>;
 
 export function createAuthService(deps: AuthServiceDeps) {
   const { db, passwords, tokens, totpBox, now } = deps;
+  const refusals = deps.knownRefusals ?? new KnownRefusals();
 
+  /**
+   * Seconds until the caller may try again, or null. A key this process already knows to be
+   * over its limit is refused without a counter read (KnownRefusals); otherwise PostgreSQL's
+   * counters decide, and a refusal there is remembered until its window ends.
+   */
   async function throttled(limits: [string, number][]): Promise<number | null> {
     const at = now().getTime();
-    const counters = await readCounters(
-      db,
-      limits.map(([key]) => key),
-    );
+    const keys = limits.map(([key]) => key);
+    const known = refusals.retryAfterMs(keys, at);
+    if (known !== null) return known / 1000;
+    const counters = await readCounters(db, keys);
     let retryAfterMs = 0;
     for (const counter of counters) {
       const limit = limits.find(([key]) => key === counter.key)?.[1] ?? Infinity;
       const windowEnd = counter.windowStartedAt.getTime() + THROTTLE.windowMs;
-      if (counter.count >= limit && windowEnd > at)
+      if (counter.count >= limit && windowEnd > at) {
         retryAfterMs = Math.max(retryAfterMs, windowEnd - at);
+        refusals.remember(counter.key, windowEnd, at);
+      }
     }
     return retryAfterMs > 0 ? retryAfterMs / 1000 : null;
   }
 
-  async function countFailure(keys: string[]) {
-    for (const key of keys) await bumpCounter(db, key, now(), THROTTLE.windowMs);
+  /** Whether this process already knows one of the keys to be refused (no database). */
+  function knownRefused(limits: [string, number][]): number | null {
+    const ms = refusals.retryAfterMs(
+      limits.map(([key]) => key),
+      now().getTime(),
+    );
+    return ms === null ? null : ms / 1000;
+  }
+
+  async function countFailure(limits: [string, number][]) {
+    for (const [key, limit] of limits) {
+      const at = now();
+      const counter = await bumpCounter(db, key, at, THROTTLE.windowMs);
+      // This failure took the shared counter to its limit: every process's next check refuses.
+      if (counter.count >= limit) {
+        refusals.remember(key, counter.windowStartedAt.getTime() + THROTTLE.windowMs, at.getTime());
+      }
+    }
   }
 
   async function openSession(userId: string, role: Role, kind: SessionKind): Promise<TokenPair> {
@@ -174,29 +201,37 @@ export function createAuthService(deps: AuthServiceDeps) {
         [userKey, THROTTLE.loginPerUsername],
         [addressKey, THROTTLE.loginPerAddress],
       ];
+      // The user is looked up even for a refusal, so its audit event names the account tried
+      // (as before the pre-filter): "every access is traceable".
       const user = await findUserByUsername(db, input.username);
+      const refuse = (retryAfter: number): LoginOutcome => ({
+        ok: false,
+        userId: user?.id ?? null,
+        role: user?.role ?? null,
+        reason: 'throttled',
+        error: new TooManyRequests('Too many failed logins; try again later.', retryAfter),
+      });
       const fail = async (reason: DeniedReason, error: HttpProblem): Promise<LoginOutcome> => {
-        await countFailure([userKey, addressKey]);
+        await countFailure(limits);
         return { ok: false, userId: user?.id ?? null, role: user?.role ?? null, reason, error };
       };
 
       const retryAfter = await throttled(limits);
-      if (retryAfter !== null) {
-        return {
-          ok: false,
-          userId: user?.id ?? null,
-          role: user?.role ?? null,
-          reason: 'throttled',
-          error: new TooManyRequests('Too many failed logins; try again later.', retryAfter),
-        };
-      }
+      if (retryAfter !== null) return refuse(retryAfter);
 
+      // A storm's attempts all pass the check above at once and then queue for a hashing slot;
+      // by the time one gets its slot, the failures ahead of it may have taken a counter to its
+      // limit. Such an attempt is refused then, without hashing, for known and unknown names
+      // alike (so the answer's timing still does not tell whether the name exists).
+      const lateRefusal = () => knownRefused(limits) !== null;
       if (!user) {
         // Same work as a real check, so the answer's timing does not tell that the name is unknown.
-        await passwords.verifyDummy(input.password);
+        const dummy = await passwords.verifyDummy(input.password, lateRefusal);
+        if (dummy.skipped) return refuse(knownRefused(limits) ?? 1);
         return fail('unknown_user', new Unauthorized(BAD_CREDENTIALS));
       }
-      const verified = await passwords.verify(user.passwordHash, input.password);
+      const verified = await passwords.verify(user.passwordHash, input.password, lateRefusal);
+      if (verified.skipped) return refuse(knownRefused(limits) ?? 1);
       if (!verified.ok) return fail('bad_password', new Unauthorized(BAD_CREDENTIALS));
       if (user.disabled) return fail('disabled', new Unauthorized(BAD_CREDENTIALS));
       if (verified.needsRehash) {
@@ -232,6 +267,10 @@ export function createAuthService(deps: AuthServiceDeps) {
       }
 
       await deleteCounter(db, userKey);
+      // Only a race (failures reaching the limit while this attempt was hashing) can have taught
+      // this process a refusal for the name; another process that learnt it keeps refusing the
+      // name until the window ends, as if the success had come a moment later.
+      refusals.forget(userKey);
       return {
         ok: true,
         userId: user.id,
@@ -291,7 +330,7 @@ export function createAuthService(deps: AuthServiceDeps) {
         return { ok: true as const, refreshToken: next.token, role: state.user.role, ...base };
       });
       if (!result.ok) {
-        await countFailure([addressKey]);
+        await countFailure([[addressKey, THROTTLE.refreshPerAddress]]);
         return { ...result, error: invalid() };
       }
       return {

@@ -94,6 +94,8 @@ export class Limiter {
   }
 }
 
+const SKIPPED = Symbol('skipped');
+
 function busy() {
   return new ServiceUnavailable('The service is busy verifying passwords; try again shortly.', 2);
 }
@@ -101,10 +103,17 @@ function busy() {
 export interface PasswordHasher {
   readonly options: Required<PasswordHashingOptions>;
   hash(password: string): Promise<string>;
-  /** `needsRehash` is true when the stored hash was made with other parameters. */
-  verify(hash: string, password: string): Promise<{ ok: boolean; needsRehash: boolean }>;
+  /**
+   * `needsRehash` is true when the stored hash was made with other parameters. `skipped` is
+   * true when `skipIf`, asked once a hashing slot is free, said the answer is no longer wanted.
+   */
+  verify(
+    hash: string,
+    password: string,
+    skipIf?: () => boolean,
+  ): Promise<{ ok: boolean; needsRehash: boolean; skipped: boolean }>;
   /** Costs what a real verification costs, for a username that does not exist. */
-  verifyDummy(password: string): Promise<void>;
+  verifyDummy(password: string, skipIf?: () => boolean): Promise<{ skipped: boolean }>;
   readonly limiter: Limiter;
 }
 
@@ -133,10 +142,14 @@ export function createPasswordHasher(options: PasswordHashingOptions): PasswordH
     options: resolved,
     limiter,
     hash: (password) => limiter.run(() => argon2.hash(password, params)),
-    async verify(hash, password) {
-      const ok = await limiter.run(() => argon2.verify(hash, password).catch(() => false));
+    async verify(hash, password, skipIf) {
+      const ok = await limiter.run<boolean | typeof SKIPPED>(() =>
+        skipIf?.() ? Promise.resolve(SKIPPED) : argon2.verify(hash, password).catch(() => false),
+      );
+      if (ok === SKIPPED) return { ok: false, needsRehash: false, skipped: true };
       return {
         ok,
+        skipped: false,
         needsRehash:
           ok &&
           argon2.needsRehash(hash, {
@@ -146,9 +159,12 @@ export function createPasswordHasher(options: PasswordHashingOptions): PasswordH
           }),
       };
     },
-    async verifyDummy(password) {
+    async verifyDummy(password, skipIf) {
       const hash = await dummyHash();
-      await limiter.run(() => argon2.verify(hash, password).catch(() => false));
+      const ok = await limiter.run<boolean | typeof SKIPPED>(() =>
+        skipIf?.() ? Promise.resolve(SKIPPED) : argon2.verify(hash, password).catch(() => false),
+      );
+      return { skipped: ok === SKIPPED };
     },
   };
 }
