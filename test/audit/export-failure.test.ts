@@ -26,10 +26,10 @@ t.test('an export that breaks mid-stream is recorded as a failure beside its sta
   t.equal(response.statusCode, 200);
   response.pause();
   await once(response, 'readable');
-  // The export's connection sits idle in its read-only transaction between FETCHes: cut it.
+  // The export's connection is held back by the paused client, mid-COPY: cut it.
   const cut = await db.pool.query<{ n: number }>(
     `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
-      WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'FETCH%'`,
+      WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'COPY%'`,
   );
   t.equal(cut.rows[0]?.n, 1, 'the export connection was cut');
   response.resume();
@@ -46,4 +46,52 @@ t.test('an export that breaks mid-stream is recorded as a failure beside its sta
     events.rows.map((row) => row.outcome),
     ['success', 'failure'],
   );
+});
+
+t.test('a client that goes away mid-export gives its database connection back', async (t) => {
+  const { app, db } = await buildTestApp(t, { ready: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const auditor = await loginAs(app, { role: 'auditor' });
+  await db.pool.query(
+    `INSERT INTO audit_events (id, at, action, outcome, resource_type, resource_id)
+     SELECT lpad(to_hex(i), 32, '0')::uuid, timestamptz '2030-01-01' + i * interval '1 ms',
+            'client.read', 'success', 'client', 'r' || i
+       FROM generate_series(1, 100000) AS i`,
+  );
+  const copying = async () =>
+    (
+      await db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'COPY%'`,
+      )
+    ).rows[0]!.n;
+  const { port } = app.server.address() as AddressInfo;
+  const request = http.get({
+    host: '127.0.0.1',
+    port,
+    path: '/v1/audit-events/export?format=ndjson',
+    headers: auditor.headers,
+  });
+  const [response] = (await once(request, 'response')) as [http.IncomingMessage];
+  t.equal(response.statusCode, 200);
+  await once(response, 'data');
+  response.pause();
+  t.equal(await copying(), 1, 'the export holds one connection, mid-COPY');
+  t.ok(db.pool.totalCount > db.pool.idleCount, 'checked out of the pool');
+  request.destroy();
+
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline && ((await copying()) > 0 || db.pool.totalCount > db.pool.idleCount))
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  t.equal(await copying(), 0, 'the COPY ended in the database');
+  t.equal(db.pool.totalCount, db.pool.idleCount, 'no connection is left checked out');
+
+  // The pool still serves a whole export afterwards.
+  const again = await app.inject({
+    method: 'GET',
+    url: '/v1/audit-events/export?format=ndjson&from=2030-01-01T00:01:39Z',
+    headers: auditor.headers,
+  });
+  t.equal(again.statusCode, 200);
+  t.equal(again.body.split('\n').length - 1, 1001, 'events 99 000 to 100 000');
 });

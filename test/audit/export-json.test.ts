@@ -1,51 +1,125 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
+import { CSV_HEADER, crlfRows, csvLine } from '../../src/modules/audit/audit.csv.js';
 import {
+  copyAuditExport,
   streamAuditEvents,
-  streamAuditEventsJson,
+  type AuditFilter,
 } from '../../src/modules/audit/audit.repository.js';
+import type { AuditEvent } from '../../src/modules/audit/audit.schemas.js';
 import { buildTestApp } from '../helpers/app.js';
+import type { TestDatabase } from '../helpers/db.js';
 
 /**
- * The ndjson export takes each line as PostgreSQL renders it (row_to_json): it must be, byte
- * for byte, what JSON.stringify made of the same event before, for any text an event can hold.
+ * The export is PostgreSQL's COPY output: each ndjson line as row_to_json renders it, each CSV
+ * row as COPY's CSV quotes it. Byte for byte, they must be what JSON.stringify and csvLine made
+ * of the same events before, for any text an event can hold.
  */
-t.test('PostgreSQL renders each export line exactly as JSON.stringify does', async (t) => {
-  const { db } = await buildTestApp(t);
-  const awkward = [
-    'plain',
-    'quote " backslash \\ slash /',
-    'controls \u0001\u0008\u0009\u000a\u000c\u000d\u001f and DEL \u007f',
-    'unicode æøå, ✓, 😀, line separator \u2028 paragraph \u2029',
-    '<script>&amp;</script>',
-  ];
+const awkward = [
+  'plain',
+  'quote " backslash \\ slash / and \\" \\n \\\\ spelled out',
+  'controls \u0001\u0002\u0008\u0009\u000a\u000c\u000d\u001f and DEL \u007f',
+  'unicode æøå, ✓, 😀, line separator \u2028 paragraph \u2029',
+  '<script>&amp;</script>',
+  '',
+  '\\.',
+  '=HYPERLINK("http://evil")',
+  '+1, comma',
+  '-minus',
+  '@sum',
+  '\ttab first',
+  '\rcarriage return first',
+  'line\nbreak',
+  'crlf\r\nin the middle',
+  '"',
+  '""',
+  ',',
+  "'already quoted",
+];
+
+async function seed(db: TestDatabase) {
   for (const [index, text] of awkward.entries()) {
     await db.pool.query(
       `INSERT INTO audit_events (id, at, actor_id, actor_role, action, outcome, resource_type,
          resource_id, client_id, request_id, ip, user_agent, break_glass, reason, purpose_of_use)
-       VALUES ($1, $2, $3, 'practitioner', 'journal.read', 'success', 'client', $4, $5, $6,
-         '::1', $7, $8, $9, $10)`,
+       VALUES ($1, $2, $3, $11, 'journal.read', 'success', 'client', $4, $5, $6,
+         $7, $7, $8, $9, $10)`,
       [
         randomUUID(),
         new Date(Date.UTC(2031, 0, 1, 0, 0, index, 123)).toISOString(),
         index % 2 ? null : randomUUID(),
-        `res-${index}`,
+        index % 4 ? `res-${index}` : `-res-${index}`,
         index % 2 ? randomUUID() : null,
-        `req-${index}`,
+        index % 3 ? text : `req-${index}`,
         text,
         index % 2 === 0,
-        text,
+        index % 5 ? text : null,
         index % 3 ? null : 'treatment',
+        index % 2 ? 'practitioner' : null,
       ],
     );
   }
+}
+
+async function copied(db: TestDatabase, filter: AuditFilter, format: 'ndjson' | 'csv') {
+  const chunks: Buffer[] = [];
+  // As the service sends it: COPY's bytes as they are, or with CRLF row ends (csv).
+  const crlf = format === 'csv' ? crlfRows() : (chunk: Buffer) => chunk;
+  for await (const chunk of copyAuditExport(db.pool, filter, format)) chunks.push(crlf(chunk));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function events(db: TestDatabase, filter: AuditFilter) {
+  const all: AuditEvent[] = [];
+  for await (const event of streamAuditEvents(db.pool, filter, 2)) all.push(event);
+  return all;
+}
+
+t.test('the COPY export renders each event exactly as JSON.stringify and csvLine do', async (t) => {
+  const { db } = await buildTestApp(t);
+  await seed(db);
   const filter = { from: '2031-01-01T00:00:00Z' };
-  const objects: string[] = [];
-  for await (const event of streamAuditEvents(db.pool, filter, 2)) {
-    objects.push(JSON.stringify(event));
+  const expected = await events(db, filter);
+  t.equal(expected.length, awkward.length);
+
+  const ndjson = await copied(db, filter, 'ndjson');
+  t.equal(ndjson, expected.map((event) => `${JSON.stringify(event)}\n`).join(''), 'ndjson');
+  for (const line of ndjson.trimEnd().split('\n'))
+    t.doesNotThrow(() => {
+      JSON.parse(line);
+    });
+
+  const csv = await copied(db, filter, 'csv');
+  t.equal(csv, CSV_HEADER + expected.map(csvLine).join(''), 'csv');
+});
+
+t.test('filters are inlined as quoted literals, not as given', async (t) => {
+  const { db } = await buildTestApp(t);
+  await seed(db);
+  const all = await events(db, { from: '2031-01-01T00:00:00Z' });
+  const from = new Date(Date.UTC(2031, 0, 1, 0, 0, 3)).toISOString();
+  const to = '2031-01-01T01:00:05+01:00';
+  const window = await copied(db, { from, to }, 'ndjson');
+  t.same(
+    window.trimEnd().split('\n'),
+    all.slice(3, 5).map((event) => JSON.stringify(event)),
+  );
+  // A value that is not what the schema lets through is still only ever a literal.
+  const hostile = await copied(db, { action: "journal.read' OR '1'='1" }, 'ndjson');
+  t.equal(hostile, '');
+  const backslash = await copied(db, { action: "x\\' OR true --" }, 'ndjson');
+  t.equal(backslash, '');
+});
+
+t.test('crlfRows ends rows in CRLF across any chunk boundary, not newlines in cells', (t) => {
+  const text = 'a,b\n"x\ny","q""\n"\nlast,"\n"\n';
+  const want = 'a,b\r\n"x\ny","q""\n"\r\nlast,"\n"\r\n';
+  const bytes = Buffer.from(text);
+  for (const size of [1, 2, 3, 5, bytes.length]) {
+    const crlf = crlfRows();
+    const out: Buffer[] = [];
+    for (let at = 0; at < bytes.length; at += size) out.push(crlf(bytes.subarray(at, at + size)));
+    t.equal(Buffer.concat(out).toString(), want, `chunks of ${size}`);
   }
-  const lines: string[] = [];
-  for await (const line of streamAuditEventsJson(db.pool, filter, 2)) lines.push(line);
-  t.equal(lines.length, awkward.length);
-  t.same(lines, objects);
+  t.end();
 });

@@ -6,11 +6,10 @@ import type { AuthContext } from '../../access/types.js';
 import type { Database } from '../../db/pool.js';
 import { BadRequest, Forbidden, Unauthorized } from '../../errors.js';
 import type { VerifyOptions, VerifyResult } from './audit.verify.js';
-import { CSV_HEADER, csvLine } from './audit.csv.js';
+import { crlfRows } from './audit.csv.js';
 import {
+  copyAuditExport,
   listAuditEvents,
-  streamAuditEvents,
-  streamAuditEventsJson,
   type AuditCursor,
   type AuditFilter,
 } from './audit.repository.js';
@@ -112,7 +111,7 @@ export function createAuditService(deps: AuditServiceDeps) {
       // The success event is written before the first byte (fail closed); a stream that then
       // breaks (database gone mid-way) gets a failure event beside it, so the log never
       // claims a complete export that was not.
-      async function* watched(): AsyncGenerator<string> {
+      async function* watched(): AsyncGenerator<Buffer> {
         try {
           yield* lines;
         } catch (error) {
@@ -186,24 +185,17 @@ export function createAuditService(deps: AuditServiceDeps) {
 
 export type AuditService = ReturnType<typeof createAuditService>;
 
+/** The export's bytes: COPY's output as is (ndjson), or with \r\n row ends (csv). */
 async function* exportLines(
   pool: pg.Pool,
   filter: AuditFilter,
   format: 'ndjson' | 'csv',
-): AsyncGenerator<string> {
-  if (format === 'csv') yield CSV_HEADER;
-  // Rows go out in chunks of lines: one write per row would cost more than the row itself.
-  let chunk = '';
-  let rows = 0;
-  const events = format === 'csv' ? streamAuditEvents(pool, filter) : undefined;
-  for await (const line of events ?? streamAuditEventsJson(pool, filter)) {
-    chunk += typeof line === 'string' ? `${line}\n` : csvLine(line);
-    rows += 1;
-    if (rows === 500) {
-      yield chunk;
-      chunk = '';
-      rows = 0;
-    }
+): AsyncGenerator<Buffer> {
+  const copied = copyAuditExport(pool, filter, format);
+  if (format === 'ndjson') {
+    yield* copied;
+    return;
   }
-  if (chunk) yield chunk;
+  const crlf = crlfRows();
+  for await (const chunk of copied) yield crlf(chunk);
 }
