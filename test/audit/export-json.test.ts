@@ -3,6 +3,7 @@ import t from 'tap';
 import { CSV_HEADER, crlfRows, csvLine } from '../../src/modules/audit/audit.csv.js';
 import {
   copyAuditExport,
+  ndjsonFromCopy,
   streamAuditEvents,
   type AuditFilter,
 } from '../../src/modules/audit/audit.repository.js';
@@ -11,9 +12,9 @@ import { buildTestApp } from '../helpers/app.js';
 import type { TestDatabase } from '../helpers/db.js';
 
 /**
- * The export is PostgreSQL's COPY output: each ndjson line as row_to_json renders it, each CSV
- * row as COPY's CSV quotes it. Byte for byte, they must be what JSON.stringify and csvLine made
- * of the same events before, for any text an event can hold.
+ * The export is PostgreSQL's COPY output: ndjson lines rendered from its text format, CSV rows
+ * as COPY's CSV quotes them. Byte for byte, they must be what JSON.stringify and csvLine make
+ * of the same events (as the query route reads them), for any text an event can hold.
  */
 const awkward = [
   'plain',
@@ -61,12 +62,23 @@ async function seed(db: TestDatabase) {
   }
 }
 
-async function copied(db: TestDatabase, filter: AuditFilter, format: 'ndjson' | 'csv') {
-  const chunks: Buffer[] = [];
-  // As the service sends it: COPY's bytes as they are, or with CRLF row ends (csv).
-  const crlf = format === 'csv' ? crlfRows() : (chunk: Buffer) => chunk;
-  for await (const chunk of copyAuditExport(db.pool, filter, format)) chunks.push(crlf(chunk));
-  return Buffer.concat(chunks).toString('utf8');
+/** The export's bytes as the service sends them, COPY's output fed in pieces of `size` bytes. */
+async function copied(
+  db: TestDatabase,
+  filter: AuditFilter,
+  format: 'ndjson' | 'csv',
+  size = Infinity,
+) {
+  const raw: Buffer[] = [];
+  for await (const chunk of copyAuditExport(db.pool, filter, format)) raw.push(chunk);
+  const bytes = Buffer.concat(raw);
+  const render = format === 'csv' ? crlfRows() : ndjsonFromCopy();
+  const out: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += size) {
+    const piece = render(bytes.subarray(at, Math.min(bytes.length, at + size)));
+    out.push(typeof piece === 'string' ? Buffer.from(piece) : piece);
+  }
+  return Buffer.concat(out).toString('utf8');
 }
 
 async function events(db: TestDatabase, filter: AuditFilter) {
@@ -84,6 +96,11 @@ t.test('the COPY export renders each event exactly as JSON.stringify and csvLine
 
   const ndjson = await copied(db, filter, 'ndjson');
   t.equal(ndjson, expected.map((event) => `${JSON.stringify(event)}\n`).join(''), 'ndjson');
+  // Rows and multi-byte characters cut anywhere between chunks.
+  for (const size of [1, 2, 3, 7, 100]) {
+    t.equal(await copied(db, filter, 'ndjson', size), ndjson, `ndjson in pieces of ${size}`);
+    t.equal(await copied(db, filter, 'csv', size), await copied(db, filter, 'csv'), `csv, ${size}`);
+  }
   for (const line of ndjson.trimEnd().split('\n'))
     t.doesNotThrow(() => {
       JSON.parse(line);

@@ -10,6 +10,7 @@ import { crlfRows } from './audit.csv.js';
 import {
   copyAuditExport,
   listAuditEvents,
+  ndjsonFromCopy,
   type AuditCursor,
   type AuditFilter,
 } from './audit.repository.js';
@@ -111,7 +112,7 @@ export function createAuditService(deps: AuditServiceDeps) {
       // The success event is written before the first byte (fail closed); a stream that then
       // breaks (database gone mid-way) gets a failure event beside it, so the log never
       // claims a complete export that was not.
-      async function* watched(): AsyncGenerator<Buffer> {
+      async function* watched(): AsyncGenerator<Buffer | string> {
         try {
           yield* lines;
         } catch (error) {
@@ -185,17 +186,15 @@ export function createAuditService(deps: AuditServiceDeps) {
 
 export type AuditService = ReturnType<typeof createAuditService>;
 
-/** The export's bytes: COPY's output as is (ndjson), or with \r\n row ends (csv). */
+/** The export's bytes: COPY's rows rendered as JSON lines (ndjson), or with \r\n ends (csv). */
 async function* exportLines(
   pool: pg.Pool,
   filter: AuditFilter,
   format: 'ndjson' | 'csv',
-): AsyncGenerator<Buffer> {
-  const copied = copyAuditExport(pool, filter, format);
-  if (format === 'ndjson') {
-    yield* copied;
-    return;
+): AsyncGenerator<Buffer | string> {
+  const render = format === 'ndjson' ? ndjsonFromCopy() : crlfRows();
+  for await (const chunk of copyAuditExport(pool, filter, format)) {
+    const out = render(chunk);
+    if (out.length > 0) yield out;
   }
-  const crlf = crlfRows();
-  for await (const chunk of copied) yield crlf(chunk);
 }
