@@ -2,6 +2,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import t from 'tap';
+import type { FastifyRequest } from 'fastify';
+import pg from 'pg';
+import { isDatabaseUnavailable } from '../../src/db/errors.js';
+import { createAuditService } from '../../src/modules/audit/audit.service.js';
 import { buildTestApp } from '../helpers/app.js';
 import { loginAs } from '../helpers/auth.js';
 
@@ -95,3 +99,30 @@ t.test('a client that goes away mid-export gives its database connection back', 
   t.equal(again.statusCode, 200);
   t.equal(again.body.split('\n').length - 1, 1001, 'events 99 000 to 100 000');
 });
+
+t.test(
+  'an export the database cannot start fails before its event and before any byte (503, not a broken 200)',
+  async (t) => {
+    const { app, db } = await buildTestApp(t);
+    // Nothing listens on port 1: connecting fails at once, as with a database that is down.
+    const unreachable = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none' });
+    t.teardown(() => unreachable.end());
+    const audit = createAuditService({
+      db: app.db,
+      pool: unreachable,
+      audit: app.audit,
+      chain: app.auditChain,
+    });
+    const request = {
+      auth: { userId: '00000000-0000-7000-8000-000000000001', role: 'auditor', clinicIds: [] },
+    } as unknown as FastifyRequest;
+    const error = await audit.export(request, {}, 'ndjson').then(
+      () => null,
+      (reason: unknown) => reason,
+    );
+    t.ok(error, 'the export is refused before a stream exists');
+    t.ok(isDatabaseUnavailable(error), 'as "database unavailable", which answers 503');
+    const events = await db.pool.query("SELECT 1 FROM audit_events WHERE action = 'audit.export'");
+    t.equal(events.rowCount, 0, 'and no event claims an export that never started');
+  },
+);

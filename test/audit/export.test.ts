@@ -7,7 +7,7 @@ import { buildTestApp } from '../helpers/app.js';
 import { loginAs } from '../helpers/auth.js';
 
 /**
- * The export streams from a database cursor in constant memory. 200 000 events in the default
+ * The export streams from one COPY statement in constant memory. 200 000 events in the default
  * suite (about 12 s on 2 cores); the million-row run is the same test with
  * AUDIT_EXPORT_ROWS=1000000 (about 55 s on 2 cores, most of it seeding).
  */

@@ -221,34 +221,65 @@ export function ndjsonFromCopy(): (chunk: Buffer) => string {
 }
 
 /**
- * The export's bytes as PostgreSQL writes them (`COPY ... TO STDOUT`: one statement, so one
- * snapshot), in the chunks they arrive in, oldest event first. The copy stream pauses the
- * connection's socket while nobody reads, so a slow client holds back the database, not
- * memory. It runs on its own connection in a read-only transaction without the pool's
- * statement timeout (an export of any size, to a client of any speed, is a single statement).
- * Stopping early (the HTTP client went away) or a broken stream destroys that connection
- * rather than returning it to the pool mid-COPY; a complete export returns it.
+ * Opens an export on its own connection, in a read-only transaction, before anything is
+ * promised to the client, so an unreachable database answers 503 rather than a 200 that
+ * breaks off. `chunks` are the bytes of one `COPY ... TO STDOUT` (one statement, so one
+ * snapshot) as they arrive, oldest event first; the copy stream pauses the socket while
+ * nobody reads, so a slow client holds back the database, not memory. Stopping early (the
+ * HTTP client went away), a broken stream or `cancel()` destroys the connection rather than
+ * returning it to the pool mid-COPY; a complete export returns it.
  */
+export async function openAuditExport(
+  pool: pg.Pool,
+  filter: AuditFilter,
+  format: 'ndjson' | 'csv',
+): Promise<{ chunks: AsyncGenerator<Buffer, void, undefined>; cancel: () => void }> {
+  const client = await pool.connect();
+  let released = false;
+  const release = (error?: Error) => {
+    if (released) return;
+    released = true;
+    client.release(error);
+  };
+  try {
+    await client.query('BEGIN READ ONLY');
+    // Longer than any export of a realistic log, but bounded: a client that stops reading
+    // must not hold a connection and a backend for ever.
+    await client.query(`SET LOCAL statement_timeout = '${EXPORT_TIMEOUT}'`);
+  } catch (error) {
+    release(error instanceof Error ? error : new Error(String(error)));
+    throw error;
+  }
+  async function* chunks(): AsyncGenerator<Buffer, void, undefined> {
+    let broken: Error | undefined = new Error('The audit export stopped before its end.');
+    try {
+      const copy = client.query(copyTo(exportCopySql(client, filter, format)));
+      // pg reports a connection that ends under a running COPY (our own release below
+      // included) to the copy stream with a bare emit('error'): it must never go unhandled.
+      copy.on('error', () => undefined);
+      for await (const chunk of copy as AsyncIterable<Buffer>) yield chunk;
+      await client.query('COMMIT');
+      broken = undefined;
+    } finally {
+      release(broken);
+    }
+  }
+  return {
+    chunks: chunks(),
+    cancel: () => release(new Error('The audit export was not started.')),
+  };
+}
+
+/** How long one export's COPY may run (PostgreSQL interval). */
+export const EXPORT_TIMEOUT = '1h';
+
+/** The export's bytes (for tests and callers that need no 503 before the first byte). */
 export async function* copyAuditExport(
   pool: pg.Pool,
   filter: AuditFilter,
   format: 'ndjson' | 'csv',
 ): AsyncGenerator<Buffer, void, undefined> {
-  const client = await pool.connect();
-  let broken: Error | undefined = new Error('The audit export stopped before its end.');
-  try {
-    await client.query('BEGIN READ ONLY');
-    await client.query('SET LOCAL statement_timeout = 0');
-    const copy = client.query(copyTo(exportCopySql(client, filter, format)));
-    // pg reports a connection that ends under a running COPY (our own release below included)
-    // to the copy stream with a bare emit('error'): it must never go unhandled.
-    copy.on('error', () => undefined);
-    for await (const chunk of copy as AsyncIterable<Buffer>) yield chunk;
-    await client.query('COMMIT');
-    broken = undefined;
-  } finally {
-    client.release(broken);
-  }
+  yield* (await openAuditExport(pool, filter, format)).chunks;
 }
 
 async function* cursorRows<T extends pg.QueryResultRow>(

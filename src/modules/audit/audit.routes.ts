@@ -55,7 +55,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['audit'],
         summary: 'Export audit events, oldest first, streamed (NDJSON or CSV)',
         description:
-          'Streamed from a database cursor in constant memory, whatever the size. CSV cells ' +
+          'Streamed from one COPY statement (one snapshot) in constant memory, whatever the size. CSV cells ' +
           'that a spreadsheet would run as a formula are prefixed with an apostrophe.',
         security: [{ bearerAuth: [] }],
         querystring: auditExportQuerySchema,

@@ -8,7 +8,7 @@ import { BadRequest, Forbidden, Unauthorized } from '../../errors.js';
 import type { VerifyOptions, VerifyResult } from './audit.verify.js';
 import { crlfRows } from './audit.csv.js';
 import {
-  copyAuditExport,
+  openAuditExport,
   listAuditEvents,
   ndjsonFromCopy,
   type AuditCursor,
@@ -100,15 +100,21 @@ export function createAuditService(deps: AuditServiceDeps) {
       format: 'ndjson' | 'csv',
     ): Promise<Readable> {
       caller(request, 'audit.read');
-      await audit.record(request, [
-        {
-          action: 'audit.export',
-          outcome: 'success',
-          resourceType: 'auditEvent',
-          resourceId: format,
-        },
-      ]);
-      const lines = exportLines(pool, filter, format);
+      const opened = await openAuditExport(pool, filter, format);
+      try {
+        await audit.record(request, [
+          {
+            action: 'audit.export',
+            outcome: 'success',
+            resourceType: 'auditEvent',
+            resourceId: format,
+          },
+        ]);
+      } catch (error) {
+        opened.cancel();
+        throw error;
+      }
+      const lines = exportLines(opened.chunks, format);
       // The success event is written before the first byte (fail closed); a stream that then
       // breaks (database gone mid-way) gets a failure event beside it, so the log never
       // claims a complete export that was not.
@@ -129,7 +135,11 @@ export function createAuditService(deps: AuditServiceDeps) {
           throw error;
         }
       }
-      return Readable.from(watched(), { objectMode: false });
+      const stream = Readable.from(watched(), { objectMode: false });
+      // A stream destroyed before its first read never runs the generator (nor its finally):
+      // the connection is given back here then (a no-op once the export has released it).
+      stream.once('close', opened.cancel);
+      return stream;
     },
 
     async verify(
@@ -188,12 +198,11 @@ export type AuditService = ReturnType<typeof createAuditService>;
 
 /** The export's bytes: COPY's rows rendered as JSON lines (ndjson), or with \r\n ends (csv). */
 async function* exportLines(
-  pool: pg.Pool,
-  filter: AuditFilter,
+  chunks: AsyncIterable<Buffer>,
   format: 'ndjson' | 'csv',
 ): AsyncGenerator<Buffer | string> {
   const render = format === 'ndjson' ? ndjsonFromCopy() : crlfRows();
-  for await (const chunk of copyAuditExport(pool, filter, format)) {
+  for await (const chunk of chunks) {
     const out = render(chunk);
     if (out.length > 0) yield out;
   }
