@@ -40,6 +40,8 @@ export interface BuildAppOptions {
   passwordHashing?: PasswordHashingOptions;
   /** The clock for tokens, sessions, throttles and TOTP (tests inject a fake one). */
   now?: () => Date;
+  /** How long a throttled login waits before its 429 (THROTTLED_LOGIN_DELAY_MS unless set). */
+  throttledLoginDelayMs?: number;
 }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -77,6 +79,9 @@ export async function buildApp(options: BuildAppOptions) {
     config,
     ...(options.now && { now: options.now }),
     ...(options.passwordHashing && { passwordHashing: options.passwordHashing }),
+    ...(options.throttledLoginDelayMs !== undefined && {
+      throttledLoginDelayMs: options.throttledLoginDelayMs,
+    }),
   });
   await app.register(keysPlugin, { config });
   await app.register(swaggerPlugin);

@@ -28,7 +28,19 @@ export interface Identity {
   tokens: AccessTokens;
   totpBox: TotpSecretBox;
   mfaRequiredRoles: readonly Role[];
+  /** How long a throttled login waits before its 429. */
+  throttledLoginDelayMs: number;
 }
+
+/**
+ * A login refused by the throttle is answered after this delay. A guesser that waits for each
+ * answer (as scripts and the benchmark's storm do) then gets one attempt per second per
+ * connection instead of as many as the service can refuse, and each refusal still costs it a
+ * lookup and an audit event: without the delay, cheaper refusals only meant more of them, and
+ * the storm took CPU from everyone else's reads. A real user over the limit waits for
+ * Retry-After anyway.
+ */
+export const THROTTLED_LOGIN_DELAY_MS = 1000;
 
 /** A /v1 route and its access policy, as registered (the permission-matrix test walks these). */
 export interface ApiRoute {
@@ -56,6 +68,8 @@ export interface AuthPluginOptions {
   now?: () => Date;
   /** argon2id parameters; production's unless a test asks for cheaper ones. */
   passwordHashing?: PasswordHashingOptions;
+  /** THROTTLED_LOGIN_DELAY_MS unless a test asks for none. */
+  throttledLoginDelayMs?: number;
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/;
@@ -81,6 +95,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
     tokens: createAccessTokens(app.jwt, now),
     totpBox: createTotpSecretBox(config.masterKey),
     mfaRequiredRoles: config.mfaRequiredRoles,
+    throttledLoginDelayMs: options.throttledLoginDelayMs ?? THROTTLED_LOGIN_DELAY_MS,
   };
   app.decorate('identity', identity);
   app.decorateRequest('auth', null);

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { THROTTLE } from '../../src/modules/auth/auth.service.js';
+import { THROTTLED_LOGIN_DELAY_MS } from '../../src/plugins/auth.js';
 import { buildTestApp } from '../helpers/app.js';
 import { bearer, createUser, fakeClock, login, loginAs } from '../helpers/auth.js';
 
@@ -195,4 +196,21 @@ t.test('unset API_RATE_LIMIT_PER_MINUTE: no per-user limit', async (t) => {
   }
   const { rows } = await app.pool.query("SELECT 1 FROM throttle_counters WHERE key LIKE 'api:%'");
   t.equal(rows.length, 0, 'no counter is written');
+});
+
+t.test('a throttled login is answered after the production delay', async (t) => {
+  t.equal(THROTTLED_LOGIN_DELAY_MS, 1000, 'the production delay');
+  // buildApp's own default, not the test helper's zero.
+  const { app } = await buildTestApp(t, { build: { throttledLoginDelayMs: undefined } });
+  const user = await createUser(app, { role: 'reception' });
+  const wrong = { username: user.username, password: 'wrong password 1' };
+  for (let i = 0; i < THROTTLE.loginPerUsername; i++) {
+    t.equal((await attempt(app, wrong, `10.9.0.${i}`)).statusCode, 401);
+  }
+  const started = performance.now();
+  const refused = await attempt(app, wrong, '10.9.1.1');
+  const waited = performance.now() - started;
+  t.equal(refused.statusCode, 429);
+  t.ok(waited >= THROTTLED_LOGIN_DELAY_MS - 5, `the 429 waited ${Math.round(waited)} ms`);
+  t.ok(Number(refused.headers['retry-after']) > 0, 'and still says when to come back');
 });

@@ -37,6 +37,7 @@ t.test('a refusal the shared counter has made is repeated without asking it agai
     config,
     pool: poolB,
     passwordHashing: TEST_PASSWORD_HASHING,
+    throttledLoginDelayMs: 0,
     now: clock.now,
   });
   t.teardown(async () => {

@@ -48,6 +48,8 @@ export async function buildTestApp(
     config,
     pool: db.pool,
     passwordHashing: TEST_PASSWORD_HASHING,
+    // Throttled logins answer at once here; one test pins the production delay.
+    throttledLoginDelayMs: 0,
     ...options.build,
   });
   t.teardown(() => app.close());

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
@@ -35,6 +36,8 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['auth'],
         summary: 'Log in with username and password (and a one-time code once enrolled)',
+        description:
+          'Repeated failures for one username or from one address answer 429 with Retry-After; such a refusal is answered after a one-second delay.',
         body: loginBodySchema,
         response: { 200: loginResponseSchema, ...problemResponses(400, 401, 413, 415, 429, 503) },
       },
@@ -57,6 +60,9 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
             reason: outcome.reason,
           },
         ]);
+        if (outcome.reason === 'throttled' && app.identity.throttledLoginDelayMs > 0) {
+          await delay(app.identity.throttledLoginDelayMs);
+        }
         throw outcome.error;
       }
       await audit.record(request, [
