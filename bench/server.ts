@@ -33,9 +33,9 @@ const kind = process.argv[2];
 const url = process.env.DATABASE_URL!;
 const poolMax = Number(process.env.BENCH_POOL_MAX ?? 10);
 
-let peakRss = process.memoryUsage().rss;
+let peakRss = process.memoryUsage.rss();
 setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
 }, 10).unref();
 
 async function bare() {
@@ -108,7 +108,7 @@ async function main() {
   const port = typeof address === 'object' && address ? address.port : 0;
   process.on('message', (message: Message) => {
     if (message.type === 'reset-peak') {
-      peakRss = process.memoryUsage().rss;
+      peakRss = process.memoryUsage.rss();
       process.send?.({ type: 'peak-reset', rss: peakRss });
     } else if (message.type === 'profile-start') {
       void post('Profiler.enable')
@@ -120,7 +120,7 @@ async function main() {
         process.send?.({ type: 'profiled' });
       });
     } else if (message.type === 'peak') {
-      process.send?.({ type: 'peak', rss: Math.max(peakRss, process.memoryUsage().rss) });
+      process.send?.({ type: 'peak', rss: Math.max(peakRss, process.memoryUsage.rss()) });
     } else if (message.type === 'stop') {
       void app
         .close()
