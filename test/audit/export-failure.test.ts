@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { FastifyRequest } from 'fastify';
 import pg from 'pg';
 import { isDatabaseUnavailable } from '../../src/db/errors.js';
@@ -9,7 +9,8 @@ import { createAuditService } from '../../src/modules/audit/audit.service.js';
 import { buildTestApp } from '../helpers/app.js';
 import { loginAs } from '../helpers/auth.js';
 
-t.test('an export that breaks mid-stream is recorded as a failure beside its start', async (t) => {
+/** A listening app, a signed-in auditor, and `count` events one millisecond apart from 2030. */
+async function listeningWithEvents(t: Test, count: number) {
   const { app, db } = await buildTestApp(t, { ready: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const auditor = await loginAs(app, { role: 'auditor' });
@@ -17,8 +18,14 @@ t.test('an export that breaks mid-stream is recorded as a failure beside its sta
     `INSERT INTO audit_events (id, at, action, outcome, resource_type, resource_id)
      SELECT lpad(to_hex(i), 32, '0')::uuid, timestamptz '2030-01-01' + i * interval '1 ms',
             'client.read', 'success', 'client', 'r' || i
-       FROM generate_series(1, 20000) AS i`,
+       FROM generate_series(1, $1::int) AS i`,
+    [count],
   );
+  return { app, db, auditor };
+}
+
+t.test('an export that breaks mid-stream is recorded as a failure beside its start', async (t) => {
+  const { app, db, auditor } = await listeningWithEvents(t, 20_000);
   const { port } = app.server.address() as AddressInfo;
   const request = http.get({
     host: '127.0.0.1',
@@ -53,15 +60,7 @@ t.test('an export that breaks mid-stream is recorded as a failure beside its sta
 });
 
 t.test('a client that goes away mid-export gives its database connection back', async (t) => {
-  const { app, db } = await buildTestApp(t, { ready: false });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const auditor = await loginAs(app, { role: 'auditor' });
-  await db.pool.query(
-    `INSERT INTO audit_events (id, at, action, outcome, resource_type, resource_id)
-     SELECT lpad(to_hex(i), 32, '0')::uuid, timestamptz '2030-01-01' + i * interval '1 ms',
-            'client.read', 'success', 'client', 'r' || i
-       FROM generate_series(1, 100000) AS i`,
-  );
+  const { app, db, auditor } = await listeningWithEvents(t, 100_000);
   const copying = async () =>
     (
       await db.pool.query<{ n: number }>(
