@@ -24,16 +24,22 @@ async function listeningWithEvents(t: Test, count: number) {
   return { app, db, auditor };
 }
 
-t.test('an export that breaks mid-stream is recorded as a failure beside its start', async (t) => {
-  const { app, db, auditor } = await listeningWithEvents(t, 20_000);
+/** An ndjson export over real HTTP, up to its response head (the body not yet read). */
+async function startExport(app: { server: http.Server }, headers: { authorization: string }) {
   const { port } = app.server.address() as AddressInfo;
   const request = http.get({
     host: '127.0.0.1',
     port,
     path: '/v1/audit-events/export?format=ndjson',
-    headers: auditor.headers,
+    headers,
   });
   const [response] = (await once(request, 'response')) as [http.IncomingMessage];
+  return { request, response };
+}
+
+t.test('an export that breaks mid-stream is recorded as a failure beside its start', async (t) => {
+  const { app, db, auditor } = await listeningWithEvents(t, 20_000);
+  const { response } = await startExport(app, auditor.headers);
   t.equal(response.statusCode, 200);
   response.pause();
   await once(response, 'readable');
@@ -68,14 +74,7 @@ t.test('a client that goes away mid-export gives its database connection back', 
           WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'COPY%'`,
       )
     ).rows[0]!.n;
-  const { port } = app.server.address() as AddressInfo;
-  const request = http.get({
-    host: '127.0.0.1',
-    port,
-    path: '/v1/audit-events/export?format=ndjson',
-    headers: auditor.headers,
-  });
-  const [response] = (await once(request, 'response')) as [http.IncomingMessage];
+  const { request, response } = await startExport(app, auditor.headers);
   t.equal(response.statusCode, 200);
   await once(response, 'data');
   response.pause();
