@@ -110,6 +110,23 @@ t.test('the COPY export renders each event exactly as JSON.stringify and csvLine
   t.equal(csv, CSV_HEADER + expected.map(csvLine).join(''), 'csv');
 });
 
+t.test('a row whose escapes outgrow the rendering buffer is rendered whole', async (t) => {
+  const { db } = await buildTestApp(t);
+  // Every byte of these fields grows when escaped for JSON: control characters six times,
+  // quotes and backslashes twice, far past the room kept for a row's keys.
+  await db.pool.query(
+    `INSERT INTO audit_events (id, at, action, outcome, request_id, user_agent, reason)
+     VALUES ($1, '2032-01-01T00:00:00Z', 'journal.read', 'success', $2, $3, $4)`,
+    [randomUUID(), '\\'.repeat(128), '\u0001'.repeat(256), '"'.repeat(500)],
+  );
+  const filter = { from: '2032-01-01T00:00:00Z' };
+  const expected = (await events(db, filter)).map((event) => `${JSON.stringify(event)}\n`);
+  t.equal(expected.length, 1);
+  t.ok(expected[0]!.length > 2500, 'the line is much longer than the COPY row');
+  t.equal(await copied(db, filter, 'ndjson'), expected.join(''));
+  t.equal(await copied(db, filter, 'ndjson', 13), expected.join(''), 'in pieces too');
+});
+
 t.test('filters are inlined as quoted literals, not as given', async (t) => {
   const { db } = await buildTestApp(t);
   await seed(db);
