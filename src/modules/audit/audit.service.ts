@@ -135,7 +135,9 @@ export function createAuditService(deps: AuditServiceDeps) {
           throw error;
         }
       }
-      const stream = Readable.from(watched(), { objectMode: false });
+      // Object mode: the ndjson chunks are strings, written to the socket as they are (a
+      // byte stream would turn each into a Buffer first).
+      const stream = Readable.from(watched());
       // A stream destroyed before its first read never runs the generator (nor its finally):
       // the connection is given back here then (a no-op once the export has released it).
       stream.once('close', opened.cancel);
