@@ -138,14 +138,18 @@ export function createPasswordHasher(options: PasswordHashingOptions): PasswordH
       throw error;
     }));
 
+  /** One verification in a hashing slot, unless `skipIf` says, once the slot is free, not to. */
+  const check = (hash: string, password: string, skipIf: (() => boolean) | undefined) =>
+    limiter.run<boolean | typeof SKIPPED>(() =>
+      skipIf?.() ? Promise.resolve(SKIPPED) : argon2.verify(hash, password).catch(() => false),
+    );
+
   return {
     options: resolved,
     limiter,
     hash: (password) => limiter.run(() => argon2.hash(password, params)),
     async verify(hash, password, skipIf) {
-      const ok = await limiter.run<boolean | typeof SKIPPED>(() =>
-        skipIf?.() ? Promise.resolve(SKIPPED) : argon2.verify(hash, password).catch(() => false),
-      );
+      const ok = await check(hash, password, skipIf);
       if (ok === SKIPPED) return { ok: false, needsRehash: false, skipped: true };
       return {
         ok,
@@ -160,11 +164,7 @@ export function createPasswordHasher(options: PasswordHashingOptions): PasswordH
       };
     },
     async verifyDummy(password, skipIf) {
-      const hash = await dummyHash();
-      const ok = await limiter.run<boolean | typeof SKIPPED>(() =>
-        skipIf?.() ? Promise.resolve(SKIPPED) : argon2.verify(hash, password).catch(() => false),
-      );
-      return { skipped: ok === SKIPPED };
+      return { skipped: (await check(await dummyHash(), password, skipIf)) === SKIPPED };
     },
   };
 }
