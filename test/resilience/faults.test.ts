@@ -5,7 +5,9 @@
  * PostgreSQL server, so "database down" is the proxy, not a stopped server).
  *
  * Pass: every write the service acknowledged (201) is there afterwards with its audit event;
- * no client row exists without its `client.create` event and no such event without its row;
+ * no client row exists without its `client.create` event and no such event without its row,
+ * and the same for journal entries (written with their event in one statement) and
+ * `journal.create`;
  * every read answered 200 has its `client.read` event (fail closed); while the database is
  * unreachable requests answer 503 with Retry-After, each within the client's timeout (no
  * hang); writes succeed again after restore without restarting the service; no answer is a
@@ -14,8 +16,9 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
-import { createClinic, createUser } from '../helpers/auth.js';
+import { createClinic, createUser, loginAs } from '../helpers/auth.js';
 import { clientPayload } from '../helpers/clients.js';
+import { publishTemplate } from '../helpers/templates.js';
 import {
   hostPort,
   httpLogin,
@@ -43,14 +46,22 @@ t.test(
     const { app, db } = await buildTestApp(t, { env: keys });
     const clinicId = await createClinic(app);
     const reception = await createUser(app, { role: 'reception', clinicIds: [clinicId] });
+    const practitioner = await createUser(app, { role: 'practitioner', clinicIds: [clinicId] });
+    const admin = await loginAs(app, { role: 'admin', clinicIds: [clinicId] });
+    const template = await publishTemplate(app, admin.headers, {
+      key: 'faults',
+      treatmentTypes: ['laser'],
+    });
     const proxy = await startProxy(t, hostPort(db.url));
     const env = { ...keys, DATABASE_URL: viaPort(db.url, proxy.port) };
 
     let service: Service = await startService(t, env);
     const port = Number(new URL(service.base).port);
     const headers = await httpLogin(service.base, reception.username, reception.password);
+    const clinical = await httpLogin(service.base, practitioner.username, practitioner.password);
 
     const acknowledged = new Map<string, string>(); // client id -> token
+    const entries = new Set<string>(); // ids of journal entries acknowledged (201)
     const readsOk = new Set<string>(); // request ids of reads answered 200
     const tally = {
       requests: 0,
@@ -84,6 +95,68 @@ t.test(
           },
         };
       });
+
+    /**
+     * A client just acknowledged: its consent, then a journal entry (the single-statement
+     * write), each under the same faults. Only the outcomes a fault explains are expected.
+     */
+    const treat = async (clientId: string, token: string) => {
+      // As the worker loop does before each request: never start one while the process is down.
+      while (down) await gate;
+      let epoch = killEpoch;
+      const now = Date.now();
+      const consent = await send(
+        `${service.base}/v1/clients/${clientId}/consents`,
+        {
+          method: 'POST',
+          headers: { ...headers, 'x-request-id': `${token}-consent` },
+          body: {
+            templateId: template.id,
+            signerName: 'Fault Signer',
+            signedAt: new Date(now - 2 * 3_600_000).toISOString(),
+          },
+        },
+        REQUEST_TIMEOUT_MS,
+      );
+      tally.requests += 1;
+      if (consent.status !== 201) return explained(consent, `${token}-consent`, epoch);
+      tally['201'] += 1;
+      while (down) await gate;
+      epoch = killEpoch;
+      const entry = await send(
+        `${service.base}/v1/clients/${clientId}/journal`,
+        {
+          method: 'POST',
+          headers: { ...clinical, 'x-request-id': `${token}-entry` },
+          body: {
+            treatmentType: 'laser',
+            performedAt: new Date(now - 3_600_000).toISOString(),
+            notes: `notes ${token}`,
+            products: [{ name: 'Filler', batchNumber: `LOT-${token}` }],
+          },
+        },
+        REQUEST_TIMEOUT_MS,
+      );
+      tally.requests += 1;
+      if (entry.status === 201 && entry.id) {
+        tally['201'] += 1;
+        entries.add(entry.id);
+      } else explained(entry, `${token}-entry`, epoch);
+    };
+    /**
+     * A chained write that did not succeed: only a 503 with Retry-After, or a network error
+     * while the process was being killed, is explained by a fault.
+     */
+    const explained = (outcome: Awaited<ReturnType<typeof send>>, token: string, epoch: number) => {
+      if (outcome.status === 'timeout') tally.timeouts += 1;
+      else if (outcome.status === 'network' && epoch !== killEpoch)
+        tally['network (during a kill)'] += 1;
+      else if (outcome.status === 503 && outcome.headers?.get('retry-after')) tally['503'] += 1;
+      else {
+        tally['other status'] += 1;
+        unexpected.push(`${String(outcome.status)} on ${token}: ${JSON.stringify(outcome.body)}`);
+      }
+    };
 
     const worker = async (n: number) => {
       for (let i = 0; running; i += 1) {
@@ -119,6 +192,7 @@ t.test(
           tally['201'] += 1;
           acknowledged.set(outcome.id, token);
           if (waiter && acknowledged.size >= waiter.target) waiter.resolve();
+          if (i % 3 === 1) await treat(outcome.id, token);
         } else if (outcome.status === 200) {
           tally['200'] += 1;
           readsOk.add(token);
@@ -210,6 +284,28 @@ t.test(
         AND NOT EXISTS (SELECT 1 FROM clients c WHERE c.id::text = a.resource_id)`,
     );
     t.same(phantom, [], 'no client.create event without its row');
+    const { rows: entryRows } = await db.pool.query<{ id: string }>(
+      'SELECT id FROM journal_entries',
+    );
+    const stored = new Set(entryRows.map((row) => row.id));
+    t.ok(entries.size > 0, `journal entries were written under the faults (${entries.size})`);
+    t.same(
+      [...entries].filter((id) => !stored.has(id)),
+      [],
+      'every acknowledged journal entry is present',
+    );
+    const { rows: unauditedEntries } = await db.pool.query(
+      `SELECT e.id FROM journal_entries e WHERE NOT EXISTS (
+         SELECT 1 FROM audit_events a WHERE a.action = 'journal.create'
+            AND a.outcome = 'success' AND a.resource_id = e.id::text)
+        OR NOT EXISTS (SELECT 1 FROM journal_products p WHERE p.entry_id = e.id)`,
+    );
+    t.same(unauditedEntries, [], 'no journal entry without its journal.create event or product');
+    const { rows: phantomEntries } = await db.pool.query(
+      `SELECT a.resource_id FROM audit_events a WHERE a.action = 'journal.create'
+        AND NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id::text = a.resource_id)`,
+    );
+    t.same(phantomEntries, [], 'no journal.create event without its entry');
     const { rows: readEvents } = await db.pool.query<{ request_id: string }>(
       `SELECT request_id FROM audit_events WHERE action = 'client.read' AND outcome = 'success'`,
     );
@@ -230,6 +326,7 @@ t.test(
       kills,
       cuts,
       'writes acknowledged': acknowledged.size,
+      'journal entries acknowledged': entries.size,
       'writes lost': lost.length,
       '503': tally['503'],
       '5xx other': tally['5xx other'],
