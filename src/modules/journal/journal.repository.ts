@@ -4,13 +4,11 @@ import type { WrappedDataKey } from '../../crypto/index.js';
 import type { Executor } from '../../db/pool.js';
 import { AuditUnavailable } from '../audit/audit.errors.js';
 import { auditInsertFrom } from '../audit/audit.recorder.js';
-import { journalAmendments, journalEntries, journalProducts } from '../../db/schema/journal.js';
+import { journalAmendments, journalEntries } from '../../db/schema/journal.js';
 
 export type EntryRow = typeof journalEntries.$inferSelect;
-export type NewEntryRow = typeof journalEntries.$inferInsert;
 export type AmendmentRow = typeof journalAmendments.$inferSelect;
 export type NewAmendmentRow = typeof journalAmendments.$inferInsert;
-export type NewProductRow = typeof journalProducts.$inferInsert;
 
 /** Where a page of a client's journal (oldest first) continues. */
 export interface EntryCursor {
@@ -282,15 +280,6 @@ function wrappedKey(row: { kek_id: string | null; wrapped: Buffer | null }): Wra
 
 /** Data access for the journal: inserts and reads only (the tables are append-only). */
 export const journalRepository = {
-  async insertEntry(executor: Executor, row: NewEntryRow): Promise<EntryRow> {
-    const [inserted] = await executor.insert(journalEntries).values(row).returning();
-    return inserted!;
-  },
-
-  async insertProducts(executor: Executor, rows: NewProductRow[]): Promise<void> {
-    if (rows.length > 0) await executor.insert(journalProducts).values(rows);
-  },
-
   async insertAmendment(executor: Executor, row: NewAmendmentRow): Promise<AmendmentRow> {
     const [inserted] = await executor.insert(journalAmendments).values(row).returning();
     return inserted!;
