@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import {
-  createClientKeys,
   createLocalKeyring,
   jsonField,
   textField,
@@ -22,6 +21,7 @@ import { PRODUCTION_PASSWORD_HASHING, createPasswordHasher } from '../src/module
 import { CLIENT_FIELDS } from '../src/modules/clients/clients.service.js';
 import { JOURNAL_FIELDS } from '../src/modules/journal/journal.service.js';
 import { createUsersService } from '../src/modules/users/users.service.js';
+import { createDatabaseClientKeys } from '../src/db/key-store.js';
 
 export const TREATMENT = 'botox';
 export const PASSWORD = 'bench-password-correct-horse';
@@ -176,7 +176,7 @@ export function seedContext(pool: pg.Pool, masterKey: Buffer): SeedContext {
   return {
     pool,
     db,
-    keys: createClientKeys({ db, keyring: createLocalKeyring(masterKey) }),
+    keys: createDatabaseClientKeys({ db, keyring: createLocalKeyring(masterKey) }),
     masterKey,
   };
 }

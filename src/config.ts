@@ -3,9 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
-
-export const ROLES = ['reception', 'practitioner', 'auditor', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+import { ROLES, type Role } from './access/roles.js';
 
 /** A configuration problem; `message` is one line that names the variable. */
 export class ConfigError extends Error {

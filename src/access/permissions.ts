@@ -1,4 +1,4 @@
-import type { Role } from '../config.js';
+import type { Role } from './roles.js';
 
 /**
  * The permission table of API.md ("Roles"), as data: one entry per action, naming the roles

@@ -1,4 +1,4 @@
-import type { Role } from '../config.js';
+import type { Role } from './roles.js';
 import type { Permission } from './permissions.js';
 
 /** Who is calling, as established from a valid access token and a live session. */

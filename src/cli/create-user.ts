@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ROLES, type Role } from '../config.js';
+import { ROLES, type Role } from '../access/roles.js';
 import { createDatabase } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import {

@@ -1,4 +1,4 @@
-import { createClientKeys, createLocalKeyring } from '../crypto/index.js';
+import { createLocalKeyring } from '../crypto/index.js';
 import { createDatabase } from '../db/pool.js';
 import { pruneCredentials } from '../modules/auth/auth.housekeeping.js';
 import { createAuditRecorder } from '../modules/audit/audit.recorder.js';
@@ -6,6 +6,7 @@ import { createClientsService } from '../modules/clients/clients.service.js';
 import { journalRetention } from '../modules/journal/journal.retention.js';
 import { createLogger } from '../logger.js';
 import { withDatabase, type CliCommand } from './context.js';
+import { createDatabaseClientKeys } from '../db/key-store.js';
 
 /**
  * `npm run cli -- purge-expired [--apply]`: erases (crypto-shreds) the clients whose newest
@@ -29,7 +30,7 @@ export const purgeExpiredCommand: CliCommand = {
       const audit = createAuditRecorder({ pool, log: createLogger('warn') });
       const clients = createClientsService({
         db,
-        keys: createClientKeys({
+        keys: createDatabaseClientKeys({
           db,
           keyring: createLocalKeyring(config.masterKey, config.masterKeysOld),
         }),

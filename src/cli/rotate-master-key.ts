@@ -1,8 +1,9 @@
-import { createClientKeys, createLocalKeyring } from '../crypto/index.js';
+import { createLocalKeyring } from '../crypto/index.js';
 import { createDatabase } from '../db/pool.js';
 import { createLogger } from '../logger.js';
 import { createAuditRecorder } from '../modules/audit/audit.recorder.js';
 import { withDatabase, type CliCommand } from './context.js';
+import { createDatabaseClientKeys } from '../db/key-store.js';
 
 /**
  * `npm run cli -- rotate-master-key [--batch-size N]`: with the new key in MASTER_KEY and the
@@ -24,13 +25,13 @@ export const rotateMasterKeyCommand: CliCommand = {
     }
     return withDatabase(async ({ config, pool }) => {
       const keyring = createLocalKeyring(config.masterKey, config.masterKeysOld);
-      const keys = createClientKeys({ db: createDatabase(pool), keyring });
+      const keys = createDatabaseClientKeys({ db: createDatabase(pool), keyring });
       const out = (line: string) => process.stdout.write(`${line}\n`);
       out(`rotating to master key ${keyring.currentId} in batches of ${batchSize}`);
       const result = await keys.rewrapAll({
         batchSize,
-        onProgress: ({ pass, rewrapped, unreadable }) =>
-          out(`pass ${pass}: ${rewrapped} re-wrapped, ${unreadable} unreadable`),
+        onProgress: ({ pass, kind, rewrapped, unreadable }) =>
+          out(`${kind} pass ${pass}: ${rewrapped} re-wrapped, ${unreadable} unreadable`),
       });
       out(
         `done: ${result.rewrapped} key(s) re-wrapped under ${result.kekId}; ` +
@@ -39,6 +40,11 @@ export const rotateMasterKeyCommand: CliCommand = {
             ? ` (${result.unreadable} cannot be unwrapped by any configured key: is a key missing from MASTER_KEYS_OLD?)`
             : ''),
       );
+      for (const [kind, counts] of Object.entries(result.byKind)) {
+        out(
+          `  ${kind}: ${counts.rewrapped} re-wrapped, ${counts.unreadable} unreadable, ${counts.remaining} remaining`,
+        );
+      }
       // Key management is audited like data access: which master key, and whether it is done.
       const audit = createAuditRecorder({ pool, log: createLogger('warn') });
       try {

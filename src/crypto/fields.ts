@@ -1,18 +1,8 @@
-import { customType } from 'drizzle-orm/pg-core';
 import { associatedData, openBytes, sealBytes } from './envelope.js';
 import { DecryptionFailed } from './errors.js';
+import type { Sealed } from './sealed.js';
 
-declare const sealedValue: unique symbol;
-declare const blindIndexValue: unique symbol;
-
-/**
- * A sealed field value (an envelope, see envelope.ts) that opens to a `T`. Only `seal` makes
- * one, so a plain string or an arbitrary buffer cannot be written to an encrypted column.
- */
-export type Sealed<T = unknown> = Buffer & { readonly [sealedValue]: T };
-
-/** An HMAC blind index of a normalised value; only `blindIndex(...)` makes one. */
-export type BlindIndex = Buffer & { readonly [blindIndexValue]: true };
+export type { BlindIndex, Sealed } from './sealed.js';
 
 /**
  * Where a sealed value lives. It is bound into the ciphertext (with the row id), so a value
@@ -33,26 +23,6 @@ export function textField(table: string, column: string): EncryptedField<string>
 /** A JSON-serialisable value (e.g. an address object); it opens to what JSON.parse gives. */
 export function jsonField<T>(table: string, column: string): EncryptedField<T> {
   return Object.freeze({ table, column, codec: 'json' as const });
-}
-
-/**
- * drizzle column for an encrypted personal field: `bytea`, typed `Sealed<T>`, so the schema
- * itself refuses plaintext. `emailEnc: encrypted('email_enc')`,
- * `address: encrypted<Address>('address_enc')`.
- */
-export function encrypted<T = string>(name: string) {
-  return customType<{ data: Sealed<T>; driverData: Buffer }>({
-    dataType: () => 'bytea',
-    fromDriver: (value) => value as Sealed<T>,
-  })(name);
-}
-
-/** drizzle column for a blind index (`bytea`, 32 bytes), typed so only an index fits. */
-export function blindIndexColumn(name: string) {
-  return customType<{ data: BlindIndex; driverData: Buffer }>({
-    dataType: () => 'bytea',
-    fromDriver: (value) => value as BlindIndex,
-  })(name);
 }
 
 /** The field's part of its associated data, computed once per field (fields are constants). */

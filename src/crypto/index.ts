@@ -1,9 +1,11 @@
 /**
- * The encryption door. Domains import from here only:
- * - schema: `encrypted<T>('x_enc')` and `blindIndexColumn('x_bidx')` columns;
+ * The encryption door: pure functions and the keyring, nothing that knows a database.
  * - fields: `textField(table, column)`, `jsonField<T>(table, column)` descriptors;
- * - runtime: `app.keys` (ClientKeys): createForClient / cipherFor / destroy / blindIndex;
+ * - runtime: `app.keys` (ClientKeys): createForClient / cipherFor / destroy / blindIndex,
+ *   over a KeyStore (src/db/key-store.ts implements it on PostgreSQL);
  * - validation: the normalisers the blind indexes use.
+ * The schema's column types (`encrypted<T>()`, `blindIndexColumn()`) live in
+ * src/db/schema/columns.ts, typed with the brand types of sealed.ts.
  */
 export {
   createClientKeys,
@@ -14,18 +16,22 @@ export {
   type RewrapResult,
   type WrappedDataKey,
 } from './client-keys.js';
+export { WRAPPED_KINDS, type KeyStore, type RewrapBatch, type WrappedKind } from './key-store.js';
 export { createDataKeyCache, type DataKeyCache, type DataKeyCacheOptions } from './cache.js';
 export { DataKeyNotFound, DecryptionFailed, InvalidIndexValue } from './errors.js';
 export {
-  blindIndexColumn,
-  encrypted,
   jsonField,
   textField,
   type BlindIndex,
   type EncryptedField,
   type Sealed,
 } from './fields.js';
-export { createLocalKeyring, masterKeyId, type KeyEncryptionKeys } from './keyring.js';
+export {
+  createLocalKeyring,
+  masterKeyId,
+  type KeyEncryptionKeys,
+  type WrappedKey,
+} from './keyring.js';
 export {
   BLIND_INDEX_KINDS,
   birthDateFromNationalId,

@@ -2,6 +2,12 @@ import { createHmac } from 'node:crypto';
 import { associatedData, KEY_BYTES, openBytes, sealBytes } from './envelope.js';
 import { DecryptionFailed } from './errors.js';
 
+/** A key wrapped under the master key version `kekId`. */
+export interface WrappedKey {
+  kekId: string;
+  wrapped: Buffer;
+}
+
 /**
  * Key-encryption keys: what wraps the per-client data keys. Behind this interface so that a
  * KMS (AWS KMS Encrypt/Decrypt with an encryption context, Vault transit) can replace the
@@ -13,7 +19,7 @@ export interface KeyEncryptionKeys {
   readonly currentId: string;
   /** Whether this keyring can still unwrap keys wrapped under `kekId`. */
   has(kekId: string): boolean;
-  wrap(dataKey: Buffer, context: string): Promise<{ kekId: string; wrapped: Buffer }>;
+  wrap(dataKey: Buffer, context: string): Promise<WrappedKey>;
   /** Throws DecryptionFailed for an unknown (retired) version, a wrong context or tampering. */
   unwrap(kekId: string, wrapped: Buffer, context: string): Promise<Buffer>;
 }

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
-import { createClientKeys, createLocalKeyring, type ClientKeys } from '../crypto/index.js';
+import { createLocalKeyring, type ClientKeys } from '../crypto/index.js';
+import { createDatabaseClientKeys } from '../db/key-store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,7 +17,7 @@ declare module 'fastify' {
  */
 async function keysPlugin(app: FastifyInstance, options: { config: Config }) {
   const keyring = createLocalKeyring(options.config.masterKey, options.config.masterKeysOld);
-  app.decorate('keys', createClientKeys({ db: app.db, keyring }));
+  app.decorate('keys', createDatabaseClientKeys({ db: app.db, keyring }));
 }
 
 export default fp(keysPlugin, { name: 'keys', fastify: '5.x', dependencies: ['db'] });

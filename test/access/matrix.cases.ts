@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { InjectOptions } from 'fastify';
-import type { Role } from '../../src/config.js';
+import type { Role } from '../../src/access/roles.js';
 import { uuidv7 } from '../../src/db/ids.js';
 import { totpCode } from '../../src/modules/auth/totp.js';
 import type { TestApp } from '../helpers/app.js';

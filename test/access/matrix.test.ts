@@ -1,6 +1,6 @@
 import t from 'tap';
 import { allows } from '../../src/access/permissions.js';
-import { ROLES } from '../../src/config.js';
+import { ROLES } from '../../src/access/roles.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
 import { ROUTE_CASES, type Variant } from './matrix.cases.js';

@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { createClientKeys, createLocalKeyring, DataKeyNotFound } from '../../src/crypto/index.js';
+import { createLocalKeyring, DataKeyNotFound } from '../../src/crypto/index.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
 import { createClient } from '../helpers/clients.js';
 import { tsxArgs } from '../helpers/process.js';
 import { publishTemplate } from '../helpers/templates.js';
+import { createDatabaseClientKeys } from '../../src/db/key-store.js';
 
 t.test(
   'purge-expired: dry run lists, --apply erases exactly the clients past retention',
@@ -110,7 +111,7 @@ t.test(
     t.equal(await count('throttle_counters'), 0, 'old throttle counters pruned');
     // This test process still caches the key for up to a minute, as any other API process
     // would; a fresh door reads the database, where the key is gone.
-    const fresh = createClientKeys({
+    const fresh = createDatabaseClientKeys({
       db: app.db,
       keyring: createLocalKeyring(config.masterKey, []),
     });

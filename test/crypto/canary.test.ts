@@ -3,7 +3,7 @@ import { ADDRESS, EMAIL, createPeopleTable, newId, people } from '../helpers/cry
 import { buildTestApp } from '../helpers/app.js';
 import { textField } from '../../src/crypto/index.js';
 import { pgTable, uuid } from 'drizzle-orm/pg-core';
-import { encrypted } from '../../src/crypto/index.js';
+import { encrypted } from '../../src/db/schema/columns.js';
 
 const NAME = textField('crypto_test_notes', 'name_enc');
 const NATIONAL_ID = textField('crypto_test_notes', 'national_id_enc');

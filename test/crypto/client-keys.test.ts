@@ -4,7 +4,6 @@ import {
   DataKeyNotFound,
   DecryptionFailed,
   InvalidIndexValue,
-  createClientKeys,
   createDataKeyCache,
   createLocalKeyring,
   masterKeyId,
@@ -23,6 +22,7 @@ import {
   people,
   type Address,
 } from '../helpers/crypto-tables.js';
+import { createDatabaseClientKeys } from '../../src/db/key-store.js';
 
 const home: Address = { street: 'Nørregade 1', postalCode: '7100', city: 'Vejle', country: 'DK' };
 
@@ -31,7 +31,7 @@ async function setup(t: Test) {
   await createPeopleTable(database.pool);
   const db = createDatabase(database.pool);
   const service = (keyring: KeyEncryptionKeys, cache = createDataKeyCache()) =>
-    createClientKeys({ db, keyring, cache });
+    createDatabaseClientKeys({ db, keyring, cache });
   return { database, db, service };
 }
 

@@ -1,10 +1,5 @@
 import t from 'tap';
-import {
-  DecryptionFailed,
-  createClientKeys,
-  createLocalKeyring,
-  masterKeyId,
-} from '../../src/crypto/index.js';
+import { DecryptionFailed, createLocalKeyring, masterKeyId } from '../../src/crypto/index.js';
 import { createDatabase } from '../../src/db/pool.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { runCli } from '../helpers/process.js';
@@ -16,6 +11,7 @@ import {
   newKey,
   people,
 } from '../helpers/crypto-tables.js';
+import { createDatabaseClientKeys } from '../../src/db/key-store.js';
 
 /** `npm run cli -- rotate-master-key ...` as a real process against the test database. */
 async function rotateMasterKey(env: Record<string, string>, args: string[] = []) {
@@ -29,7 +25,7 @@ t.test('rotate-master-key re-wraps every key, then the old key can be retired', 
   const db = createDatabase(database.pool);
   const k0 = newKey();
   const k1 = newKey();
-  const before = createClientKeys({ db, keyring: createLocalKeyring(k0) });
+  const before = createDatabaseClientKeys({ db, keyring: createLocalKeyring(k0) });
   const index = await before.blindIndex('email', 'anna@example.dk');
   const ids: string[] = [];
   for (let i = 0; i < 30; i++) {
@@ -62,9 +58,11 @@ t.test('rotate-master-key re-wraps every key, then the old key can be retired', 
   t.match(first.stdout, `rotating to master key ${masterKeyId(k1)} in batches of 7`);
   t.match(
     first.stdout,
-    /pass 1: 8 re-wrapped, 0 unreadable\npass 1: 15 re-wrapped/,
-    'progress per batch (the index root first)',
+    /dataKey pass 1: 7 re-wrapped, 0 unreadable\ndataKey pass 1: 14 re-wrapped/,
+    'progress per batch and kind',
   );
+  t.match(first.stdout, /  dataKey: 30 re-wrapped, 0 unreadable, 0 remaining/, 'a count per kind');
+  t.match(first.stdout, /  indexRoot: 1 re-wrapped, 0 unreadable, 0 remaining/);
   t.match(first.stdout, /done: 31 key\(s\) re-wrapped .*; 0 remain/, '30 data keys + index root');
   t.notMatch(first.stdout, k0.toString('base64'), 'no key material printed');
   t.notMatch(first.stdout, k1.toString('base64'));
@@ -75,7 +73,7 @@ t.test('rotate-master-key re-wraps every key, then the old key can be retired', 
   t.same(rows, [{ kek_id: masterKeyId(k1), n: 30 }]);
 
   // Retire k0: the new key alone opens everything and finds the same blind index.
-  const after = createClientKeys({ db, keyring: createLocalKeyring(k1) });
+  const after = createDatabaseClientKeys({ db, keyring: createLocalKeyring(k1) });
   t.same(await after.blindIndex('email', 'anna@example.dk'), index);
   const row = (await db.select().from(people)).find((person) => person.id === ids[3]);
   t.equal(
@@ -83,7 +81,7 @@ t.test('rotate-master-key re-wraps every key, then the old key can be retired', 
     'person3@example.dk',
   );
   await t.rejects(
-    createClientKeys({ db, keyring: createLocalKeyring(k0) }).cipherFor(db, ids[3]!),
+    createDatabaseClientKeys({ db, keyring: createLocalKeyring(k0) }).cipherFor(db, ids[3]!),
     DecryptionFailed,
     'the retired key no longer opens anything',
   );
@@ -94,7 +92,10 @@ t.test('rotate-master-key re-wraps every key, then the old key can be retired', 
 
   // A key wrapped under a master key nobody configured: reported, and the exit code says so.
   const lost = newId();
-  await createClientKeys({ db, keyring: createLocalKeyring(newKey()) }).createForClient(db, lost);
+  await createDatabaseClientKeys({ db, keyring: createLocalKeyring(newKey()) }).createForClient(
+    db,
+    lost,
+  );
   const partial = await rotateMasterKey(env);
   t.equal(partial.code, 1);
   t.match(partial.stdout, /1 remain .*1 cannot be unwrapped/);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Role } from '../../src/config.js';
+import type { Role } from '../../src/access/roles.js';
 import { uuidv7 } from '../../src/db/ids.js';
 import { insertClinic } from '../../src/modules/clinics/clinics.repository.js';
 import { createUsersService } from '../../src/modules/users/users.service.js';

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { pgTable, uuid } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
-import { blindIndexColumn, encrypted, jsonField, textField } from '../../src/crypto/index.js';
+import { jsonField, textField } from '../../src/crypto/index.js';
+import { blindIndexColumn, encrypted } from '../../src/db/schema/columns.js';
 import { uuidv7 } from '../../src/db/ids.js';
 
 export interface Address {

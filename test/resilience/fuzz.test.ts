@@ -14,7 +14,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import type { InjectOptions } from 'fastify';
 import fc from 'fast-check';
 import t from 'tap';
-import { ROLES, type Role } from '../../src/config.js';
+import { ROLES, type Role } from '../../src/access/roles.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
 import { ROUTE_CASES, type MatrixContext } from '../access/matrix.cases.js';

@@ -1,7 +1,14 @@
 import { boolean, pgTable, timestamp, uuid } from 'drizzle-orm/pg-core';
-import { blindIndexColumn, encrypted } from '../../crypto/index.js';
-import type { Address } from '../../modules/clients/clients.schemas.js';
+import { blindIndexColumn, encrypted } from './columns.js';
 import { clinics } from './clinics.js';
+
+/** A postal address as sealed in `address_enc` (the API validates it: clients.schemas.ts). */
+export interface StoredAddress {
+  street: string;
+  postalCode: string;
+  city: string;
+  country: string;
+}
 
 export const clients = pgTable('clients', {
   id: uuid('id').primaryKey(),
@@ -14,7 +21,7 @@ export const clients = pgTable('clients', {
   nationalId: encrypted('national_id_enc'),
   email: encrypted('email_enc'),
   phone: encrypted('phone_enc'),
-  address: encrypted<Address>('address_enc'),
+  address: encrypted<StoredAddress>('address_enc'),
   emailIndex: blindIndexColumn('email_bidx'),
   phoneIndex: blindIndexColumn('phone_bidx'),
   nationalIdIndex: blindIndexColumn('national_id_bidx'),

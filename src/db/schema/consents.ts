@@ -1,5 +1,5 @@
 import { pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
-import { encrypted } from '../../crypto/index.js';
+import { encrypted } from './columns.js';
 import { clients } from './clients.js';
 import { clinics } from './clinics.js';
 import { consentTemplates } from './consent-templates.js';

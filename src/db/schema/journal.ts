@@ -1,5 +1,5 @@
 import { boolean, pgTable, timestamp, uuid } from 'drizzle-orm/pg-core';
-import { blindIndexColumn, encrypted } from '../../crypto/index.js';
+import { blindIndexColumn, encrypted } from './columns.js';
 import { clients } from './clients.js';
 import { clinics } from './clinics.js';
 import { consents } from './consents.js';

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { ROLES, type Role } from '../../config.js';
+import { ROLES, type Role } from '../../access/roles.js';
 import { uuidv7 } from '../../db/ids.js';
 import { InvalidAuditEvent } from './audit.errors.js';
 import type { AuditEventInput, AuditOutcome } from './audit.types.js';

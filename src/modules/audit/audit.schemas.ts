@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ROLES } from '../../config.js';
+import { ROLES } from '../../access/roles.js';
 
 export const auditEventSchema = z
   .object({

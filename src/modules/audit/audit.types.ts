@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { Role } from '../../config.js';
+import type { Role } from '../../access/roles.js';
 import type { Executor } from '../../db/pool.js';
 
 export type AuditOutcome = 'success' | 'denied' | 'failure';

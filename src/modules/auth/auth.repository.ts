@@ -1,5 +1,5 @@
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
-import type { Role } from '../../config.js';
+import type { Role } from '../../access/roles.js';
 import type { Database, Executor } from '../../db/pool.js';
 import {
   refreshTokens,

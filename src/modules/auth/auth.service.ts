@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { AuthContext } from '../../access/types.js';
-import type { Role } from '../../config.js';
+import type { Role } from '../../access/roles.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database } from '../../db/pool.js';
 import {

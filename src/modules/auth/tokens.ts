@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyJWTOptions, JWT } from '@fastify/jwt';
-import type { Role } from '../../config.js';
+import type { Role } from '../../access/roles.js';
 import { uuidv7 } from '../../db/ids.js';
 import { Unauthorized } from '../../errors.js';
 

@@ -1,5 +1,5 @@
 import { asc, eq, gt, sql } from 'drizzle-orm';
-import type { Role } from '../../config.js';
+import type { Role } from '../../access/roles.js';
 import type { Executor } from '../../db/pool.js';
 import { userClinics, users } from '../../db/schema/index.js';
 

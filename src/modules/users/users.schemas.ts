@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ROLES } from '../../config.js';
+import { ROLES } from '../../access/roles.js';
 import { PASSWORD_MAX, PASSWORD_MIN, passwordLengthOk } from '../auth/password.js';
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9._@-]{3,64}$/;
