@@ -4,6 +4,7 @@
  * FROM unnest(...)`, never through the HTTP API. The same data goes in clear into the bare
  * baseline's tables (bare_clients, bare_journal).
  */
+import { SYSTEM_CONTEXT } from '../src/access/context.js';
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import {
@@ -18,8 +19,8 @@ import { createDatabase, type Database, type Executor } from '../src/db/pool.js'
 import { createAuditSealer, chainKeyring } from '../src/modules/audit/audit.chain.js';
 import { createAuditRecorder } from '../src/modules/audit/audit.recorder.js';
 import { PRODUCTION_PASSWORD_HASHING, createPasswordHasher } from '../src/modules/auth/password.js';
-import { CLIENT_FIELDS } from '../src/modules/clients/clients.service.js';
-import { JOURNAL_FIELDS } from '../src/modules/journal/journal.service.js';
+import { CLIENT_FIELDS } from '../src/modules/clients/clients.fields.js';
+import { JOURNAL_FIELDS } from '../src/modules/journal/journal.fields.js';
 import { createUsersService } from '../src/modules/users/users.service.js';
 import { createDatabaseClientKeys } from '../src/db/key-store.js';
 
@@ -195,7 +196,7 @@ export async function seedStaff(
   const users = createUsersService({
     db,
     passwords: createPasswordHasher(PRODUCTION_PASSWORD_HASHING),
-    now: () => new Date(),
+    clock: () => new Date(),
     audit,
   });
   const wanted: Omit<Staff, 'id'>[] = [];
@@ -213,10 +214,11 @@ export async function seedStaff(
   wanted.push({ username: 'admin', role: 'admin', clinicIds });
   const staff: Staff[] = [];
   for (const user of wanted) {
-    const created = await users.create(
-      { ...user, password: PASSWORD, displayName: user.username },
-      null,
-    );
+    const created = await users.create(SYSTEM_CONTEXT, {
+      ...user,
+      password: PASSWORD,
+      displayName: user.username,
+    });
     staff.push({ ...user, id: created.id });
   }
   await audit.close();

@@ -10,12 +10,14 @@ import type pg from 'pg';
 import type { Config } from './config.js';
 import { readMigrations } from './db/migrate.js';
 import { createLogger } from './logger.js';
-import auditPlugin from './plugins/audit.js';
-import authPlugin from './plugins/auth.js';
+import auditPlugin from './modules/audit/audit.plugin.js';
+import authPlugin from './modules/auth/auth.plugin.js';
 import type { PasswordHashingOptions } from './modules/auth/password.js';
+import clockPlugin from './plugins/clock.js';
 import dbPlugin from './plugins/db.js';
 import errorsPlugin, { frameworkErrorHandler } from './plugins/errors.js';
 import keysPlugin from './plugins/keys.js';
+import routePolicyPlugin from './plugins/route-policy.js';
 import securityPlugin from './plugins/security.js';
 import swaggerPlugin from './plugins/swagger.js';
 import { healthRoutes } from './modules/health/health.routes.js';
@@ -69,22 +71,21 @@ export async function buildApp(options: BuildAppOptions) {
   // JSON only: any other content type is answered 415 rather than parsed.
   app.removeContentTypeParser(['text/plain']);
 
-  // Cross-cutting machinery first, in a fixed order; domain modules after.
+  // Framework machinery first, in a fixed order; then the two domains that act on every
+  // request (audit, then auth: refusing a request is itself an audited event); then the rest.
   await app.register(errorsPlugin);
   await app.register(securityPlugin);
+  await app.register(clockPlugin, { now: options.now });
+  await app.register(routePolicyPlugin);
   await app.register(dbPlugin, { pool });
-  // The audit door comes before auth: refusing a request is itself an audited event.
+  await app.register(keysPlugin, { config });
+  await app.register(swaggerPlugin);
   await app.register(auditPlugin, { config });
   await app.register(authPlugin, {
     config,
-    ...(options.now && { now: options.now }),
-    ...(options.passwordHashing && { passwordHashing: options.passwordHashing }),
-    ...(options.throttledLoginDelayMs !== undefined && {
-      throttledLoginDelayMs: options.throttledLoginDelayMs,
-    }),
+    passwordHashing: options.passwordHashing,
+    throttledLoginDelayMs: options.throttledLoginDelayMs,
   });
-  await app.register(keysPlugin, { config });
-  await app.register(swaggerPlugin);
 
   await app.register(healthRoutes, { migrations: readMigrations() });
   await app.register(authRoutes);

@@ -45,7 +45,7 @@ async function main() {
   const app = await buildApp({ config, pool, logger });
   if (config.bootstrapAdmin) {
     const outcome = await bootstrapAdmin(
-      { db: app.db, passwords: app.identity.passwords, audit: app.audit },
+      { db: app.db, passwords: app.identity.passwords, audit: app.audit, now: app.clock },
       config.bootstrapAdmin,
     );
     logger.info(

@@ -1,14 +1,5 @@
-import type { Role } from './roles.js';
+import type { RequestContext } from './context.js';
 import type { Permission } from './permissions.js';
-
-/** Who is calling, as established from a valid access token and a live session. */
-export interface AuthContext {
-  userId: string;
-  sessionId: string;
-  username: string;
-  role: Role;
-  clinicIds: string[];
-}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -16,9 +7,11 @@ declare module 'fastify' {
     permission?: Permission;
     /** A route anyone may call without a token (login, refresh). */
     public?: boolean;
+    /** Usable by a session that may only enrol a second factor (me, logout, mfa/*). */
+    mfaEnrollment?: boolean;
   }
   interface FastifyRequest {
-    /** Set by the auth plugin for every authenticated route; null on public routes. */
-    auth: AuthContext | null;
+    /** This request's context (access/context.ts), built once by the auth hook. */
+    ctx: RequestContext;
   }
 }

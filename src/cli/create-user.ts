@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { SYSTEM_CONTEXT } from '../access/context.js';
 import { ROLES, type Role } from '../access/roles.js';
 import { createDatabase } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
@@ -72,20 +73,17 @@ export const createUserCommand: CliCommand = {
       const users = createUsersService({
         db: createDatabase(pool),
         passwords: createPasswordHasher(PRODUCTION_PASSWORD_HASHING),
-        now: () => new Date(),
+        clock: () => new Date(),
         audit,
       });
       try {
-        const user = await users.create(
-          {
-            username,
-            password,
-            role: role as Role,
-            displayName: values['display-name'] ?? username,
-            clinicIds,
-          },
-          null,
-        );
+        const user = await users.create(SYSTEM_CONTEXT, {
+          username,
+          password,
+          role: role as Role,
+          displayName: values['display-name'] ?? username,
+          clinicIds,
+        });
         process.stdout.write(`created user ${user.id} (${user.role})\n`);
         return 0;
       } finally {

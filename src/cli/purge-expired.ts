@@ -37,6 +37,7 @@ export const purgeExpiredCommand: CliCommand = {
         audit,
         retentionYears: config.retentionYears,
         retention: journalRetention,
+        clock: () => new Date(),
       });
       try {
         const ids = await clients.expiredClientIds();

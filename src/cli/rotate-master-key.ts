@@ -1,3 +1,4 @@
+import { SYSTEM_CONTEXT } from '../access/context.js';
 import { createLocalKeyring } from '../crypto/index.js';
 import { createDatabase } from '../db/pool.js';
 import { createLogger } from '../logger.js';
@@ -48,7 +49,7 @@ export const rotateMasterKeyCommand: CliCommand = {
       // Key management is audited like data access: which master key, and whether it is done.
       const audit = createAuditRecorder({ pool, log: createLogger('warn') });
       try {
-        await audit.record(null, [
+        await audit.record(SYSTEM_CONTEXT, [
           {
             action: 'keys.rotate',
             outcome: result.remaining === 0 ? 'success' : 'failure',

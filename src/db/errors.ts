@@ -1,6 +1,45 @@
 /**
- * Errors that mean "the database is not reachable right now" (answer 503 + Retry-After),
- * as opposed to a bug or bad data.
+ * What a database error means to the service. drizzle-orm wraps the driver's error in a
+ * DrizzleQueryError (`cause` holds pg's), so every check walks the chain of causes.
+ */
+
+/** The error and its causes, outermost first (at most 5 deep). */
+export function* causes(error: unknown): Generator<object> {
+  let current = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
+    yield current;
+    current = (current as { cause?: unknown }).cause;
+  }
+}
+
+/** The PostgreSQL error (it has an SQLSTATE `code` and a `severity`) in the chain, if any. */
+export function postgresError(error: unknown):
+  | (Error & {
+      code: string;
+      severity: string;
+      constraint?: string;
+      table?: string;
+      column?: string;
+      routine?: string;
+    })
+  | undefined {
+  for (const cause of causes(error)) {
+    const fields = cause as { code?: unknown; severity?: unknown };
+    if (typeof fields.code === 'string' && fields.severity !== undefined) {
+      return cause as ReturnType<typeof postgresError>;
+    }
+  }
+  return undefined;
+}
+
+/** PostgreSQL's unique_violation: the row would duplicate a unique key. */
+export function isUniqueViolation(error: unknown): boolean {
+  return postgresError(error)?.code === '23505';
+}
+
+/**
+ * Errors that mean "the database is not reachable right now" (answer 503 + Retry-After), as
+ * opposed to a bug or bad data.
  */
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
@@ -15,15 +54,9 @@ const UNAVAILABLE_CODES = new Set([
   '53300', // too_many_connections
 ]);
 
-/**
- * drizzle-orm wraps the driver's error in a DrizzleQueryError (`cause` holds pg's), so the
- * chain of causes is searched, not only the error thrown.
- */
 export function isDatabaseUnavailable(error: unknown): boolean {
-  let current = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
-    if (isUnavailableItself(current)) return true;
-    current = (current as { cause?: unknown }).cause;
+  for (const cause of causes(error)) {
+    if (isUnavailableItself(cause)) return true;
   }
   return false;
 }

@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { HttpProblem, type ProblemFieldError } from '../errors.js';
-import { isDatabaseUnavailable } from '../db/errors.js';
+import { isDatabaseUnavailable, postgresError } from '../db/errors.js';
+import { HttpProblem, statusTitle, type ProblemFieldError } from '../errors.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -15,20 +15,18 @@ export interface ProblemDocument {
   [extension: string]: unknown;
 }
 
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  406: 'Not Acceptable',
-  409: 'Conflict',
-  413: 'Content Too Large',
-  415: 'Unsupported Media Type',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
+/**
+ * Runs before an error is answered, and may replace it: e.g. the audit module records a
+ * refusal's event here, and answers 503 instead when it cannot (fail closed).
+ */
+export type ErrorMapper = (error: unknown, request: FastifyRequest) => Promise<unknown>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Adds a step every error passes before it is answered (see ErrorMapper). */
+    addErrorMapper(mapper: ErrorMapper): void;
+  }
+}
 
 /** Fastify's own 4xx errors, with a detail we choose (its messages can echo input). */
 const FASTIFY_DETAILS: Record<string, string> = {
@@ -48,14 +46,7 @@ export function problem(
   detail: string,
   extensions: Record<string, unknown> = {},
 ): ProblemDocument {
-  const title = TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
-  return {
-    type: 'about:blank',
-    title,
-    status,
-    detail,
-    ...extensions,
-  };
+  return { type: 'about:blank', title: statusTitle(status), status, detail, ...extensions };
 }
 
 export function sendProblem(reply: FastifyReply, document: ProblemDocument): FastifyReply {
@@ -65,13 +56,10 @@ export function sendProblem(reply: FastifyReply, document: ProblemDocument): Fas
 function validationErrors(error: FastifyError): ProblemFieldError[] {
   const context =
     (error as FastifyError & { validationContext?: string }).validationContext ?? 'body';
-  if (hasZodFastifySchemaValidationErrors(error)) {
-    return error.validation.map((issue) => ({
-      path: [context, ...issue.instancePath.split('/').filter(Boolean)].join('.'),
-      message: issue.message ?? 'is invalid',
-    }));
-  }
-  return (error.validation ?? []).map((issue) => ({
+  const issues = hasZodFastifySchemaValidationErrors(error)
+    ? error.validation
+    : (error.validation ?? []);
+  return issues.map((issue) => ({
     path: [context, ...issue.instancePath.split('/').filter(Boolean)].join('.'),
     message: issue.message ?? 'is invalid',
   }));
@@ -83,21 +71,10 @@ function validationErrors(error: FastifyError): ProblemFieldError[] {
  * quote bad input), so for those only the SQLSTATE and where it arose are logged.
  */
 function loggableError(error: Error): Record<string, unknown> {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
-    const fields = current as Error & {
-      code?: unknown;
-      severity?: unknown;
-      constraint?: string;
-      table?: string;
-      column?: string;
-      routine?: string;
-    };
-    if (typeof fields.code === 'string' && fields.severity !== undefined) {
-      const { code, constraint, table, column, routine } = fields;
-      return { type: 'DatabaseError', code, constraint, table, column, routine };
-    }
-    current = fields.cause;
+  const database = postgresError(error);
+  if (database) {
+    const { code, constraint, table, column, routine } = database;
+    return { type: 'DatabaseError', code, constraint, table, column, routine };
   }
   if (error.message.startsWith('Failed query:')) return { type: 'DatabaseError' };
   return { type: error.name, message: error.message, stack: error.stack };
@@ -130,11 +107,8 @@ function toProblem(
   if (status >= 400 && status < 500) {
     const detail =
       (error.code && FASTIFY_DETAILS[error.code]) ??
-      (status === 429
-        ? 'Too many requests; slow down.'
-        : (TITLES[status] ?? 'The request was rejected.'));
-    const headers: Record<string, string> = {};
-    return { document: problem(status, detail), headers };
+      (status === 429 ? 'Too many requests; slow down.' : statusTitle(status));
+    return { document: problem(status, detail), headers: {} };
   }
   request.log.error({ error: loggableError(error) }, 'unhandled error');
   return { document: problem(500, 'An unexpected error occurred.'), headers: {} };
@@ -167,10 +141,20 @@ export function frameworkErrorHandler(
  * and nothing of a 5xx's cause (stack, SQL, driver message) reaches the client.
  */
 async function errorsPlugin(app: FastifyInstance) {
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const { document, headers } = toProblem(error, request);
+  const mappers: ErrorMapper[] = [];
+  app.decorate('addErrorMapper', (mapper: ErrorMapper) => {
+    mappers.push(mapper);
+  });
+
+  app.setErrorHandler(async (thrown: FastifyError, request, reply) => {
+    let error: unknown = thrown;
+    for (const mapper of mappers) error = await mapper(error, request);
+    const { document, headers } = toProblem(error as FastifyError, request);
     if (document.status < 500) {
-      request.log.info({ status: document.status, code: error.code }, 'request rejected');
+      request.log.info(
+        { status: document.status, code: (error as FastifyError).code },
+        'request rejected',
+      );
     }
     void reply.headers(headers);
     return sendProblem(reply, document);

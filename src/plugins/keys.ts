@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.js';
 import { createLocalKeyring, type ClientKeys } from '../crypto/index.js';
+import type { Executor } from '../db/pool.js';
 import { createDatabaseClientKeys } from '../db/key-store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** The encryption door: per-client data keys, sealing, shredding, blind indexes. */
-    keys: ClientKeys;
+    keys: ClientKeys<Executor>;
   }
 }
 

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { assertClinicAccess } from '../../src/access/scope.js';
+import { clinicAccess } from '../../src/access/scope.js';
+import { NotFound } from '../../src/errors.js';
 import { uuidv7 } from '../../src/db/ids.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
@@ -50,8 +51,12 @@ t.test('clinic scope and break-glass', async (t) => {
     ['/v1/probe/client/:clinicId', 'clients.read'],
   ] as const) {
     app.get<{ Params: { clinicId: string } }>(url, { config: { permission } }, async (request) => {
-      const access = assertClinicAccess(request, request.params.clinicId, 'client');
-      return { ...access, reason: request.breakGlass?.reason ?? null };
+      const access = clinicAccess(request.ctx, request.params.clinicId, {
+        breakGlass: permission === 'journal.read',
+      });
+      if (access === null) throw new NotFound('No such client.');
+      const breakGlass = access === 'breakGlass';
+      return { breakGlass, reason: breakGlass ? (request.ctx.breakGlass?.reason ?? null) : null };
     });
   }
   await app.ready();

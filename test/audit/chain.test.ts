@@ -1,3 +1,4 @@
+import { SYSTEM_CONTEXT } from '../../src/access/context.js';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import pg from 'pg';
@@ -248,11 +249,9 @@ t.test('a lower seq that commits late is sealed by a later batch', async (t) => 
   t.teardown(() => slow.release());
   const slowDb = createDatabase(slow as unknown as pg.Pool);
   await slow.query('BEGIN');
-  await recorder.recordInTransaction(slowDb, null, [
-    { action: 'clinic.create', outcome: 'success' },
-  ]);
-  await recorder.record(null, [{ action: 'client.read', outcome: 'success' }]);
-  await recorder.record(null, [{ action: 'client.read', outcome: 'success' }]);
+  await recorder.write(slowDb, SYSTEM_CONTEXT, [{ action: 'clinic.create', outcome: 'success' }]);
+  await recorder.record(SYSTEM_CONTEXT, [{ action: 'client.read', outcome: 'success' }]);
+  await recorder.record(SYSTEM_CONTEXT, [{ action: 'client.read', outcome: 'success' }]);
   t.equal(await sealer.sealOnce({ wait: true }), 0, 'nothing sealed past a running writer');
   await slow.query('COMMIT');
   t.equal(await sealer.sealNow(), 3);
@@ -278,7 +277,7 @@ t.test('two processes writing and sealing at once: every event sealed exactly on
   await Promise.all(
     processes.flatMap(({ recorder }) =>
       Array.from({ length: 1500 }, (_, i) =>
-        recorder.record(null, [
+        recorder.record(SYSTEM_CONTEXT, [
           { action: 'client.read', outcome: 'success', resourceId: `r${i}` },
           { action: 'client.list', outcome: 'success' },
         ]),

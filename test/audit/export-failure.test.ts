@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import t, { type Test } from 'tap';
-import type { FastifyRequest } from 'fastify';
+import { SYSTEM_CONTEXT, type RequestContext } from '../../src/access/context.js';
 import pg from 'pg';
 import { isDatabaseUnavailable } from '../../src/db/errors.js';
 import { createAuditService } from '../../src/modules/audit/audit.service.js';
@@ -111,10 +111,17 @@ t.test(
       audit: app.audit,
       chain: app.auditChain,
     });
-    const request = {
-      auth: { userId: '00000000-0000-7000-8000-000000000001', role: 'auditor', clinicIds: [] },
-    } as unknown as FastifyRequest;
-    const error = await audit.export(request, {}, 'ndjson').then(
+    const ctx: RequestContext = {
+      ...SYSTEM_CONTEXT,
+      actor: {
+        userId: '00000000-0000-7000-8000-000000000001',
+        sessionId: '00000000-0000-7000-8000-000000000002',
+        username: 'auditor',
+        role: 'auditor',
+        clinicIds: [],
+      },
+    };
+    const error = await audit.export(ctx, {}, 'ndjson').then(
       () => null,
       (reason: unknown) => reason,
     );

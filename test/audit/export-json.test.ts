@@ -1,12 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { CSV_HEADER, crlfRows, csvLine } from '../../src/modules/audit/audit.csv.js';
-import {
-  copyAuditExport,
-  ndjsonFromCopy,
-  streamAuditEvents,
-  type AuditFilter,
-} from '../../src/modules/audit/audit.repository.js';
+import { copyAuditExport } from '../../src/modules/audit/audit.export.js';
+import { ndjsonFromCopy } from '../../src/modules/audit/audit.ndjson.js';
+import { streamAuditEvents, type AuditFilter } from '../../src/modules/audit/audit.queries.js';
 import type { AuditEvent } from '../../src/modules/audit/audit.schemas.js';
 import { buildTestApp } from '../helpers/app.js';
 import type { TestDatabase } from '../helpers/db.js';

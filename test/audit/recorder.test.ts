@@ -1,3 +1,5 @@
+import { SYSTEM_CONTEXT } from '../../src/access/context.js';
+import { requestContext } from '../../src/access/request-context.js';
 import t from 'tap';
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -33,7 +35,7 @@ t.test(
     const clientId = uuidv7();
     await Promise.all(
       Array.from({ length: calls }, (_, i) =>
-        recorder.record(null, [
+        recorder.record(SYSTEM_CONTEXT, [
           {
             action: 'client.read',
             outcome: 'success',
@@ -70,7 +72,7 @@ t.test(
     );
     const results = await Promise.allSettled(
       Array.from({ length: 20 }, (_, i) =>
-        recorder.record(null, [
+        recorder.record(SYSTEM_CONTEXT, [
           { action: i === 0 ? 'client.read' : 'client.list', outcome: 'success' },
         ]),
       ),
@@ -85,7 +87,7 @@ t.test(
     // Whatever was rejected was not written; whatever resolved was.
     t.equal(await countEvents(db.pool), results.length - rejected.length);
     await t.rejects(
-      recorder.record(null, [{ action: 'client.read', outcome: 'success' }]),
+      recorder.record(SYSTEM_CONTEXT, [{ action: 'client.read', outcome: 'success' }]),
       AuditUnavailable,
     );
   },
@@ -97,7 +99,7 @@ const probeRoutes: FastifyPluginAsyncZod = async (app) => {
     '/probe/audited-read',
     { schema: { response: { 200: z.object({ secret: z.string() }) } } },
     async (request) => {
-      await app.audit.record(request, [
+      await app.audit.record(request.ctx, [
         { action: 'client.read', outcome: 'success', resourceType: 'client', resourceId: 'c1' },
       ]);
       return { secret: 'clinical text' };
@@ -106,9 +108,7 @@ const probeRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post('/probe/audited-write', async (request) => {
     await app.db.transaction(async (tx) => {
       await tx.execute(sql`INSERT INTO clinics (id, name) VALUES (${uuidv7()}, 'Probe clinic')`);
-      await app.audit.recordInTransaction(tx, request, [
-        { action: 'clinic.create', outcome: 'success' },
-      ]);
+      await app.audit.write(tx, request.ctx, [{ action: 'clinic.create', outcome: 'success' }]);
     });
     return { ok: true };
   });
@@ -188,16 +188,16 @@ t.test('canary: events hold ids only; personal values are refused or masked', as
     { resourceType: 'client email' },
   ]) {
     await t.rejects(
-      recorder.record(null, [{ action: 'client.read', outcome: 'success', ...bad }]),
+      recorder.record(SYSTEM_CONTEXT, [{ action: 'client.read', outcome: 'success', ...bad }]),
       InvalidAuditEvent,
       JSON.stringify(bad),
     );
   }
   await t.rejects(
-    recorder.record(null, [{ action: 'Client Read!', outcome: 'success' }]),
+    recorder.record(SYSTEM_CONTEXT, [{ action: 'Client Read!', outcome: 'success' }]),
     InvalidAuditEvent,
   );
-  await recorder.record(null, [
+  await recorder.record(SYSTEM_CONTEXT, [
     {
       action: 'journal.read',
       outcome: 'success',
@@ -217,21 +217,21 @@ t.test('canary: events hold ids only; personal values are refused or masked', as
   });
 });
 
-t.test('break-glass takes its reason from X-Break-Glass-Reason', async (t) => {
-  const { app, db } = await buildTestApp(t, { ready: false });
-  app.get('/probe/break-glass', async (request) => {
-    await app.audit.record(request, [
-      { action: 'journal.read', outcome: 'success', breakGlass: true },
-    ]);
-    return { ok: true };
-  });
-  await app.ready();
-  const res = await app.inject({
-    method: 'GET',
-    url: '/probe/break-glass',
-    headers: { 'x-break-glass-reason': 'Client collapsed at the front desk' },
-  });
-  t.equal(res.statusCode, 200);
-  const { rows } = await db.pool.query('SELECT break_glass, reason FROM audit_events');
-  t.same(rows, [{ break_glass: true, reason: 'Client collapsed at the front desk' }]);
+t.test("break-glass takes its reason from the context's break-glass request", async (t) => {
+  const { app, db } = await buildTestApp(t);
+  const ctx = requestContext(
+    { id: 'req-1', ip: '127.0.0.1', headers: {} },
+    {
+      actor: null,
+      purposeOfUse: null,
+      breakGlass: { reason: 'Client collapsed at the front desk' },
+    },
+  );
+  await app.audit.record(ctx, [{ action: 'journal.read', outcome: 'success', breakGlass: true }]);
+  await app.audit.record(ctx, [{ action: 'journal.read', outcome: 'success' }]);
+  const { rows } = await db.pool.query('SELECT break_glass, reason FROM audit_events ORDER BY seq');
+  t.same(rows, [
+    { break_glass: true, reason: 'Client collapsed at the front desk' },
+    { break_glass: false, reason: null },
+  ]);
 });

@@ -1,3 +1,4 @@
+import { SYSTEM_CONTEXT } from '../../src/access/context.js';
 import t from 'tap';
 import pg from 'pg';
 import { uuidv7 } from '../../src/db/ids.js';
@@ -22,11 +23,11 @@ t.test('auditor queries, pages and filters events; the query is itself audited',
   const clientId = uuidv7();
   const actorId = uuidv7();
   for (let i = 0; i < 5; i += 1) {
-    await app.audit.record(null, [
+    await app.audit.record(SYSTEM_CONTEXT, [
       { action: 'client.read', outcome: 'success', clientId, actorId, actorRole: 'practitioner' },
     ]);
   }
-  await app.audit.record(null, [{ action: 'journal.read', outcome: 'denied', actorId }]);
+  await app.audit.record(SYSTEM_CONTEXT, [{ action: 'journal.read', outcome: 'denied', actorId }]);
 
   const seen: string[] = [];
   let cursor: string | null = null;
@@ -107,8 +108,10 @@ t.test("a client's access log: newest first, and reading it is recorded", async 
   const auditor = await loginAs(app, { role: 'auditor', clinicIds: [clinicId] });
   const outsider = await loginAs(app, { role: 'auditor' });
   const clientId = await createClient(app, clinicId);
-  await app.audit.record(null, [{ action: 'client.read', outcome: 'success', clientId }]);
-  await app.audit.record(null, [{ action: 'client.read', outcome: 'success', clientId: uuidv7() }]);
+  await app.audit.record(SYSTEM_CONTEXT, [{ action: 'client.read', outcome: 'success', clientId }]);
+  await app.audit.record(SYSTEM_CONTEXT, [
+    { action: 'client.read', outcome: 'success', clientId: uuidv7() },
+  ]);
   const first = await app.inject({
     method: 'GET',
     url: `/v1/clients/${clientId}/access-log`,
@@ -153,7 +156,7 @@ t.test(
     const { app, db } = await buildTestApp(t);
     const auditor = await loginAs(app, { role: 'auditor' });
     for (let i = 0; i < 50; i += 1) {
-      await app.audit.record(null, [
+      await app.audit.record(SYSTEM_CONTEXT, [
         { action: 'client.read', outcome: 'success', resourceId: `r${i}` },
       ]);
     }
@@ -255,7 +258,7 @@ t.test('export: NDJSON and CSV, escaped and guarded against formulas', async (t)
 t.test('reading the log fails closed when its own event cannot be written', async (t) => {
   const { app, db } = await buildTestApp(t);
   const auditor = await loginAs(app, { role: 'auditor' });
-  await app.audit.record(null, [{ action: 'client.read', outcome: 'success' }]);
+  await app.audit.record(SYSTEM_CONTEXT, [{ action: 'client.read', outcome: 'success' }]);
   await db.pool.query(
     "ALTER TABLE audit_events ADD CONSTRAINT test_refuse CHECK (action NOT LIKE 'audit.%') NOT VALID",
   );

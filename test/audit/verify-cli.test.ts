@@ -1,3 +1,4 @@
+import { SYSTEM_CONTEXT } from '../../src/access/context.js';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import pg from 'pg';
@@ -15,7 +16,7 @@ t.test('verify-audit: exit 0 on a clean chain, 1 on tamper or a cut tail', async
   const keys = chainKeyring({ masterKey, masterKeysOld: [] });
   const recorder = createAuditRecorder({ pool: db.pool });
   for (let i = 0; i < 20; i += 1) {
-    await recorder.record(null, [
+    await recorder.record(SYSTEM_CONTEXT, [
       { action: 'client.read', outcome: 'success', resourceId: `r${i}` },
     ]);
   }

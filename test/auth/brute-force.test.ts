@@ -1,6 +1,6 @@
 import t from 'tap';
-import { THROTTLE } from '../../src/modules/auth/auth.service.js';
-import { THROTTLED_LOGIN_DELAY_MS } from '../../src/plugins/auth.js';
+import { THROTTLE } from '../../src/modules/auth/throttle.js';
+import { THROTTLED_LOGIN_DELAY_MS } from '../../src/modules/auth/auth.plugin.js';
 import { buildTestApp } from '../helpers/app.js';
 import { bearer, createUser, fakeClock, login, loginAs } from '../helpers/auth.js';
 

@@ -2,7 +2,7 @@ import t from 'tap';
 import type pg from 'pg';
 import { buildApp } from '../../src/app.js';
 import { createPool } from '../../src/db/pool.js';
-import { THROTTLE } from '../../src/modules/auth/auth.service.js';
+import { THROTTLE } from '../../src/modules/auth/throttle.js';
 import { KnownRefusals } from '../../src/modules/auth/known-refusals.js';
 import { buildTestApp, TEST_PASSWORD_HASHING } from '../helpers/app.js';
 import { createUser, fakeClock } from '../helpers/auth.js';

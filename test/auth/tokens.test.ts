@@ -5,7 +5,7 @@ import {
   TOKEN_AUDIENCE,
   TOKEN_ISSUER,
 } from '../../src/modules/auth/tokens.js';
-import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS } from '../../src/modules/auth/auth.service.js';
+import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS } from '../../src/modules/auth/session.js';
 import { buildTestApp } from '../helpers/app.js';
 import { bearer, createClinic, fakeClock, login, loginAs } from '../helpers/auth.js';
 

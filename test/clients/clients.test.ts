@@ -1,6 +1,6 @@
 import t from 'tap';
 import { DataKeyNotFound } from '../../src/crypto/index.js';
-import { CLIENT_FIELDS } from '../../src/modules/clients/clients.service.js';
+import { CLIENT_FIELDS } from '../../src/modules/clients/clients.fields.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { SYSTEM_CONTEXT } from '../../src/access/context.js';
 import type { Role } from '../../src/access/roles.js';
 import { uuidv7 } from '../../src/db/ids.js';
 import { insertClinic } from '../../src/modules/clinics/clinics.repository.js';
@@ -61,19 +62,16 @@ export async function createUser(
   const users = createUsersService({
     db: app.db,
     passwords: app.identity.passwords,
-    now: app.identity.now,
+    clock: app.clock,
     audit: app.audit,
   });
-  const user = await users.create(
-    {
-      username,
-      password,
-      role: options.role,
-      displayName: options.displayName ?? `Test ${options.role}`,
-      clinicIds,
-    },
-    null,
-  );
+  const user = await users.create(SYSTEM_CONTEXT, {
+    username,
+    password,
+    role: options.role,
+    displayName: options.displayName ?? `Test ${options.role}`,
+    clinicIds,
+  });
   if (options.disabled)
     await updateUser(app.db, user.id, { disabled: true, updatedAt: new Date() });
   return { id: user.id, username, password, role: options.role, clinicIds };

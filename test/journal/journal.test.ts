@@ -2,11 +2,11 @@ import t, { type Test } from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
 import { uuidv7 } from '../../src/db/ids.js';
-import {
-  insertEntryWithEvent,
-  type EntryRow,
-} from '../../src/modules/journal/journal.repository.js';
+import { SYSTEM_CONTEXT } from '../../src/access/context.js';
+import type { EntryRow } from '../../src/modules/journal/journal.repository.js';
+import { insertEntryWithEvent } from '../../src/modules/journal/journal.write.js';
 import { publishTemplate } from '../helpers/templates.js';
+import type { BlindIndex } from '../../src/crypto/index.js';
 
 type Json = Record<string, unknown>;
 const HOUR = 3_600_000;
@@ -414,9 +414,10 @@ t.test(
       };
       return insertEntryWithEvent(
         s.db.pool,
+        SYSTEM_CONTEXT,
         row,
-        [{ id: uuidv7(), batchIndex: Buffer.alloc(32, 1) }],
-        s.app.audit.statementValues(null, [
+        [{ id: uuidv7(), batchIndex: Buffer.alloc(32, 1) as BlindIndex }],
+        [
           {
             action: 'journal.create',
             outcome: 'success',
@@ -424,7 +425,7 @@ t.test(
             resourceId: id,
             clientId: client,
           },
-        ]),
+        ],
       );
     };
     const counts = async () =>

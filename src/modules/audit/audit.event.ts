@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { RequestContext } from '../../access/context.js';
 import { ROLES, type Role } from '../../access/roles.js';
 import { uuidv7 } from '../../db/ids.js';
 import { InvalidAuditEvent } from './audit.errors.js';
@@ -27,11 +27,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const ACTION_PATTERN = /^[a-z][a-zA-Z0-9_]*(\.[a-z][a-zA-Z0-9_]*){1,3}$/;
 const RESOURCE_TYPE = /^[a-z][a-zA-Z0-9_]{0,63}$/;
 const RESOURCE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-/** `X-Purpose-Of-Use`: a short token such as `treatment`, `billing`, `complaint`. */
-export const PURPOSE_OF_USE = /^[A-Za-z0-9_-]{1,64}$/;
 const OUTCOMES = new Set<string>(['success', 'denied', 'failure']);
 
-export const MAX_USER_AGENT = 256;
 export const MAX_REASON = 500;
 
 // eslint-disable-next-line no-control-regex
@@ -55,17 +52,6 @@ export function maskFreeText(value: string, max = MAX_REASON): string {
     .slice(0, max);
 }
 
-function header(request: FastifyRequest | null, name: string): string | undefined {
-  const value = request?.headers[name];
-  return typeof value === 'string' ? value : undefined;
-}
-
-/** `X-Purpose-Of-Use` when it is a sane token, else undefined (the plugin answers 400 first). */
-export function purposeOfUse(request: FastifyRequest | null): string | undefined {
-  const value = header(request, 'x-purpose-of-use')?.trim();
-  return value !== undefined && PURPOSE_OF_USE.test(value) ? value : undefined;
-}
-
 function optionalId(
   value: string | null | undefined,
   pattern: RegExp,
@@ -84,7 +70,7 @@ function optionalId(
  * value passed by mistake is refused rather than stored.
  */
 export function buildAuditRow(
-  request: FastifyRequest | null,
+  ctx: RequestContext,
   input: AuditEventInput,
   at: Date = new Date(),
 ): AuditRow {
@@ -94,17 +80,14 @@ export function buildAuditRow(
   if (!OUTCOMES.has(input.outcome)) {
     throw new InvalidAuditEvent('audit event outcome must be success, denied or failure');
   }
-  // Set by the auth plugin (src/access/types.ts); null or absent on public routes.
-  const auth = request?.auth;
-  const actorId = input.actorId !== undefined ? input.actorId : (auth?.userId ?? null);
-  const actorRole = input.actorRole !== undefined ? input.actorRole : (auth?.role ?? null);
+  const actorId = input.actorId !== undefined ? input.actorId : (ctx.actor?.userId ?? null);
+  const actorRole = input.actorRole !== undefined ? input.actorRole : (ctx.actor?.role ?? null);
   if (actorRole !== null && !(ROLES as readonly string[]).includes(actorRole)) {
     throw new InvalidAuditEvent('audit event actorRole is not a role');
   }
   const breakGlass = input.breakGlass === true;
-  const rawReason = input.reason ?? (breakGlass ? header(request, 'x-break-glass-reason') : null);
+  const rawReason = input.reason ?? (breakGlass ? (ctx.breakGlass?.reason ?? null) : null);
   const reason = rawReason ? maskFreeText(rawReason) || null : null;
-  const userAgent = header(request, 'user-agent');
   return {
     id: uuidv7(at.getTime()),
     at,
@@ -115,11 +98,11 @@ export function buildAuditRow(
     resourceType: optionalId(input.resourceType, RESOURCE_TYPE, 'resourceType'),
     resourceId: optionalId(input.resourceId, RESOURCE_ID, 'resourceId'),
     clientId: optionalId(input.clientId, UUID, 'clientId'),
-    requestId: request ? request.id.slice(0, 128) : null,
-    ip: request ? request.ip.slice(0, 64) : null,
-    userAgent: userAgent ? userAgent.replace(CONTROL, ' ').slice(0, MAX_USER_AGENT) : null,
+    requestId: ctx.requestId?.slice(0, 128) ?? null,
+    ip: ctx.ip?.slice(0, 64) ?? null,
+    userAgent: ctx.userAgent,
     breakGlass,
     reason,
-    purposeOfUse: purposeOfUse(request) ?? null,
+    purposeOfUse: ctx.purposeOfUse,
   };
 }

@@ -1,62 +1,10 @@
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
-import { sql, type SQL } from 'drizzle-orm';
+import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
-import type { Executor } from '../../db/pool.js';
+import type { RequestContext } from '../../access/context.js';
 import { AuditUnavailable, InvalidAuditEvent } from './audit.errors.js';
 import { buildAuditRow, type AuditRow } from './audit.event.js';
-import type { AuditEventInput, AuditRecorder } from './audit.types.js';
-
-/** Columns the door writes, with their array type for `unnest` (seq and xid are defaults). */
-const COLUMNS: readonly [string, string, (row: AuditRow) => unknown][] = [
-  ['id', 'uuid', (row) => row.id],
-  ['at', 'timestamptz', (row) => row.at.toISOString()],
-  ['actor_id', 'uuid', (row) => row.actorId],
-  ['actor_role', 'text', (row) => row.actorRole],
-  ['action', 'text', (row) => row.action],
-  ['outcome', 'text', (row) => row.outcome],
-  ['resource_type', 'text', (row) => row.resourceType],
-  ['resource_id', 'text', (row) => row.resourceId],
-  ['client_id', 'uuid', (row) => row.clientId],
-  ['request_id', 'text', (row) => row.requestId],
-  ['ip', 'text', (row) => row.ip],
-  ['user_agent', 'text', (row) => row.userAgent],
-  ['break_glass', 'boolean', (row) => row.breakGlass],
-  ['reason', 'text', (row) => row.reason],
-  ['purpose_of_use', 'text', (row) => row.purposeOfUse],
-];
-
-const COLUMN_LIST = COLUMNS.map(([name]) => name).join(', ');
-
-/**
- * One statement for any number of rows: `INSERT ... SELECT * FROM unnest($1::uuid[], ...)`.
- * Its text never changes with the batch size, so PostgreSQL parses it the same way each time.
- */
-export const INSERT_AUDIT_EVENTS = `INSERT INTO audit_events (${COLUMN_LIST}) SELECT * FROM unnest(${COLUMNS.map(
-  ([, type], index) => `$${index + 1}::${type}[]`,
-).join(', ')})`;
-
-export function insertValues(rows: readonly AuditRow[]): unknown[][] {
-  return COLUMNS.map(([, , get]) => rows.map(get));
-}
-
-/**
- * The door's INSERT as the last part of a caller's data-modifying statement: one copy of the
- * events per row of `source` (a CTE of that statement, e.g. the RETURNING of the row being
- * written; none when nothing was written). The column arrays are parameters `$first`, ... in
- * COLUMNS order, filled by `statementValues()`.
- */
-export function auditInsertFrom(source: string, first: number): string {
-  const arrays = COLUMNS.map(([, type], index) => `$${first + index}::${type}[]`).join(', ');
-  return `INSERT INTO audit_events (${COLUMN_LIST}) SELECT u.* FROM ${source} CROSS JOIN unnest(${arrays}) AS u`;
-}
-
-/** The same statement for a drizzle executor (a transaction), built from the same columns. */
-function insertSql(rows: readonly AuditRow[]): SQL {
-  const arrays = COLUMNS.map(
-    ([, type, get]) => sql`${sql.param(rows.map(get))}::${sql.raw(type)}[]`,
-  );
-  return sql`INSERT INTO audit_events (${sql.raw(COLUMN_LIST)}) SELECT * FROM unnest(${sql.join(arrays, sql`, `)})`;
-}
+import { columnArrays, INSERT_AUDIT_EVENTS, insertSql } from './audit.insert.js';
+import type { AuditDoor, AuditEventInput } from './audit.types.js';
 
 export interface AuditRecorderOptions {
   pool: pg.Pool;
@@ -69,7 +17,7 @@ export interface AuditRecorderOptions {
   maxInFlight?: number;
 }
 
-export interface BatchingAuditRecorder extends AuditRecorder {
+export interface BatchingAuditRecorder extends AuditDoor {
   /** Writes whatever is queued now and resolves when it is committed (or failed). */
   flush(): Promise<void>;
   /** Flushes, then refuses further events (they reject with AuditUnavailable). */
@@ -85,12 +33,12 @@ interface Pending {
 }
 
 /**
- * The audit door. `record()` is group commit: the events of concurrent requests are queued,
+ * The audit door (audit.types.ts). `record()` is group commit: the events of concurrent requests are queued,
  * written by one multi-row INSERT in one autocommit transaction, and only then are all their
  * promises resolved; if that statement fails, every promise of the batch rejects with
  * AuditUnavailable (fail closed). A batch starts at once when nothing is being written (no
  * added latency when idle), otherwise after at most `maxWaitMs` or when `maxBatchEvents`
- * are queued, whichever comes first.
+ * are queued, whichever comes first. `write()` runs in the caller's transaction instead.
  */
 export function createAuditRecorder(options: AuditRecorderOptions): BatchingAuditRecorder {
   const { pool, log } = options;
@@ -122,7 +70,7 @@ export function createAuditRecorder(options: AuditRecorderOptions): BatchingAudi
   async function write(batch: Pending[]): Promise<void> {
     const rows = batch.flatMap((pending) => pending.rows);
     try {
-      await pool.query(INSERT_AUDIT_EVENTS, insertValues(rows));
+      await pool.query(INSERT_AUDIT_EVENTS, columnArrays(rows));
       stats.batches += 1;
       stats.events += rows.length;
       for (const pending of batch) pending.resolve();
@@ -164,17 +112,17 @@ export function createAuditRecorder(options: AuditRecorderOptions): BatchingAudi
     }
   }
 
-  function rowsOf(request: FastifyRequest | null, events: AuditEventInput[]): AuditRow[] {
+  function rowsOf(ctx: RequestContext, events: AuditEventInput[]): AuditRow[] {
     const at = new Date();
-    return events.map((event) => buildAuditRow(request, event, at));
+    return events.map((event) => buildAuditRow(ctx, event, at));
   }
 
   return {
     stats,
-    record(request, events) {
+    record(ctx, events) {
       let rows: AuditRow[];
       try {
-        rows = rowsOf(request, events);
+        rows = rowsOf(ctx, events);
       } catch (error) {
         return Promise.reject(
           error instanceof Error ? error : new InvalidAuditEvent(String(error)),
@@ -189,20 +137,14 @@ export function createAuditRecorder(options: AuditRecorderOptions): BatchingAudi
       });
     },
 
-    async recordInTransaction(executor: Executor, request, events) {
-      const rows = rowsOf(request, events);
-      if (rows.length === 0) return;
+    async write(executor, ctx, events) {
+      const rows = rowsOf(ctx, events);
+      if (rows.length === 0) throw new InvalidAuditEvent('a write must record at least one event');
       try {
         await executor.execute(insertSql(rows));
       } catch (error) {
         throw new AuditUnavailable({ cause: error });
       }
-    },
-
-    statementValues(request, events) {
-      const rows = rowsOf(request, events);
-      if (rows.length === 0) throw new InvalidAuditEvent('a write must record at least one event');
-      return insertValues(rows);
     },
 
     async flush() {

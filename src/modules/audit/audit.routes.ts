@@ -1,8 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { isClinicMember } from '../../access/scope.js';
-import { NotFound } from '../../errors.js';
-import { problemSchema } from '../../schemas/problem.js';
-import { clientsRepository } from '../clients/clients.repository.js';
+import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
 import {
   accessLogParamsSchema,
   accessLogQuerySchema,
@@ -15,10 +12,8 @@ import {
 } from './audit.schemas.js';
 import { createAuditService } from './audit.service.js';
 
-const problems = (...statuses: number[]) =>
-  Object.fromEntries(statuses.map((status) => [status, problemSchema]));
 /** What any signed-in read of the audit log can answer besides 200. */
-const READ_PROBLEMS = problems(400, 401, 403, 429, 503);
+const READ_PROBLEMS = problemResponses(...AUTHENTICATED_PROBLEMS);
 
 /** The auditor's routes (API.md "Audit") and a client's access log. */
 export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -43,7 +38,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const { limit, cursor, ...filter } = request.query;
-      return audit.query(request, filter, { limit, cursor });
+      return audit.query(request.ctx, filter, { limit, cursor });
     },
   );
 
@@ -64,7 +59,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { format, ...filter } = request.query;
-      const stream = await audit.export(request, filter, format);
+      const stream = await audit.export(request.ctx, filter, format);
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       return (
         reply
@@ -95,7 +90,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: verifyResultSchema, ...READ_PROBLEMS },
       },
     },
-    async (request) => audit.verify(request, request.query),
+    async (request) => audit.verify(request.ctx, request.query),
   );
 
   app.get(
@@ -108,27 +103,9 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
         security: [{ bearerAuth: [] }],
         params: accessLogParamsSchema,
         querystring: accessLogQuerySchema,
-        response: { 200: auditPageSchema, ...READ_PROBLEMS, ...problems(404) },
+        response: { 200: auditPageSchema, ...problemResponses(404, ...AUTHENTICATED_PROBLEMS) },
       },
     },
-    async (request) => {
-      // Scoped like every client resource: another clinic's client answers 404, audited.
-      const clinicId = await clientsRepository.clinicOf(app.db, request.params.id);
-      if (clinicId === undefined) throw new NotFound('Client not found.');
-      if (!isClinicMember(request.auth!, clinicId)) {
-        await app.audit.record(request, [
-          {
-            action: 'client.access_log.read',
-            outcome: 'denied',
-            resourceType: 'client',
-            resourceId: request.params.id,
-            clientId: request.params.id,
-            reason: 'clinic_scope',
-          },
-        ]);
-        throw new NotFound('Client not found.');
-      }
-      return audit.accessLog(request, request.params.id, request.query);
-    },
+    async (request) => audit.accessLog(request.ctx, request.params.id, request.query),
   );
 };

@@ -1,26 +1,23 @@
 import { Readable } from 'node:stream';
-import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
+import { actorOf, type RequestContext } from '../../access/context.js';
 import { allows, type Permission } from '../../access/permissions.js';
-import type { AuthContext } from '../../access/types.js';
 import type { Database } from '../../db/pool.js';
-import { BadRequest, Forbidden, Unauthorized } from '../../errors.js';
-import type { VerifyOptions, VerifyResult } from './audit.verify.js';
+import { Forbidden } from '../../errors.js';
+import { timeIdCursor } from '../../schemas/cursor.js';
+import { scopedClient } from '../clients/clients.scope.js';
 import { crlfRows } from './audit.csv.js';
-import {
-  openAuditExport,
-  listAuditEvents,
-  ndjsonFromCopy,
-  type AuditCursor,
-  type AuditFilter,
-} from './audit.repository.js';
+import { openAuditExport } from './audit.export.js';
+import { ndjsonFromCopy } from './audit.ndjson.js';
+import { listAuditEvents, type AuditFilter } from './audit.queries.js';
 import type { AuditEvent } from './audit.schemas.js';
-import type { AuditRecorder } from './audit.types.js';
+import type { AuditDoor } from './audit.types.js';
+import type { VerifyOptions, VerifyResult } from './audit.verify.js';
 
 export interface AuditServiceDeps {
   db: Database;
   pool: pg.Pool;
-  audit: AuditRecorder;
+  audit: AuditDoor;
   chain: {
     sealNow(): Promise<number>;
     verify(options?: VerifyOptions): Promise<VerifyResult>;
@@ -32,32 +29,14 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|([0-9a-f-]{36})$/;
-
-export function encodeCursor(cursor: AuditCursor): string {
-  return Buffer.from(`${cursor.at}|${cursor.id}`, 'utf8').toString('base64url');
-}
-
-export function decodeCursor(cursor: string | undefined): AuditCursor | undefined {
-  if (cursor === undefined) return undefined;
-  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match) {
-    throw new BadRequest('The cursor is not valid.', [
-      { path: 'querystring.cursor', message: 'is not a cursor this list returned' },
-    ]);
-  }
-  return { at: match[1]!, id: match[2]! };
-}
-
 /**
  * Defence in depth behind the auth hook: these reads need a signed-in caller whose role
  * holds the permission, whether or not the hook ran.
  */
-function caller(request: FastifyRequest, permission: Permission): AuthContext {
-  const auth = request.auth as AuthContext | null | undefined;
-  if (!auth) throw new Unauthorized('Sign in to read the audit log.');
-  if (!allows(permission, auth.role)) throw new Forbidden('Your role does not allow this action.');
-  return auth;
+function caller(ctx: RequestContext, permission: Permission): void {
+  if (!allows(permission, actorOf(ctx).role)) {
+    throw new Forbidden('Your role does not allow this action.');
+  }
 }
 
 /**
@@ -70,16 +49,16 @@ export function createAuditService(deps: AuditServiceDeps) {
 
   return {
     async query(
-      request: FastifyRequest,
+      ctx: RequestContext,
       filter: AuditFilter,
       page: { limit: number; cursor?: string | undefined },
     ): Promise<Page<AuditEvent>> {
-      caller(request, 'audit.read');
+      caller(ctx, 'audit.read');
       const result = await listAuditEvents(db, filter, {
         limit: page.limit,
-        cursor: decodeCursor(page.cursor),
+        cursor: timeIdCursor.decode(page.cursor),
       });
-      await audit.record(request, [
+      await audit.record(ctx, [
         {
           action: 'audit.query',
           outcome: 'success',
@@ -87,7 +66,7 @@ export function createAuditService(deps: AuditServiceDeps) {
           clientId: filter.clientId ?? null,
         },
       ]);
-      return { items: result.items, nextCursor: result.next && encodeCursor(result.next) };
+      return { items: result.items, nextCursor: result.next && timeIdCursor.encode(result.next) };
     },
 
     /**
@@ -95,14 +74,14 @@ export function createAuditService(deps: AuditServiceDeps) {
      * pulled from the database only as fast as the client reads.
      */
     async export(
-      request: FastifyRequest,
+      ctx: RequestContext,
       filter: AuditFilter,
       format: 'ndjson' | 'csv',
     ): Promise<Readable> {
-      caller(request, 'audit.read');
+      caller(ctx, 'audit.read');
       const opened = await openAuditExport(pool, filter, format);
       try {
-        await audit.record(request, [
+        await audit.record(ctx, [
           {
             action: 'audit.export',
             outcome: 'success',
@@ -123,7 +102,7 @@ export function createAuditService(deps: AuditServiceDeps) {
           yield* lines;
         } catch (error) {
           await audit
-            .record(request, [
+            .record(ctx, [
               {
                 action: 'audit.export',
                 outcome: 'failure',
@@ -145,10 +124,10 @@ export function createAuditService(deps: AuditServiceDeps) {
     },
 
     async verify(
-      request: FastifyRequest,
+      ctx: RequestContext,
       options: { from?: string | undefined; to?: string | undefined; head?: string | undefined },
     ): Promise<VerifyResult> {
-      caller(request, 'audit.read');
+      caller(ctx, 'audit.read');
       await chain.sealNow();
       const [position, hash] = options.head?.split(':') ?? [];
       const result = await chain.verify({
@@ -156,7 +135,7 @@ export function createAuditService(deps: AuditServiceDeps) {
         ...(options.to && { to: new Date(options.to) }),
         ...(position && hash && { expectedHead: { position: Number(position), hash } }),
       });
-      await audit.record(request, [
+      await audit.record(ctx, [
         {
           action: 'audit.verify',
           outcome: result.ok ? 'success' : 'failure',
@@ -168,21 +147,22 @@ export function createAuditService(deps: AuditServiceDeps) {
     },
 
     /**
-     * Who read or changed this client's data, newest first. The route has already checked
-     * that the client exists and belongs to one of the caller's clinics.
+     * Who read or changed this client's data, newest first; scoped like every client
+     * resource (an erased client's log outlives it).
      */
     async accessLog(
-      request: FastifyRequest,
+      ctx: RequestContext,
       clientId: string,
       page: { limit: number; cursor?: string | undefined },
     ): Promise<Page<AuditEvent>> {
-      caller(request, 'accessLog.read');
+      caller(ctx, 'accessLog.read');
+      await scopedClient(db, ctx, clientId, 'client.access_log.read', { includeErased: true });
       const result = await listAuditEvents(
         db,
         { clientId },
-        { limit: page.limit, cursor: decodeCursor(page.cursor) },
+        { limit: page.limit, cursor: timeIdCursor.decode(page.cursor) },
       );
-      await audit.record(request, [
+      await audit.record(ctx, [
         {
           action: 'client.access_log.read',
           outcome: 'success',
@@ -191,7 +171,7 @@ export function createAuditService(deps: AuditServiceDeps) {
           clientId,
         },
       ]);
-      return { items: result.items, nextCursor: result.next && encodeCursor(result.next) };
+      return { items: result.items, nextCursor: result.next && timeIdCursor.encode(result.next) };
     },
   };
 }

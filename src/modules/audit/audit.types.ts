@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { RequestContext } from '../../access/context.js';
 import type { Role } from '../../access/roles.js';
 import type { Executor } from '../../db/pool.js';
 
@@ -6,8 +6,7 @@ export type AuditOutcome = 'success' | 'denied' | 'failure';
 
 /**
  * What a caller says about one event. Ids only: never a personal value or clinical text.
- * The request's context (actor, request id, ip, user agent, purpose of use, break-glass) is
- * taken from the request by the door itself.
+ * Who, from where, why (purpose of use) and break-glass come from the request's context.
  */
 export interface AuditEventInput {
   /** e.g. `client.read`, `journal.create`, `auth.login`. */
@@ -16,7 +15,7 @@ export interface AuditEventInput {
   resourceType?: string | null;
   resourceId?: string | null;
   clientId?: string | null;
-  /** Overrides the request's caller (e.g. a failed login names the user id it was for). */
+  /** Overrides the context's actor (e.g. a failed login names the user id it was for). */
   actorId?: string | null;
   actorRole?: Role | null;
   /**
@@ -26,37 +25,33 @@ export interface AuditEventInput {
    */
   reason?: string | null;
   /**
-   * The route used break-glass (API.md): the event is marked `breakGlass: true`, and when
-   * `reason` is not given it is taken from the request's `X-Break-Glass-Reason` header.
+   * The request reached another clinic's data through break-glass: the event is marked
+   * `breakGlass: true`, and when `reason` is not given it is the context's break-glass reason.
    */
   breakGlass?: boolean;
 }
 
-/** The one door through which every audit event is written. */
-export interface AuditRecorder {
+/**
+ * The audit door, with one entrance for reads and one for writes. Nothing else in the code
+ * base knows the audit table's columns.
+ */
+export interface AuditDoor {
   /**
-   * For reads and refusals: durable (committed) before the promise resolves, batched with
-   * concurrent requests. Rejects when the event cannot be written; the caller must then
-   * answer 503 and return no data (fail closed).
+   * Reads and refusals: durable (committed) before the promise resolves, batched with
+   * concurrent requests. Rejects with AuditUnavailable when the event cannot be written; the
+   * caller then answers 503 and returns no data (fail closed).
    */
-  record(request: FastifyRequest | null, events: AuditEventInput[]): Promise<void>;
-  /** For writes: inserted in the caller's transaction, so the change and its event commit together. */
-  recordInTransaction(
-    executor: Executor,
-    request: FastifyRequest | null,
-    events: AuditEventInput[],
-  ): Promise<void>;
+  record(ctx: RequestContext, events: AuditEventInput[]): Promise<void>;
   /**
-   * For a write done in one statement: the events as parameters for `auditInsertFrom()`,
-   * the door's INSERT as the last part of the caller's `WITH ...` statement, so the change
-   * and its events commit (or fail) together without a transaction of several round trips.
-   * Validates the events like the other two.
+   * Writes: the events inserted in the caller's transaction, so the change and its events
+   * commit together or not at all; a failure is AuditUnavailable. (A write done in one
+   * statement uses `auditedStatement`, the same entrance as a part of that statement.)
    */
-  statementValues(request: FastifyRequest | null, events: AuditEventInput[]): unknown[][];
+  write(executor: Executor, ctx: RequestContext, events: AuditEventInput[]): Promise<void>;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    audit: AuditRecorder;
+    audit: AuditDoor;
   }
 }

@@ -9,8 +9,48 @@ import {
   userClinics,
   users,
 } from '../../db/schema/index.js';
+import type { UserRow, UserWithClinics } from '../../schemas/user.js';
+import type { SessionKind } from './session.js';
 
-export type SessionKind = 'full' | 'mfa_enrollment';
+/** A user's clinic ids, sorted, as one column of a query over `users`. */
+export const clinicIdsOf = sql<
+  string[]
+>`coalesce((SELECT array_agg(${userClinics.clinicId}::text ORDER BY ${userClinics.clinicId}) FROM ${userClinics} WHERE ${userClinics.userId} = ${users.id}), '{}')`;
+
+export async function findUserById(db: Executor, id: string): Promise<UserWithClinics | null> {
+  const rows = await db
+    .select({ user: users, clinicIds: clinicIdsOf })
+    .from(users)
+    .where(eq(users.id, id))
+    .limit(1);
+  const row = rows[0];
+  return row ? { ...row.user, clinicIds: row.clinicIds } : null;
+}
+
+/** Usernames match regardless of case, as the unique index does. */
+export async function findUserByUsername(
+  db: Executor,
+  username: string,
+): Promise<UserWithClinics | null> {
+  const rows = await db
+    .select({ user: users, clinicIds: clinicIdsOf })
+    .from(users)
+    .where(sql`lower(${users.username}) = lower(${username})`)
+    .limit(1);
+  const row = rows[0];
+  return row ? { ...row.user, clinicIds: row.clinicIds } : null;
+}
+
+/** The credential columns of a user, which only this module writes. */
+export async function updateCredentials(
+  db: Executor,
+  id: string,
+  patch: Partial<Pick<UserRow, 'passwordHash' | 'totpSecret' | 'totpConfirmedAt'>> & {
+    updatedAt: Date;
+  },
+) {
+  await db.update(users).set(patch).where(eq(users.id, id));
+}
 
 export interface SessionState {
   id: string;
@@ -33,9 +73,7 @@ function sessionStateSelect(db: Executor) {
       username: users.username,
       role: users.role,
       disabled: users.disabled,
-      clinicIds: sql<
-        string[]
-      >`coalesce((SELECT array_agg(${userClinics.clinicId}::text ORDER BY ${userClinics.clinicId}) FROM ${userClinics} WHERE ${userClinics.userId} = ${users.id}), '{}')`,
+      clinicIds: clinicIdsOf,
     })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId));

@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
@@ -6,7 +5,7 @@ import {
   BODY_PROBLEMS,
   problemResponses,
 } from '../../schemas/responses.js';
-import { userSchema } from '../users/users.schemas.js';
+import { userSchema } from '../../schemas/user.js';
 import {
   loginBodySchema,
   loginResponseSchema,
@@ -19,14 +18,11 @@ import { createAuthService } from './auth.service.js';
 
 /** Login, refresh, logout, the caller, and the second factor (API.md "Auth"). */
 export const authRoutes: FastifyPluginAsyncZod = async (app) => {
-  const audit = app.audit;
   const auth = createAuthService({
     db: app.db,
-    passwords: app.identity.passwords,
-    tokens: app.identity.tokens,
-    totpBox: app.identity.totpBox,
-    now: app.identity.now,
-    mfaRequiredRoles: app.identity.mfaRequiredRoles,
+    audit: app.audit,
+    clock: app.clock,
+    ...app.identity,
   });
 
   app.post(
@@ -42,46 +38,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: loginResponseSchema, ...problemResponses(400, 401, 413, 415, 429, 503) },
       },
     },
-    async (request) => {
-      const outcome = await auth.login(request.body, request.ip);
-      if (!outcome.ok) {
-        // Every refusal is audited, one event each, those the throttle's in-process pre-filter
-        // makes without a counter read included: API.md audits every login, success or failure,
-        // and this door is group-committed, so a storm's events share a few INSERTs. Fail
-        // closed: if the event cannot be written, the answer is 503, not 401 or 429.
-        await audit.record(request, [
-          {
-            action: 'auth.login',
-            outcome: 'failure',
-            resourceType: 'user',
-            resourceId: outcome.userId,
-            actorId: outcome.userId,
-            actorRole: outcome.role,
-            reason: outcome.reason,
-          },
-        ]);
-        if (outcome.reason === 'throttled' && app.identity.throttledLoginDelayMs > 0) {
-          await delay(app.identity.throttledLoginDelayMs);
-        }
-        throw outcome.error;
-      }
-      await audit.record(request, [
-        {
-          action: 'auth.login',
-          outcome: 'success',
-          resourceType: 'user',
-          resourceId: outcome.userId,
-          actorId: outcome.userId,
-          actorRole: outcome.role,
-          reason: outcome.mfaEnrollmentRequired ? 'mfa_enrollment_only' : null,
-        },
-      ]);
-      return {
-        ...outcome.tokens,
-        user: outcome.user,
-        mfaEnrollmentRequired: outcome.mfaEnrollmentRequired,
-      };
-    },
+    async (request) => auth.login(request.ctx, request.body),
   );
 
   app.post(
@@ -95,23 +52,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: refreshResponseSchema, ...problemResponses(400, 401, 413, 415, 429, 503) },
       },
     },
-    async (request) => {
-      const outcome = await auth.refresh(request.body.refreshToken, request.ip);
-      if (!outcome.ok) {
-        await audit.record(request, [
-          {
-            action: 'auth.refresh',
-            outcome: 'failure',
-            resourceType: 'session',
-            resourceId: outcome.sessionId,
-            actorId: outcome.userId,
-            reason: outcome.reason,
-          },
-        ]);
-        throw outcome.error;
-      }
-      return outcome.tokens;
-    },
+    async (request) => auth.refresh(request.ctx, request.body.refreshToken),
   );
 
   app.post(
@@ -129,15 +70,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      await auth.logout(request.auth!);
-      await audit.record(request, [
-        {
-          action: 'auth.logout',
-          outcome: 'success',
-          resourceType: 'session',
-          resourceId: request.auth!.sessionId,
-        },
-      ]);
+      await auth.logout(request.ctx);
       return reply.code(204).send(null);
     },
   );
@@ -153,7 +86,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: userSchema, ...problemResponses(404, ...AUTHENTICATED_PROBLEMS) },
       },
     },
-    async (request) => auth.me(request.auth!),
+    async (request) => auth.me(request.ctx),
   );
 
   app.post(
@@ -170,18 +103,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => {
-      const enrollment = await auth.enroll(request.auth!);
-      await audit.record(request, [
-        {
-          action: 'auth.mfa.enroll',
-          outcome: 'success',
-          resourceType: 'user',
-          resourceId: request.auth!.userId,
-        },
-      ]);
-      return enrollment;
-    },
+    async (request) => auth.enroll(request.ctx),
   );
 
   app.post(
@@ -200,15 +122,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      await auth.confirm(request.auth!, request.body.code);
-      await audit.record(request, [
-        {
-          action: 'auth.mfa.confirm',
-          outcome: 'success',
-          resourceType: 'user',
-          resourceId: request.auth!.userId,
-        },
-      ]);
+      await auth.confirm(request.ctx, request.body.code);
       return reply.code(204).send(null);
     },
   );

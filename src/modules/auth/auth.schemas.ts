@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { roleSchema } from '../users/users.schemas.js';
+import { roleSchema } from '../../schemas/user.js';
 
 /**
  * Login takes the password exactly as typed. Bounds only keep the work per request small;

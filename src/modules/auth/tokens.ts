@@ -86,7 +86,7 @@ export function createAccessTokens(jwt: JWT, now: () => Date): AccessTokens {
 }
 
 export function invalidToken(detail = 'The access token is missing, invalid or expired.') {
-  return new Unauthorized(detail, {}, { 'www-authenticate': 'Bearer' });
+  return new Unauthorized(detail, { headers: { 'www-authenticate': 'Bearer' } });
 }
 
 /** 256 random bits; only its SHA-256 is stored, so a database copy cannot be replayed. */

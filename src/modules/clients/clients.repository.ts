@@ -17,26 +17,29 @@ export const clientsRepository = {
     return inserted!;
   },
 
-  /** A client that has not been erased, whatever its clinic (the service checks scope). */
-  async findLive(executor: Executor, id: string, options: { forUpdate?: boolean } = {}) {
+  /**
+   * A client that has not been erased (or, with `includeErased`, one that has: its access log
+   * outlives it), whatever its clinic: the scope gate (clients.scope.ts) checks that.
+   */
+  async findLive(
+    executor: Executor,
+    id: string,
+    options: { forUpdate?: boolean; includeErased?: boolean } = {},
+  ) {
     const query = executor
       .select()
       .from(clients)
-      .where(and(eq(clients.id, id), live));
+      .where(and(eq(clients.id, id), options.includeErased ? undefined : live));
     const [row] = options.forUpdate ? await query.for('update') : await query;
     return row;
   },
 
-  /** The clinic of a client, erased ones included (their access log outlives them). */
-  async clinicOf(executor: Executor, id: string): Promise<string | undefined> {
-    const [row] = await executor
-      .select({ clinicId: clients.clinicId })
-      .from(clients)
-      .where(eq(clients.id, id));
-    return row?.clinicId;
-  },
-
-  async page(executor: Executor, clinicIds: string[], after: string | undefined, limit: number) {
+  async page(
+    executor: Executor,
+    clinicIds: readonly string[],
+    after: string | undefined,
+    limit: number,
+  ) {
     const conditions: SQL[] = [inArray(clients.clinicId, clinicIds), live];
     if (after !== undefined) conditions.push(gt(clients.id, after));
     return executor
@@ -49,7 +52,7 @@ export const clientsRepository = {
 
   async findByIndexes(
     executor: Executor,
-    clinicIds: string[],
+    clinicIds: readonly string[],
     indexes: { email?: BlindIndex; phone?: BlindIndex; nationalId?: BlindIndex },
     limit: number,
   ) {

@@ -1,8 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { decodeIdCursor, encodeIdCursor } from '../../schemas/page.js';
+import { idCursor } from '../../schemas/cursor.js';
 import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
-import { BadRequest } from '../../errors.js';
 import {
   clientIdParams,
   clientPageSchema,
@@ -32,7 +31,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
     retentionYears: options.retentionYears,
     retention: options.retention,
     // The app's clock (a test's fake one too): retention is counted against it.
-    now: app.identity.now,
+    clock: app.clock,
   });
 
   app.post(
@@ -50,8 +49,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
         },
       },
     },
-    async (request, reply) =>
-      reply.code(201).send(await clients.create(request, request.auth!, request.body)),
+    async (request, reply) => reply.code(201).send(await clients.create(request.ctx, request.body)),
   );
 
   app.get(
@@ -71,19 +69,15 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request) => {
-      const after = decodeIdCursor(request.query.cursor);
-      if (after === null)
-        throw new BadRequest('The request is not valid.', [
-          { path: 'querystring.cursor', message: 'is not a cursor of this list' },
-        ]);
-      const page = await clients.list(request, request.auth!, {
+      const after = idCursor.decode(request.query.cursor);
+      const page = await clients.list(request.ctx, {
         clinicId: request.query.clinicId,
         limit: request.query.limit,
         after,
       });
       return {
         items: page.items,
-        nextCursor: page.last === null ? null : encodeIdCursor(page.last),
+        nextCursor: page.last === null ? null : idCursor.encode(page.last),
       };
     },
   );
@@ -105,7 +99,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
         },
       },
     },
-    async (request) => ({ items: await clients.search(request, request.auth!, request.body) }),
+    async (request) => ({ items: await clients.search(request.ctx, request.body) }),
   );
 
   app.get(
@@ -120,7 +114,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
         response: { 200: clientSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
       },
     },
-    async (request) => clients.get(request, request.auth!, request.params.id),
+    async (request) => clients.get(request.ctx, request.params.id),
   );
 
   app.patch(
@@ -140,7 +134,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
         },
       },
     },
-    async (request) => clients.update(request, request.auth!, request.params.id, request.body),
+    async (request) => clients.update(request.ctx, request.params.id, request.body),
   );
 
   app.put(
@@ -160,8 +154,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
         },
       },
     },
-    async (request) =>
-      clients.setLegalHold(request, request.auth!, request.params.id, request.body),
+    async (request) => clients.setLegalHold(request.ctx, request.params.id, request.body),
   );
 
   app.delete(
@@ -183,7 +176,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request, reply) => {
-      await clients.erase(request, request.auth!, request.params.id);
+      await clients.erase(request.ctx, request.params.id);
       return reply.code(204).send(null);
     },
   );

@@ -8,7 +8,7 @@ import { clinicSchema, createClinicBodySchema } from './clinics.schemas.js';
 export const clinicsRoutes: FastifyPluginAsyncZod = async (app) => {
   const clinics = createClinicsService({
     db: app.db,
-    now: app.identity.now,
+    clock: app.clock,
     audit: app.audit,
   });
 
@@ -27,7 +27,7 @@ export const clinicsRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request, reply) => reply.code(201).send(await clinics.create(request.body, request)),
+    async (request, reply) => reply.code(201).send(await clinics.create(request.ctx, request.body)),
   );
 
   app.get(

@@ -1,10 +1,10 @@
-import type { FastifyRequest } from 'fastify';
+import type { RequestContext } from '../../access/context.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database } from '../../db/pool.js';
-import { isUniqueViolation } from '../../db/unique.js';
-import { BadRequest, Conflict } from '../../errors.js';
-import { decodeIdCursor, encodeIdCursor } from '../../schemas/page.js';
-import type { AuditRecorder } from '../audit/audit.types.js';
+import { isUniqueViolation } from '../../db/errors.js';
+import { Conflict } from '../../errors.js';
+import { idCursor } from '../../schemas/cursor.js';
+import type { AuditDoor } from '../audit/audit.types.js';
 import { insertClinic, listClinics, type ClinicRow } from './clinics.repository.js';
 
 function toPublicClinic(clinic: ClinicRow) {
@@ -13,20 +13,20 @@ function toPublicClinic(clinic: ClinicRow) {
 
 export function createClinicsService({
   db,
-  now,
+  clock,
   audit,
 }: {
   db: Database;
-  now: () => Date;
-  audit: AuditRecorder;
+  clock: () => Date;
+  audit: AuditDoor;
 }) {
   return {
-    async create(input: { name: string }, request: FastifyRequest | null) {
+    async create(ctx: RequestContext, input: { name: string }) {
       try {
         return toPublicClinic(
           await db.transaction(async (tx) => {
-            const clinic = await insertClinic(tx, { id: uuidv7(), name: input.name, now: now() });
-            await audit.recordInTransaction(tx, request, [
+            const clinic = await insertClinic(tx, { id: uuidv7(), name: input.name, now: clock() });
+            await audit.write(tx, ctx, [
               {
                 action: 'clinic.create',
                 outcome: 'success',
@@ -44,17 +44,12 @@ export function createClinicsService({
     },
 
     async list(page: { limit: number; cursor?: string | undefined }) {
-      const after = decodeIdCursor(page.cursor);
-      if (after === null) {
-        throw new BadRequest('The request is not valid.', [
-          { path: 'querystring.cursor', message: 'is not a cursor of this list' },
-        ]);
-      }
+      const after = idCursor.decode(page.cursor);
       const rows = await listClinics(db, { limit: page.limit + 1, after });
       const items = rows.slice(0, page.limit);
       return {
         items: items.map(toPublicClinic),
-        nextCursor: rows.length > page.limit ? encodeIdCursor(items.at(-1)!.id) : null,
+        nextCursor: rows.length > page.limit ? idCursor.encode(items.at(-1)!.id) : null,
       };
     },
   };

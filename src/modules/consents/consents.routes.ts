@@ -19,7 +19,7 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
     db: app.db,
     keys: app.keys,
     audit: app.audit,
-    now: app.identity.now,
+    clock: app.clock,
   });
 
   app.post(
@@ -41,9 +41,7 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) =>
-      reply
-        .code(201)
-        .send(await consents.create(request, request.auth!, request.params.id, request.body)),
+      reply.code(201).send(await consents.create(request.ctx, request.params.id, request.body)),
   );
 
   app.get(
@@ -62,7 +60,7 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => ({
-      items: await consents.list(request, request.auth!, request.params.id),
+      items: await consents.list(request.ctx, request.params.id),
     }),
   );
 
@@ -81,8 +79,7 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) =>
-      consents.get(request, request.auth!, request.params.id, request.params.consentId),
+    async (request) => consents.get(request.ctx, request.params.id, request.params.consentId),
   );
 
   app.post(
@@ -104,8 +101,7 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) =>
       consents.withdraw(
-        request,
-        request.auth!,
+        request.ctx,
         request.params.id,
         request.params.consentId,
         request.body.reason,

@@ -1,29 +1,16 @@
-import type { FastifyRequest } from 'fastify';
-import type { AuthContext } from '../../access/types.js';
-import { jsonField, textField, type ClientCipher, type ClientKeys } from '../../crypto/index.js';
+import { actorOf, type RequestContext } from '../../access/context.js';
+import type { ClientKeys } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, Conflict, NotFound } from '../../errors.js';
-import type { AuditEventInput, AuditRecorder } from '../audit/audit.types.js';
-import type { ClientRow } from '../clients/clients.repository.js';
+import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
+import { CLIENT_FIELDS } from '../clients/clients.fields.js';
 import { scopedClient } from '../clients/clients.scope.js';
-import { CLIENT_FIELDS } from '../clients/clients.service.js';
 import { templatesRepository } from '../templates/templates.repository.js';
 import { documentHash, type SignedDocument } from './consents.document.js';
-import {
-  consentsRepository as repo,
-  type ConsentRow,
-  type TemplateRow,
-} from './consents.repository.js';
+import { CONSENT_FIELDS, presentConsent, presentConsentDetail } from './consents.present.js';
+import { consentsRepository as repo } from './consents.repository.js';
 import type { Consent, ConsentDetail, CreateConsentInput } from './consents.schemas.js';
-
-/** Where each personal part of a consent is sealed (under the client's data key). */
-export const CONSENT_FIELDS = {
-  signerName: textField('consents', 'signer_name_enc'),
-  signatureImage: textField('consents', 'signature_image_enc'),
-  answers: jsonField<Record<string, unknown>>('consents', 'answers_enc'),
-  withdrawalReason: textField('consents', 'withdrawal_reason_enc'),
-} as const;
 
 /** A paper form recorded later may carry its real date, at most this far back. */
 export const SIGNED_AT_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
@@ -32,63 +19,13 @@ const CLOCK_SKEW_MS = 60 * 1000;
 
 export interface ConsentsServiceDeps {
   db: Database;
-  keys: ClientKeys;
-  audit: AuditRecorder;
-  now?: () => Date;
-}
-
-type Request = FastifyRequest | null;
-
-export function presentConsent(consent: ConsentRow, template: TemplateRow): Consent {
-  return {
-    id: consent.id,
-    clientId: consent.clientId,
-    templateId: template.id,
-    templateKey: template.key,
-    templateVersion: template.version,
-    signedAt: consent.signedAt.toISOString(),
-    recordedAt: consent.recordedAt.toISOString(),
-    witnessedBy: consent.witnessedBy,
-    documentHash: consent.documentHash,
-    status: consent.status,
-    withdrawnAt: consent.withdrawnAt?.toISOString() ?? null,
-  };
-}
-
-/** The consent with its sealed parts opened and the template text as signed. */
-export function presentConsentDetail(
-  cipher: ClientCipher,
-  consent: ConsentRow,
-  template: TemplateRow,
-): ConsentDetail {
-  return {
-    ...presentConsent(consent, template),
-    signerName: cipher.open(CONSENT_FIELDS.signerName, consent.id, consent.signerName),
-    signatureImage: consent.signatureImage
-      ? cipher.open(CONSENT_FIELDS.signatureImage, consent.id, consent.signatureImage)
-      : null,
-    answers: consent.answers
-      ? cipher.open(CONSENT_FIELDS.answers, consent.id, consent.answers)
-      : null,
-    withdrawalReason: consent.withdrawalReason
-      ? cipher.open(CONSENT_FIELDS.withdrawalReason, consent.id, consent.withdrawalReason)
-      : null,
-    template: {
-      id: template.id,
-      key: template.key,
-      version: template.version,
-      title: template.title,
-      body: template.body,
-      bodyHash: template.bodyHash,
-      language: template.language,
-      treatmentTypes: template.treatmentTypes,
-    },
-  };
+  keys: ClientKeys<Executor>;
+  audit: AuditDoor;
+  clock: () => Date;
 }
 
 export function createConsentsService(deps: ConsentsServiceDeps) {
-  const { db, keys, audit } = deps;
-  const now = deps.now ?? (() => new Date());
+  const { db, keys, audit, clock } = deps;
 
   function event(
     action: string,
@@ -105,15 +42,6 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
     };
   }
 
-  const scoped = async (
-    executor: Executor,
-    request: Request,
-    auth: AuthContext,
-    clientId: string,
-    action: string,
-  ): Promise<ClientRow> =>
-    (await scopedClient(audit, executor, request, auth, clientId, action)).client;
-
   function checkSignedAt(signedAt: Date, recordedAt: Date) {
     const invalid = (message: string) =>
       new BadRequest('The request is not valid.', [{ path: 'body.signedAt', message }]);
@@ -127,16 +55,16 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
 
   return {
     async create(
-      request: Request,
-      auth: AuthContext,
+      ctx: RequestContext,
       clientId: string,
       input: CreateConsentInput,
     ): Promise<Consent> {
-      const recordedAt = now();
+      const actor = actorOf(ctx);
+      const recordedAt = clock();
       const signedAt = input.signedAt === undefined ? recordedAt : new Date(input.signedAt);
       checkSignedAt(signedAt, recordedAt);
       return db.transaction(async (tx) => {
-        const client = await scoped(tx, request, auth, clientId, 'consent.create');
+        const { client } = await scopedClient(tx, ctx, clientId, 'consent.create');
         const template = await templatesRepository.find(tx, input.templateId);
         if (!template) {
           throw new BadRequest('The request is not valid.', [
@@ -179,28 +107,23 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
               : cipher.seal(CONSENT_FIELDS.answers, id, input.answers),
           signedAt,
           recordedAt,
-          witnessedBy: auth.userId,
+          witnessedBy: actor.userId,
           documentHash: documentHash(signed),
         });
-        await audit.recordInTransaction(tx, request, [event('consent.create', clientId, id)]);
+        await audit.write(tx, ctx, [event('consent.create', clientId, id)]);
         return presentConsent(row, template);
       });
     },
 
-    async list(request: Request, auth: AuthContext, clientId: string): Promise<Consent[]> {
-      await scoped(db, request, auth, clientId, 'consent.list');
+    async list(ctx: RequestContext, clientId: string): Promise<Consent[]> {
+      await scopedClient(db, ctx, clientId, 'consent.list');
       const rows = await repo.listForClient(db, clientId);
-      await audit.record(request, [event('consent.list', clientId, null)]);
+      await audit.record(ctx, [event('consent.list', clientId, null)]);
       return rows.map((row) => presentConsent(row.consent, row.template));
     },
 
-    async get(
-      request: Request,
-      auth: AuthContext,
-      clientId: string,
-      consentId: string,
-    ): Promise<ConsentDetail> {
-      await scoped(db, request, auth, clientId, 'consent.read');
+    async get(ctx: RequestContext, clientId: string, consentId: string): Promise<ConsentDetail> {
+      await scopedClient(db, ctx, clientId, 'consent.read');
       const row = await repo.find(db, clientId, consentId);
       if (!row) throw new NotFound('Consent not found.');
       const detail = presentConsentDetail(
@@ -208,36 +131,32 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
         row.consent,
         row.template,
       );
-      await audit.record(request, [event('consent.read', clientId, consentId)]);
+      await audit.record(ctx, [event('consent.read', clientId, consentId)]);
       return detail;
     },
 
     /** Withdrawal is a status, never a delete; withdrawing twice is a conflict. */
     async withdraw(
-      request: Request,
-      auth: AuthContext,
+      ctx: RequestContext,
       clientId: string,
       consentId: string,
       reason: string,
     ): Promise<Consent> {
+      const actor = actorOf(ctx);
       return db.transaction(async (tx) => {
-        await scoped(tx, request, auth, clientId, 'consent.withdraw');
+        await scopedClient(tx, ctx, clientId, 'consent.withdraw');
         const current = await repo.find(tx, clientId, consentId, { forUpdate: true });
         if (!current) throw new NotFound('Consent not found.');
         if (current.consent.status === 'withdrawn') {
-          throw new Conflict('The consent has already been withdrawn.', {
-            rule: 'already_withdrawn',
-          });
+          throw Conflict.rule('already_withdrawn', 'The consent has already been withdrawn.');
         }
         const cipher = await keys.cipherFor(tx, clientId);
         const row = await repo.withdraw(tx, consentId, {
-          withdrawnAt: now(),
-          withdrawnBy: auth.userId,
+          withdrawnAt: clock(),
+          withdrawnBy: actor.userId,
           withdrawalReason: cipher.seal(CONSENT_FIELDS.withdrawalReason, consentId, reason),
         });
-        await audit.recordInTransaction(tx, request, [
-          event('consent.withdraw', clientId, consentId),
-        ]);
+        await audit.write(tx, ctx, [event('consent.withdraw', clientId, consentId)]);
         return presentConsent(row, current.template);
       });
     },

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { RetentionSource } from '../clients/clients.service.js';
+import type { RetentionSource } from '../clients/clients.erasure.js';
 import { journalRepository } from './journal.repository.js';
 
 /**

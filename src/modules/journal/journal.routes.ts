@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import { BadRequest, MethodNotAllowed } from '../../errors.js';
+import { MethodNotAllowed } from '../../errors.js';
+import { timeIdCursor } from '../../schemas/cursor.js';
 import {
   AUTHENTICATED_PROBLEMS,
   BODY_PROBLEMS,
   problemResponses,
 } from '../../schemas/responses.js';
-import type { EntryCursor } from './journal.repository.js';
 import {
   amendmentSchema,
   clientJournalParams,
@@ -21,25 +20,6 @@ import { createJournalService } from './journal.service.js';
 
 const security = [{ bearerAuth: [] }];
 
-/** Pages run oldest first by (performedAt, id); the cursor carries both, opaque to clients. */
-function encodeCursor(cursor: EntryCursor): string {
-  return Buffer.from(`${cursor.performedAt.toISOString()}|${cursor.id}`, 'utf8').toString(
-    'base64url',
-  );
-}
-
-function decodeCursor(cursor: string | undefined): EntryCursor | undefined {
-  if (cursor === undefined) return undefined;
-  const [at, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const performedAt = new Date(at ?? '');
-  if (rest.length > 0 || Number.isNaN(performedAt.getTime()) || !z.uuid().safeParse(id).success) {
-    throw new BadRequest('The request is not valid.', [
-      { path: 'querystring.cursor', message: 'is not a cursor of this list' },
-    ]);
-  }
-  return { performedAt, id: id! };
-}
-
 /** The treatment journal (API.md "Journal"): practitioners only; entries never change. */
 export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
   const journal = createJournalService({
@@ -47,7 +27,7 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
     pool: app.pool,
     keys: app.keys,
     audit: app.audit,
-    now: app.identity.now,
+    clock: app.clock,
   });
 
   app.post(
@@ -69,9 +49,7 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) =>
-      reply
-        .code(201)
-        .send(await journal.create(request, request.auth!, request.params.id, request.body)),
+      reply.code(201).send(await journal.create(request.ctx, request.params.id, request.body)),
   );
 
   app.get(
@@ -93,14 +71,18 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const after = decodeCursor(request.query.cursor);
-      const page = await journal.list(request, request.auth!, request.params.id, {
+      // Pages run oldest first by (performedAt, id); the cursor carries both.
+      const after = timeIdCursor.decode(request.query.cursor);
+      const page = await journal.list(request.ctx, request.params.id, {
         limit: request.query.limit,
-        ...(after && { after }),
+        after: after && { performedAt: new Date(after.at), id: after.id },
       });
       return {
         items: page.items,
-        nextCursor: page.last === null ? null : encodeCursor(page.last),
+        nextCursor:
+          page.last === null
+            ? null
+            : timeIdCursor.encode({ at: page.last.performedAt.toISOString(), id: page.last.id }),
       };
     },
   );
@@ -118,8 +100,7 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: entrySchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
       },
     },
-    async (request) =>
-      journal.get(request, request.auth!, request.params.id, request.params.entryId),
+    async (request) => journal.get(request.ctx, request.params.id, request.params.entryId),
   );
 
   app.post(
@@ -143,13 +124,7 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       reply
         .code(201)
         .send(
-          await journal.amend(
-            request,
-            request.auth!,
-            request.params.id,
-            request.params.entryId,
-            request.body,
-          ),
+          await journal.amend(request.ctx, request.params.id, request.params.entryId, request.body),
         ),
   );
 
@@ -170,8 +145,7 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       handler: async () => {
         throw new MethodNotAllowed(
           'Journal entries never change and are never deleted; write an amendment instead.',
-          {},
-          { allow: 'GET' },
+          { headers: { allow: 'GET' } },
         );
       },
     });

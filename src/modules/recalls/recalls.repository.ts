@@ -6,7 +6,7 @@ import { journalProducts } from '../../db/schema/journal.js';
 
 export const recallsRepository = {
   /** Entries of live clients of `clinicIds` that used a product of the batch, oldest first. */
-  async entriesWithBatch(executor: Executor, clinicIds: string[], batch: BlindIndex) {
+  async entriesWithBatch(executor: Executor, clinicIds: readonly string[], batch: BlindIndex) {
     return executor
       .select({
         client: clients,

@@ -21,6 +21,6 @@ export const recallsRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: recallSchema, ...problemResponses(400, ...AUTHENTICATED_PROBLEMS) },
       },
     },
-    async (request) => recalls.byBatch(request, request.auth!, request.query.batchNumber),
+    async (request) => recalls.byBatch(request.ctx, request.query.batchNumber),
   );
 };

@@ -1,17 +1,16 @@
-import type { FastifyRequest } from 'fastify';
-import type { AuthContext } from '../../access/types.js';
+import { actorOf, type RequestContext } from '../../access/context.js';
 import type { ClientKeys } from '../../crypto/index.js';
-import type { Database } from '../../db/pool.js';
+import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest } from '../../errors.js';
-import type { AuditRecorder } from '../audit/audit.types.js';
-import { CLIENT_FIELDS } from '../clients/clients.service.js';
+import type { AuditDoor } from '../audit/audit.types.js';
+import { CLIENT_FIELDS } from '../clients/clients.fields.js';
 import { recallsRepository as repo } from './recalls.repository.js';
 import type { Recall } from './recalls.schemas.js';
 
 export interface RecallsServiceDeps {
   db: Database;
-  keys: ClientKeys;
-  audit: AuditRecorder;
+  keys: ClientKeys<Executor>;
+  audit: AuditDoor;
 }
 
 export function createRecallsService(deps: RecallsServiceDeps) {
@@ -22,11 +21,7 @@ export function createRecallsService(deps: RecallsServiceDeps) {
      * The clients of the caller's clinics treated with a product of the batch, found through
      * the batch's blind index (normalised: case and spaces), one audit event per client.
      */
-    async byBatch(
-      request: FastifyRequest,
-      auth: AuthContext,
-      batchNumber: string,
-    ): Promise<Recall> {
+    async byBatch(ctx: RequestContext, batchNumber: string): Promise<Recall> {
       let index;
       try {
         index = await keys.blindIndex('batchNumber', batchNumber);
@@ -35,7 +30,7 @@ export function createRecallsService(deps: RecallsServiceDeps) {
           { path: 'querystring.batchNumber', message: 'is not a batch number' },
         ]);
       }
-      const rows = await repo.entriesWithBatch(db, auth.clinicIds, index);
+      const rows = await repo.entriesWithBatch(db, actorOf(ctx).clinicIds, index);
       const items: Recall['items'] = [];
       for (const row of rows) {
         let item = items.at(-1);
@@ -57,7 +52,7 @@ export function createRecallsService(deps: RecallsServiceDeps) {
         }
       }
       await audit.record(
-        request,
+        ctx,
         items.length === 0
           ? [{ action: 'recall.read', outcome: 'success', resourceType: 'recall' }]
           : items.map((item) => ({

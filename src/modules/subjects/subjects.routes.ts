@@ -11,26 +11,14 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
   retention: RetentionSource;
   retentionYears: number;
 }> = async (app, options) => {
-  const now = app.identity.now;
+  const deps = { db: app.db, pool: app.pool, keys: app.keys, audit: app.audit, clock: app.clock };
   const subjects = createSubjectsService({
-    db: app.db,
-    pool: app.pool,
-    audit: app.audit,
-    now,
-    journal: createJournalService({
-      db: app.db,
-      pool: app.pool,
-      keys: app.keys,
-      audit: app.audit,
-      now,
-    }),
+    ...deps,
+    journal: createJournalService(deps),
     clients: createClientsService({
-      db: app.db,
-      keys: app.keys,
-      audit: app.audit,
+      ...deps,
       retentionYears: options.retentionYears,
       retention: options.retention,
-      now,
     }),
   });
 
@@ -51,6 +39,6 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
         },
       },
     },
-    async (request) => subjects.export(request, request.auth!, request.params.id),
+    async (request) => subjects.export(request.ctx, request.params.id),
   );
 };

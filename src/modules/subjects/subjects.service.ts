@@ -1,42 +1,36 @@
-import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
-import type { AuthContext } from '../../access/types.js';
+import type { RequestContext } from '../../access/context.js';
 import type { Database } from '../../db/pool.js';
-import { streamAuditEvents } from '../audit/audit.repository.js';
+import { streamAuditEvents } from '../audit/audit.queries.js';
 import type { AuditEvent } from '../audit/audit.schemas.js';
-import type { AuditRecorder } from '../audit/audit.types.js';
+import type { AuditDoor } from '../audit/audit.types.js';
 import type { ClientsService } from '../clients/clients.service.js';
+import { presentConsentDetail } from '../consents/consents.present.js';
 import { consentsRepository } from '../consents/consents.repository.js';
-import { presentConsentDetail } from '../consents/consents.service.js';
 import type { JournalService } from '../journal/journal.service.js';
 import type { SubjectExport } from './subjects.schemas.js';
 
 export interface SubjectsServiceDeps {
   db: Database;
   pool: pg.Pool;
-  audit: AuditRecorder;
-  clients: ClientsService;
+  audit: AuditDoor;
+  clients: Pick<ClientsService, 'openForExport'>;
   journal: Pick<JournalService, 'entriesFor'>;
-  now?: () => Date;
+  clock: () => Date;
 }
 
 /** Data-subject requests that span every domain: the export of everything held. */
 export function createSubjectsService(deps: SubjectsServiceDeps) {
-  const now = deps.now ?? (() => new Date());
   return {
-    async export(
-      request: FastifyRequest,
-      auth: AuthContext,
-      clientId: string,
-    ): Promise<SubjectExport> {
-      const opened = await deps.clients.openForExport(request, auth, clientId);
+    async export(ctx: RequestContext, clientId: string): Promise<SubjectExport> {
+      const opened = await deps.clients.openForExport(ctx, clientId);
       const consents = await consentsRepository.listForClient(deps.db, clientId);
       const journal = await deps.journal.entriesFor(deps.db, clientId, opened.cipher);
       const accessLog: AuditEvent[] = [];
       for await (const event of streamAuditEvents(deps.pool, { clientId })) accessLog.push(event);
       accessLog.reverse();
       const document: SubjectExport = {
-        exportedAt: now().toISOString(),
+        exportedAt: deps.clock().toISOString(),
         client: opened.client,
         legalHold: opened.legalHold,
         marketingHistory: opened.marketingHistory,
@@ -46,7 +40,7 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
         journal,
         accessLog,
       };
-      await deps.audit.record(request, [
+      await deps.audit.record(ctx, [
         {
           action: 'client.export',
           outcome: 'success',

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { BadRequest } from '../../errors.js';
-import { decodeIdCursor, encodeIdCursor } from '../../schemas/page.js';
+import { idCursor } from '../../schemas/cursor.js';
 import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
 import {
   listTemplatesQuery,
@@ -35,7 +34,7 @@ export const templatesRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await templates.publish(request, request.auth!, request.body)),
+      reply.code(201).send(await templates.publish(request.ctx, request.body)),
   );
 
   app.get(
@@ -54,15 +53,11 @@ export const templatesRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => {
-      const after = decodeIdCursor(request.query.cursor);
-      if (after === null)
-        throw new BadRequest('The request is not valid.', [
-          { path: 'querystring.cursor', message: 'is not a cursor of this list' },
-        ]);
-      const page = await templates.listLatest(request, { limit: request.query.limit, after });
+      const after = idCursor.decode(request.query.cursor);
+      const page = await templates.listLatest(request.ctx, { limit: request.query.limit, after });
       return {
         items: page.items,
-        nextCursor: page.last === null ? null : encodeIdCursor(page.last),
+        nextCursor: page.last === null ? null : idCursor.encode(page.last),
       };
     },
   );
@@ -79,6 +74,6 @@ export const templatesRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: templateSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
       },
     },
-    async (request) => templates.get(request, request.params.id),
+    async (request) => templates.get(request.ctx, request.params.id),
   );
 };

@@ -1,20 +1,17 @@
 import { createHash } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
-import type { AuthContext } from '../../access/types.js';
+import { actorOf, type RequestContext } from '../../access/context.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database } from '../../db/pool.js';
-import { isUniqueViolation } from '../../db/unique.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import { NotFound, ServiceUnavailable } from '../../errors.js';
-import type { AuditEventInput, AuditRecorder } from '../audit/audit.types.js';
+import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
 import { templatesRepository as repo, type TemplateRow } from './templates.repository.js';
 import type { PublishTemplateInput, Template } from './templates.schemas.js';
 
 export interface TemplatesServiceDeps {
   db: Database;
-  audit: AuditRecorder;
+  audit: AuditDoor;
 }
-
-type Request = FastifyRequest | null;
 
 export function sha256Hex(value: string | Buffer): string {
   return createHash('sha256').update(value).digest('hex');
@@ -49,7 +46,8 @@ export function createTemplatesService(deps: TemplatesServiceDeps) {
      * Publishes the next version of a key. Publishes of one key are serialised by an advisory
      * lock held to commit; the unique (key, version) is the backstop, retried a few times.
      */
-    async publish(request: Request, auth: AuthContext, input: PublishTemplateInput) {
+    async publish(ctx: RequestContext, input: PublishTemplateInput) {
+      const actor = actorOf(ctx);
       for (let attempt = 0; attempt < 5; attempt++) {
         try {
           return await db.transaction(async (tx) => {
@@ -67,9 +65,9 @@ export function createTemplatesService(deps: TemplatesServiceDeps) {
               language: input.language,
               minimumAge: input.minimumAge ?? null,
               coolingOffHours: input.coolingOffHours ?? null,
-              createdBy: auth.userId,
+              createdBy: actor.userId,
             });
-            await audit.recordInTransaction(tx, request, [event('template.publish', id)]);
+            await audit.write(tx, ctx, [event('template.publish', id)]);
             return presentTemplate(row);
           });
         } catch (error) {
@@ -79,17 +77,17 @@ export function createTemplatesService(deps: TemplatesServiceDeps) {
       throw new ServiceUnavailable('The template could not be published; try again.', 1);
     },
 
-    async get(request: Request, id: string): Promise<Template> {
+    async get(ctx: RequestContext, id: string): Promise<Template> {
       const row = await repo.find(db, id);
       if (!row) throw new NotFound('Consent template not found.');
-      await audit.record(request, [event('template.read', id)]);
+      await audit.record(ctx, [event('template.read', id)]);
       return presentTemplate(row);
     },
 
-    async listLatest(request: Request, query: { limit: number; after?: string }) {
+    async listLatest(ctx: RequestContext, query: { limit: number; after?: string | undefined }) {
       const rows = await repo.pageLatest(db, query.after, query.limit + 1);
       const page = rows.slice(0, query.limit);
-      await audit.record(request, [event('template.list', null)]);
+      await audit.record(ctx, [event('template.list', null)]);
       return {
         items: page.map(presentTemplate),
         last: rows.length > query.limit ? (page.at(-1)?.id ?? null) : null,

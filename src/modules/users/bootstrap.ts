@@ -1,7 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database } from '../../db/pool.js';
-import type { AuditRecorder } from '../audit/audit.types.js';
+import { SYSTEM_CONTEXT } from '../../access/context.js';
+import type { AuditDoor } from '../audit/audit.types.js';
 import type { PasswordHasher } from '../auth/password.js';
 import { anyUserExists, insertUser } from './users.repository.js';
 import { USERNAME_PATTERN } from './users.schemas.js';
@@ -16,7 +17,7 @@ const BOOTSTRAP_LOCK = 7_318_201_102;
  * create it once (an advisory lock held for the transaction).
  */
 export async function bootstrapAdmin(
-  deps: { db: Database; passwords: PasswordHasher; audit: AuditRecorder; now?: () => Date },
+  deps: { db: Database; passwords: PasswordHasher; audit: AuditDoor; now?: () => Date },
   admin: { username: string; password: string },
 ): Promise<'created' | 'exists'> {
   if (!USERNAME_PATTERN.test(admin.username)) {
@@ -35,7 +36,7 @@ export async function bootstrapAdmin(
       passwordHash,
       now: deps.now?.() ?? new Date(),
     });
-    await deps.audit.recordInTransaction(tx, null, [
+    await deps.audit.write(tx, SYSTEM_CONTEXT, [
       {
         action: 'user.create',
         outcome: 'success',

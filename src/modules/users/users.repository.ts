@@ -1,16 +1,11 @@
-import { asc, eq, gt, sql } from 'drizzle-orm';
+import { asc, eq, gt } from 'drizzle-orm';
 import type { Role } from '../../access/roles.js';
 import type { Executor } from '../../db/pool.js';
 import { userClinics, users } from '../../db/schema/index.js';
+import type { UserRow, UserWithClinics } from '../../schemas/user.js';
+import { clinicIdsOf } from '../auth/auth.repository.js';
 
-export type UserRow = typeof users.$inferSelect;
-export interface UserWithClinics extends UserRow {
-  clinicIds: string[];
-}
-
-const clinicIdsOf = sql<
-  string[]
->`coalesce((SELECT array_agg(${userClinics.clinicId}::text ORDER BY ${userClinics.clinicId}) FROM ${userClinics} WHERE ${userClinics.userId} = ${users.id}), '{}')`;
+export { findUserById } from '../auth/auth.repository.js';
 
 export async function insertUser(
   db: Executor,
@@ -41,30 +36,6 @@ export async function replaceUserClinics(db: Executor, userId: string, clinicIds
   }
 }
 
-export async function findUserById(db: Executor, id: string): Promise<UserWithClinics | null> {
-  const rows = await db
-    .select({ user: users, clinicIds: clinicIdsOf })
-    .from(users)
-    .where(eq(users.id, id))
-    .limit(1);
-  const row = rows[0];
-  return row ? { ...row.user, clinicIds: row.clinicIds } : null;
-}
-
-/** Usernames match regardless of case, as the unique index does. */
-export async function findUserByUsername(
-  db: Executor,
-  username: string,
-): Promise<UserWithClinics | null> {
-  const rows = await db
-    .select({ user: users, clinicIds: clinicIdsOf })
-    .from(users)
-    .where(sql`lower(${users.username}) = lower(${username})`)
-    .limit(1);
-  const row = rows[0];
-  return row ? { ...row.user, clinicIds: row.clinicIds } : null;
-}
-
 export async function listUsers(
   db: Executor,
   page: { limit: number; after: string | undefined },
@@ -81,12 +52,7 @@ export async function listUsers(
 export async function updateUser(
   db: Executor,
   id: string,
-  patch: Partial<
-    Pick<
-      UserRow,
-      'role' | 'displayName' | 'disabled' | 'passwordHash' | 'totpSecret' | 'totpConfirmedAt'
-    >
-  > & {
+  patch: Partial<Pick<UserRow, 'role' | 'displayName' | 'disabled'>> & {
     updatedAt: Date;
   },
 ) {

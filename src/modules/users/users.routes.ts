@@ -11,12 +11,11 @@ import {
 
 /** Staff accounts, managed by admins (API.md "Users and clinics"). */
 export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
-  const audit = app.audit;
   const users = createUsersService({
     db: app.db,
     passwords: app.identity.passwords,
-    now: app.identity.now,
-    audit,
+    clock: app.clock,
+    audit: app.audit,
   });
 
   app.post(
@@ -35,7 +34,7 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const user = await users.create(request.body, request);
+      const user = await users.create(request.ctx, request.body);
       return reply.code(201).send(user);
     },
   );
@@ -52,19 +51,7 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: pageOf(userSchema), ...problemResponses(400, ...AUTHENTICATED_PROBLEMS) },
       },
     },
-    async (request) => {
-      const page = await users.list(request.query);
-      await audit.record(
-        request,
-        page.items.map((user) => ({
-          action: 'user.read',
-          outcome: 'success' as const,
-          resourceType: 'user',
-          resourceId: user.id,
-        })),
-      );
-      return page;
-    },
+    async (request) => users.list(request.ctx, request.query),
   );
 
   app.get(
@@ -79,13 +66,7 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: userSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
       },
     },
-    async (request) => {
-      const user = await users.get(request.params.id);
-      await audit.record(request, [
-        { action: 'user.read', outcome: 'success', resourceType: 'user', resourceId: user.id },
-      ]);
-      return user;
-    },
+    async (request) => users.get(request.ctx, request.params.id),
   );
 
   app.patch(
@@ -105,6 +86,6 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => users.update(request.auth!, request.params.id, request.body, request),
+    async (request) => users.update(request.ctx, request.params.id, request.body),
   );
 };

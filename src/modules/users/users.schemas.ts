@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ROLES } from '../../access/roles.js';
+import { roleSchema } from '../../schemas/user.js';
 import { PASSWORD_MAX, PASSWORD_MIN, passwordLengthOk } from '../auth/password.js';
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9._@-]{3,64}$/;
@@ -12,8 +12,6 @@ export const usernameSchema = z
 export const newPasswordSchema = z
   .string()
   .refine(passwordLengthOk, `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
-
-export const roleSchema = z.enum(ROLES);
 
 const displayNameSchema = z.string().trim().min(1).max(200);
 const clinicIdsSchema = z
@@ -43,18 +41,4 @@ export type UpdateUserInput = z.infer<typeof updateUserBodySchema>;
 
 export const userIdParamsSchema = z.strictObject({ id: z.uuid() });
 
-/** What a client may see of a user: an allow-list (no hash, no TOTP secret). */
-export const userSchema = z
-  .object({
-    id: z.uuid(),
-    username: z.string(),
-    displayName: z.string(),
-    role: roleSchema,
-    clinicIds: z.array(z.uuid()),
-    disabled: z.boolean(),
-    mfaEnabled: z.boolean(),
-    createdAt: z.iso.datetime(),
-    updatedAt: z.iso.datetime(),
-  })
-  .meta({ id: 'User' });
-export type PublicUser = z.infer<typeof userSchema>;
+export { roleSchema, userSchema, type PublicUser } from '../../schemas/user.js';

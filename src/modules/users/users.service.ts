@@ -1,11 +1,11 @@
-import type { FastifyRequest } from 'fastify';
-import type { AuthContext } from '../../access/types.js';
+import { actorOf, type RequestContext } from '../../access/context.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database } from '../../db/pool.js';
-import { isUniqueViolation } from '../../db/unique.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import { BadRequest, Conflict, NotFound } from '../../errors.js';
-import { decodeIdCursor, encodeIdCursor } from '../../schemas/page.js';
-import type { AuditRecorder } from '../audit/audit.types.js';
+import { idCursor } from '../../schemas/cursor.js';
+import { toPublicUser, type PublicUser } from '../../schemas/user.js';
+import type { AuditDoor } from '../audit/audit.types.js';
 import { revokeUserSessions } from '../auth/auth.repository.js';
 import type { PasswordHasher } from '../auth/password.js';
 import { findClinicIds } from '../clinics/clinics.repository.js';
@@ -15,34 +15,19 @@ import {
   listUsers,
   replaceUserClinics,
   updateUser,
-  type UserWithClinics,
 } from './users.repository.js';
-import type { CreateUserInput, PublicUser, UpdateUserInput } from './users.schemas.js';
+import type { CreateUserInput, UpdateUserInput } from './users.schemas.js';
 
 export interface UsersServiceDeps {
   db: Database;
   passwords: PasswordHasher;
-  now: () => Date;
-  audit: AuditRecorder;
-}
-
-export function toPublicUser(user: UserWithClinics): PublicUser {
-  return {
-    id: user.id,
-    username: user.username,
-    displayName: user.displayName,
-    role: user.role,
-    clinicIds: user.clinicIds,
-    disabled: user.disabled,
-    mfaEnabled: user.totpConfirmedAt !== null,
-    createdAt: user.createdAt.toISOString(),
-    updatedAt: user.updatedAt.toISOString(),
-  };
+  clock: () => Date;
+  audit: AuditDoor;
 }
 
 export type UsersService = ReturnType<typeof createUsersService>;
 
-export function createUsersService({ db, passwords, now, audit }: UsersServiceDeps) {
+export function createUsersService({ db, passwords, clock, audit }: UsersServiceDeps) {
   async function assertClinicsExist(clinicIds: string[]) {
     const found = new Set(await findClinicIds(db, clinicIds));
     const missing = clinicIds.findIndex((id) => !found.has(id));
@@ -55,7 +40,7 @@ export function createUsersService({ db, passwords, now, audit }: UsersServiceDe
 
   return {
     /** `clinicIds` may be empty only for the bootstrap admin (there is no clinic yet). */
-    async create(input: CreateUserInput, request: FastifyRequest | null): Promise<PublicUser> {
+    async create(ctx: RequestContext, input: CreateUserInput): Promise<PublicUser> {
       await assertClinicsExist(input.clinicIds);
       const passwordHash = await passwords.hash(input.password);
       const id = uuidv7();
@@ -67,10 +52,10 @@ export function createUsersService({ db, passwords, now, audit }: UsersServiceDe
             displayName: input.displayName,
             role: input.role,
             passwordHash,
-            now: now(),
+            now: clock(),
           });
           await replaceUserClinics(tx, id, input.clinicIds);
-          await audit.recordInTransaction(tx, request, [
+          await audit.write(tx, ctx, [
             { action: 'user.create', outcome: 'success', resourceType: 'user', resourceId: id },
           ]);
         });
@@ -81,24 +66,31 @@ export function createUsersService({ db, passwords, now, audit }: UsersServiceDe
       return toPublicUser((await findUserById(db, id))!);
     },
 
-    async get(id: string): Promise<PublicUser> {
+    async get(ctx: RequestContext, id: string): Promise<PublicUser> {
       const user = await findUserById(db, id);
       if (!user) throw new NotFound('No such user.');
+      await audit.record(ctx, [
+        { action: 'user.read', outcome: 'success', resourceType: 'user', resourceId: user.id },
+      ]);
       return toPublicUser(user);
     },
 
-    async list(page: { limit: number; cursor?: string | undefined }) {
-      const after = decodeIdCursor(page.cursor);
-      if (after === null) {
-        throw new BadRequest('The request is not valid.', [
-          { path: 'querystring.cursor', message: 'is not a cursor of this list' },
-        ]);
-      }
+    async list(ctx: RequestContext, page: { limit: number; cursor?: string | undefined }) {
+      const after = idCursor.decode(page.cursor);
       const rows = await listUsers(db, { limit: page.limit + 1, after });
       const items = rows.slice(0, page.limit);
+      await audit.record(
+        ctx,
+        items.map((user) => ({
+          action: 'user.read',
+          outcome: 'success' as const,
+          resourceType: 'user',
+          resourceId: user.id,
+        })),
+      );
       return {
         items: items.map(toPublicUser),
-        nextCursor: rows.length > page.limit ? encodeIdCursor(items.at(-1)!.id) : null,
+        nextCursor: rows.length > page.limit ? idCursor.encode(items.at(-1)!.id) : null,
       };
     },
 
@@ -106,12 +98,8 @@ export function createUsersService({ db, passwords, now, audit }: UsersServiceDe
      * A change of role, clinics or the disabled flag ends the user's sessions at once: the
      * next request with an old token answers 401, and a new login picks up the new rights.
      */
-    async update(
-      actor: AuthContext,
-      id: string,
-      patch: UpdateUserInput,
-      request: FastifyRequest | null,
-    ): Promise<PublicUser> {
+    async update(ctx: RequestContext, id: string, patch: UpdateUserInput): Promise<PublicUser> {
+      const actor = actorOf(ctx);
       if (
         id === actor.userId &&
         (patch.disabled === true || (patch.role && patch.role !== actor.role))
@@ -122,7 +110,7 @@ export function createUsersService({ db, passwords, now, audit }: UsersServiceDe
       await db.transaction(async (tx) => {
         const current = await findUserById(tx, id);
         if (!current) throw new NotFound('No such user.');
-        const at = now();
+        const at = clock();
         await updateUser(tx, id, {
           ...(patch.role !== undefined && { role: patch.role }),
           ...(patch.displayName !== undefined && { displayName: patch.displayName }),
@@ -136,7 +124,7 @@ export function createUsersService({ db, passwords, now, audit }: UsersServiceDe
           (patch.clinicIds !== undefined &&
             [...patch.clinicIds].sort().join() !== [...current.clinicIds].sort().join());
         if (rightsChanged) await revokeUserSessions(tx, id, 'rights_changed', at);
-        await audit.recordInTransaction(tx, request, [
+        await audit.write(tx, ctx, [
           { action: 'user.update', outcome: 'success', resourceType: 'user', resourceId: id },
         ]);
       });

@@ -1,0 +1,78 @@
+import type { ClientCipher } from '../../crypto/index.js';
+import type { Sealed } from '../../crypto/sealed.js';
+import { Conflict } from '../../errors.js';
+import { CLIENT_FIELDS } from '../clients/clients.fields.js';
+
+/** An entry written more than this after the treatment is marked recordedLate. */
+export const LATE_AFTER_MS = 24 * 60 * 60 * 1000;
+/** Tolerated clock difference between a tablet and the server. */
+export const CLOCK_SKEW_MS = 60 * 1000;
+
+/** A consent covering a treatment type, with what the journal rules need of its template. */
+export interface CoveringConsent {
+  consent: { id: string; status: 'active' | 'withdrawn'; signedAt: Date };
+  template: { coolingOffHours: number | null; minimumAge: number | null };
+}
+
+/** Full years between a YYYY-MM-DD birth date and the UTC date of `on`. */
+export function ageOn(dateOfBirth: string, on: Date): number {
+  const [year, month, day] = dateOfBirth.split('-').map(Number) as [number, number, number];
+  const age = on.getUTCFullYear() - year;
+  const before =
+    on.getUTCMonth() + 1 < month || (on.getUTCMonth() + 1 === month && on.getUTCDate() < day);
+  return before ? age - 1 : age;
+}
+
+/**
+ * The consent a treatment relies on, or a 409 naming the first rule no covering consent
+ * satisfies: consent_missing, consent_withdrawn, consent_after_treatment, cooling_off,
+ * minimum_age (API.md "Journal").
+ */
+export function consentFor(
+  covering: readonly CoveringConsent[],
+  client: { id: string; dateOfBirth: Sealed<string> | Uint8Array },
+  cipher: ClientCipher,
+  performedAt: Date,
+): string {
+  if (covering.length === 0) {
+    throw Conflict.rule(
+      'consent_missing',
+      'No consent of this client covers this treatment type; record a signed consent first.',
+    );
+  }
+  const active = covering.filter((row) => row.consent.status === 'active');
+  if (active.length === 0) {
+    throw Conflict.rule(
+      'consent_withdrawn',
+      'Every consent covering this treatment type has been withdrawn.',
+    );
+  }
+  const before = active.filter((row) => row.consent.signedAt <= performedAt);
+  if (before.length === 0) {
+    throw Conflict.rule(
+      'consent_after_treatment',
+      'The consent covering this treatment was signed after it was performed.',
+    );
+  }
+  const cooled = before.filter(
+    (row) =>
+      row.consent.signedAt.getTime() + (row.template.coolingOffHours ?? 0) * 3_600_000 <=
+      performedAt.getTime(),
+  );
+  if (cooled.length === 0) {
+    throw Conflict.rule(
+      'cooling_off',
+      "The consent was signed less than the template's cooling-off period before the treatment.",
+    );
+  }
+  const dateOfBirth = cipher.open(CLIENT_FIELDS.dateOfBirth, client.id, client.dateOfBirth);
+  const age = ageOn(dateOfBirth, performedAt);
+  const eligible = cooled.find((row) => age >= (row.template.minimumAge ?? 0));
+  if (!eligible) {
+    throw Conflict.rule(
+      'minimum_age',
+      "The client was younger than the template's minimum age on the day of the treatment.",
+    );
+  }
+  return eligible.consent.id;
+}
