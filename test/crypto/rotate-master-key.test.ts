@@ -61,7 +61,11 @@ t.test('rotate-master-key re-wraps every key, then the old key can be retired', 
     /dataKey pass 1: 7 re-wrapped, 0 unreadable\ndataKey pass 1: 14 re-wrapped/,
     'progress per batch and kind',
   );
-  t.match(first.stdout, / {2}dataKey: 30 re-wrapped, 0 unreadable, 0 remaining/, 'a count per kind');
+  t.match(
+    first.stdout,
+    / {2}dataKey: 30 re-wrapped, 0 unreadable, 0 remaining/,
+    'a count per kind',
+  );
   t.match(first.stdout, / {2}indexRoot: 1 re-wrapped, 0 unreadable, 0 remaining/);
   t.match(first.stdout, /done: 31 key\(s\) re-wrapped .*; 0 remain/, '30 data keys + index root');
   t.notMatch(first.stdout, k0.toString('base64'), 'no key material printed');
