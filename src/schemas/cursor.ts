@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { BadRequest } from '../errors.js';
+import { isUuid } from './uuid.js';
 
 /**
  * The one cursor format of every list: the parts of a position in the list's order, joined by
@@ -32,10 +32,6 @@ export function cursorCodec<T>(format: {
     },
   };
 }
-
-const uuid = z.uuid();
-const isUuid = (value: string | undefined): value is string =>
-  value !== undefined && uuid.safeParse(value).success;
 
 /** Lists ordered by a UUIDv7 id: the last id. */
 export const idCursor = cursorCodec<string>({

@@ -1,6 +1,7 @@
 import type { RequestContext } from '../../access/context.js';
 import { ROLES, type Role } from '../../access/roles.js';
 import { uuidv7 } from '../../db/ids.js';
+import { isUuid } from '../../schemas/uuid.js';
 import { InvalidAuditEvent } from './audit.errors.js';
 import type { AuditEventInput, AuditOutcome } from './audit.types.js';
 
@@ -23,7 +24,6 @@ export interface AuditRow {
   purposeOfUse: string | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const ACTION_PATTERN = /^[a-z][a-zA-Z0-9_]*(\.[a-z][a-zA-Z0-9_]*){1,3}$/;
 const RESOURCE_TYPE = /^[a-z][a-zA-Z0-9_]{0,63}$/;
 const RESOURCE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -54,11 +54,11 @@ export function maskFreeText(value: string, max = MAX_REASON): string {
 
 function optionalId(
   value: string | null | undefined,
-  pattern: RegExp,
+  pattern: RegExp | ((value: string) => boolean),
   field: string,
 ): string | null {
   if (value === undefined || value === null) return null;
-  if (!pattern.test(value)) {
+  if (!(typeof pattern === 'function' ? pattern(value) : pattern.test(value))) {
     throw new InvalidAuditEvent(`audit event ${field} is not an id`);
   }
   return value;
@@ -91,13 +91,13 @@ export function buildAuditRow(
   return {
     id: uuidv7(at.getTime()),
     at,
-    actorId: optionalId(actorId, UUID, 'actorId'),
+    actorId: optionalId(actorId, isUuid, 'actorId'),
     actorRole,
     action: input.action,
     outcome: input.outcome,
     resourceType: optionalId(input.resourceType, RESOURCE_TYPE, 'resourceType'),
     resourceId: optionalId(input.resourceId, RESOURCE_ID, 'resourceId'),
-    clientId: optionalId(input.clientId, UUID, 'clientId'),
+    clientId: optionalId(input.clientId, isUuid, 'clientId'),
     requestId: ctx.requestId?.slice(0, 128) ?? null,
     ip: ctx.ip?.slice(0, 64) ?? null,
     userAgent: ctx.userAgent,

@@ -3,6 +3,7 @@ import type { FastifyJWTOptions, JWT } from '@fastify/jwt';
 import type { Role } from '../../access/roles.js';
 import { uuidv7 } from '../../db/ids.js';
 import { Unauthorized } from '../../errors.js';
+import { isUuid } from '../../schemas/uuid.js';
 
 export const TOKEN_ISSUER = 'clinic-journal-api';
 export const TOKEN_AUDIENCE = 'clinic-journal-api/v1';
@@ -45,8 +46,6 @@ export interface AccessClaims {
   aud: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 export interface AccessTokens {
   sign(subject: { userId: string; sessionId: string; role: Role }): string;
   /** Any failure (signature, algorithm, type, time, issuer, audience, claims) is one 401. */
@@ -71,8 +70,8 @@ export function createAccessTokens(jwt: JWT, now: () => Date): AccessTokens {
       if (
         typeof claims.sub !== 'string' ||
         typeof claims.sid !== 'string' ||
-        !UUID.test(claims.sub) ||
-        !UUID.test(claims.sid) ||
+        !isUuid(claims.sub) ||
+        !isUuid(claims.sid) ||
         typeof claims.role !== 'string' ||
         // RFC 7519: not accepted "on or after" exp (fast-jwt still accepts the exact second).
         typeof claims.exp !== 'number' ||
