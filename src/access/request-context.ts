@@ -48,7 +48,9 @@ export function requestContext(
 ): RequestContext {
   const userAgent = header(facts, 'user-agent');
   return Object.freeze({
-    actor: parts.actor && Object.freeze({ ...parts.actor, clinicIds: [...parts.actor.clinicIds] }),
+    actor:
+      parts.actor &&
+      Object.freeze({ ...parts.actor, clinicIds: Object.freeze([...parts.actor.clinicIds]) }),
     requestId: facts.id,
     ip: facts.ip,
     userAgent: userAgent ? userAgent.replace(CONTROL, ' ').slice(0, MAX_USER_AGENT) : null,
