@@ -15,7 +15,7 @@ import { uuidv7 } from '../../src/db/ids.js';
 import { totpCode } from '../../src/modules/auth/totp.js';
 import type { TestApp } from '../helpers/app.js';
 import { createUser, login, loginAs, TEST_PASSWORD } from '../helpers/auth.js';
-import { clientPayload, createClient } from '../helpers/clients.js';
+import { clientPayload, makeClient } from '../helpers/clients.js';
 
 export type Variant = 'own' | 'other' | 'missing';
 
@@ -410,7 +410,8 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
   },
 };
 
-const clientIn = (ctx: MatrixContext, clinicId: string) => createClient(ctx.app, clinicId);
+const clientIn = async (ctx: MatrixContext, clinicId: string) =>
+  (await makeClient(ctx.app, { clinicId })).id;
 
 /** A route on one client: own clinic's client, another clinic's (404) and a missing id (404). */
 function clientRoute(

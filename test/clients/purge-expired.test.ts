@@ -4,7 +4,7 @@ import t from 'tap';
 import { createLocalKeyring, DataKeyNotFound } from '../../src/crypto/index.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
-import { createClient } from '../helpers/clients.js';
+import { makeClient } from '../helpers/clients.js';
 import { tsxArgs } from '../helpers/process.js';
 import { publishTemplate } from '../helpers/templates.js';
 import { createDatabaseClientKeys } from '../../src/db/key-store.js';
@@ -22,7 +22,7 @@ t.test(
 
     /** A client with one treatment performed at the clock's current time minus an hour. */
     async function treatedClient(): Promise<string> {
-      const clientId = await createClient(app, clinic);
+      const { id: clientId } = await makeClient(app, { clinicId: clinic });
       const reception = await loginAs(app, { role: 'reception', clinicIds: [clinic] });
       const consent = await app.inject({
         method: 'POST',
@@ -59,7 +59,7 @@ t.test(
       payload: { active: true, reason: 'Open complaint' },
     });
     t.equal(hold.statusCode, 200);
-    const untreated = await createClient(app, clinic);
+    const { id: untreated } = await makeClient(app, { clinicId: clinic });
     clock.set(new Date('2025-06-02T09:00:00.000Z'));
     const recent = await treatedClient();
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
-import { createClient } from '../helpers/clients.js';
+import { makeClient } from '../helpers/clients.js';
 import { publishTemplate } from '../helpers/templates.js';
 
 /** Rows of the few SQL checks below. */
@@ -27,7 +27,8 @@ t.test(
     const clinic = await createClinic(app);
     const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
     const reception = await loginAs(app, { role: 'reception', clinicIds: [clinic] });
-    const clientId = await createClient(app, clinic, {
+    const { id: clientId } = await makeClient(app, {
+      clinicId: clinic,
       firstName: 'Export',
       email: 'export.me@example.dk',
       marketingOptIn: true,
