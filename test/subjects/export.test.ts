@@ -2,6 +2,7 @@ import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
 import { makeClient } from '../helpers/clients.js';
+import { signConsentResponse } from '../helpers/consents.js';
 import { publishTemplate } from '../helpers/templates.js';
 
 /** Rows of the few SQL checks below. */
@@ -39,11 +40,11 @@ t.test(
       body: 'I consent to pigment in my brows.',
       treatmentTypes: ['pmu'],
     });
-    const consent = await app.inject({
-      method: 'POST',
-      url: `/v1/clients/${clientId}/consents`,
+    const consent = await signConsentResponse(app, {
+      clientId,
+      templateId: template.id,
       headers: reception.headers,
-      payload: { templateId: template.id, signerName: 'Export Signer' },
+      signerName: 'Export Signer',
     });
     t.equal(consent.statusCode, 201, consent.body);
     t.equal(
