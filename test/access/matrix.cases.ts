@@ -15,7 +15,10 @@ import { uuidv7 } from '../../src/db/ids.js';
 import { totpCode } from '../../src/modules/auth/totp.js';
 import type { TestApp } from '../helpers/app.js';
 import { createUser, login, loginAs, TEST_PASSWORD } from '../helpers/auth.js';
-import { clientPayload, createClient } from '../helpers/clients.js';
+import { clientPayload, makeClient } from '../helpers/clients.js';
+import { signConsent } from '../helpers/consents.js';
+import { writeEntry } from '../helpers/journal.js';
+import { publishTemplate } from '../helpers/templates.js';
 
 export type Variant = 'own' | 'other' | 'missing';
 
@@ -410,7 +413,8 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
   },
 };
 
-const clientIn = (ctx: MatrixContext, clinicId: string) => createClient(ctx.app, clinicId);
+const clientIn = async (ctx: MatrixContext, clinicId: string) =>
+  (await makeClient(ctx.app, { clinicId })).id;
 
 /** A route on one client: own clinic's client, another clinic's (404) and a missing id (404). */
 function clientRoute(
@@ -445,14 +449,7 @@ function templatePayload(treatmentType = 'matrix-treatment') {
 /** A consent template published through the real route by an admin; returns its id. */
 async function templateIn(ctx: MatrixContext, treatmentType?: string): Promise<string> {
   const admin = await loginAs(ctx.app, { role: 'admin', clinicIds: [ctx.ownClinicId] });
-  const res = await ctx.app.inject({
-    method: 'POST',
-    url: '/v1/consent-templates',
-    headers: admin.headers,
-    payload: templatePayload(treatmentType),
-  });
-  if (res.statusCode !== 201) throw new Error(`publishing a template answered ${res.statusCode}`);
-  return res.json<{ id: string }>().id;
+  return (await publishTemplate(ctx.app, admin.headers, templatePayload(treatmentType))).id;
 }
 
 /** Like clientRoute, for requests that need more setup (e.g. a template to sign). */
@@ -484,18 +481,14 @@ async function consentIn(
   const clientId = await clientIn(ctx, clinicId);
   const templateId = await templateIn(ctx, treatmentType);
   const reception = await loginAs(ctx.app, { role: 'reception', clinicIds: [clinicId] });
-  const res = await ctx.app.inject({
-    method: 'POST',
-    url: `/v1/clients/${clientId}/consents`,
+  const consent = await signConsent(ctx.app, {
+    clientId,
+    templateId,
     headers: reception.headers,
-    payload: {
-      templateId,
-      signerName: 'Matrix Client',
-      signedAt: new Date(ctx.now().getTime() - 3_600_000).toISOString(),
-    },
+    signerName: 'Matrix Client',
+    signedAt: new Date(ctx.now().getTime() - 3_600_000).toISOString(),
   });
-  if (res.statusCode !== 201) throw new Error(`recording a consent answered ${res.statusCode}`);
-  return { clientId, consentId: res.json<{ id: string }>().id };
+  return { clientId, consentId: consent.id };
 }
 
 /** A route on one consent of one client: own clinic's, another clinic's, missing ids. */
@@ -544,14 +537,12 @@ async function entryIn(
 ): Promise<{ clientId: string; entryId: string }> {
   const { clientId } = await consentIn(ctx, clinicId, JOURNAL_TREATMENT);
   const practitioner = await loginAs(ctx.app, { role: 'practitioner', clinicIds: [clinicId] });
-  const res = await ctx.app.inject({
-    method: 'POST',
-    url: `/v1/clients/${clientId}/journal`,
+  const entry = await writeEntry(ctx.app, {
+    clientId,
     headers: practitioner.headers,
-    payload: entryPayload(ctx),
+    ...entryPayload(ctx),
   });
-  if (res.statusCode !== 201) throw new Error(`writing an entry answered ${res.statusCode}`);
-  return { clientId, entryId: res.json<{ id: string }>().id };
+  return { clientId, entryId: entry.id };
 }
 
 /** A route on one journal entry: own clinic's, another clinic's, missing ids. */

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { uuidv7 } from '../../src/db/ids.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
-import { createClient } from '../helpers/clients.js';
+import { makeClient } from '../helpers/clients.js';
 
 type Page = {
   items: {
@@ -85,7 +85,7 @@ t.test('auditor queries, pages and filters events; the query is itself audited',
 t.test('who may read: auditor the log, auditor and admin an access log', async (t) => {
   const { app } = await buildTestApp(t);
   const clinicId = await createClinic(app);
-  const clientId = await createClient(app, clinicId);
+  const { id: clientId } = await makeClient(app, { clinicId });
   t.equal((await app.inject({ method: 'GET', url: '/v1/audit-events' })).statusCode, 401);
   for (const role of ['reception', 'practitioner', 'admin'] as const) {
     const { headers } = await loginAs(app, { role, clinicIds: [clinicId] });
@@ -107,7 +107,7 @@ t.test("a client's access log: newest first, and reading it is recorded", async 
   const clinicId = await createClinic(app);
   const auditor = await loginAs(app, { role: 'auditor', clinicIds: [clinicId] });
   const outsider = await loginAs(app, { role: 'auditor' });
-  const clientId = await createClient(app, clinicId);
+  const { id: clientId } = await makeClient(app, { clinicId });
   await app.audit.record(SYSTEM_CONTEXT, [{ action: 'client.read', outcome: 'success', clientId }]);
   await app.audit.record(SYSTEM_CONTEXT, [
     { action: 'client.read', outcome: 'success', clientId: uuidv7() },

@@ -3,13 +3,14 @@ import { DataKeyNotFound } from '../../src/crypto/index.js';
 import { CLIENT_FIELDS } from '../../src/modules/clients/clients.fields.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
+import { makeClient } from '../helpers/clients.js';
 
 /** Rows of the few SQL checks below. */
 type Row = { n: number; text: string; first_name_enc: Buffer } & Record<string, unknown>;
 
 type Json = Record<string, unknown>;
 
-function clientBody(clinicId: string, overrides: Json = {}): Json {
+function clientBody(clinicId: string, overrides: Json = {}) {
   return {
     clinicId,
     firstName: 'Karen',
@@ -315,15 +316,13 @@ t.test(
     const { app, db } = await buildTestApp(t);
     const clinic = await createClinic(app);
     const { headers, id: userId } = await loginAs(app, { role: 'reception', clinicIds: [clinic] });
-    const create = async (i: number) => {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/v1/clients',
-        headers,
-        payload: clientBody(clinic, { firstName: `C${i}`, nationalId: null }),
-      });
-      return res.json<{ id: string }>().id;
-    };
+    const create = async (i: number) =>
+      (
+        await makeClient(app, {
+          ...clientBody(clinic, { firstName: `C${i}`, nationalId: null }),
+          headers,
+        })
+      ).id;
     const original: string[] = [];
     for (let i = 0; i < 7; i++) original.push(await create(i));
     const seen: string[] = [];
@@ -365,13 +364,7 @@ t.test('legal hold and erasure (crypto-shredding)', async (t) => {
   const clinic = await createClinic(app);
   const reception = await loginAs(app, { role: 'reception', clinicIds: [clinic] });
   const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
-  const res = await app.inject({
-    method: 'POST',
-    url: '/v1/clients',
-    headers: reception.headers,
-    payload: clientBody(clinic),
-  });
-  const id = res.json<{ id: string }>().id;
+  const { id } = await makeClient(app, { ...clientBody(clinic), headers: reception.headers });
 
   const hold = await app.inject({
     method: 'PUT',

@@ -4,7 +4,9 @@ import t from 'tap';
 import { createLocalKeyring, DataKeyNotFound } from '../../src/crypto/index.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
-import { createClient } from '../helpers/clients.js';
+import { makeClient } from '../helpers/clients.js';
+import { signConsentResponse } from '../helpers/consents.js';
+import { writeEntryResponse } from '../helpers/journal.js';
 import { tsxArgs } from '../helpers/process.js';
 import { publishTemplate } from '../helpers/templates.js';
 import { createDatabaseClientKeys } from '../../src/db/key-store.js';
@@ -22,29 +24,23 @@ t.test(
 
     /** A client with one treatment performed at the clock's current time minus an hour. */
     async function treatedClient(): Promise<string> {
-      const clientId = await createClient(app, clinic);
+      const { id: clientId } = await makeClient(app, { clinicId: clinic });
       const reception = await loginAs(app, { role: 'reception', clinicIds: [clinic] });
-      const consent = await app.inject({
-        method: 'POST',
-        url: `/v1/clients/${clientId}/consents`,
+      const consent = await signConsentResponse(app, {
+        clientId,
+        templateId,
         headers: reception.headers,
-        payload: {
-          templateId,
-          signerName: 'Signer',
-          signedAt: new Date(clock.now().getTime() - 7_200_000).toISOString(),
-        },
+        signerName: 'Signer',
+        signedAt: new Date(clock.now().getTime() - 7_200_000).toISOString(),
       });
       t.equal(consent.statusCode, 201, consent.body);
       const practitioner = await loginAs(app, { role: 'practitioner', clinicIds: [clinic] });
-      const entry = await app.inject({
-        method: 'POST',
-        url: `/v1/clients/${clientId}/journal`,
+      const entry = await writeEntryResponse(app, {
+        clientId,
         headers: practitioner.headers,
-        payload: {
-          treatmentType: 'meso',
-          performedAt: new Date(clock.now().getTime() - 3_600_000).toISOString(),
-          notes: 'n',
-        },
+        treatmentType: 'meso',
+        performedAt: new Date(clock.now().getTime() - 3_600_000).toISOString(),
+        notes: 'n',
       });
       t.equal(entry.statusCode, 201, entry.body);
       return clientId;
@@ -59,7 +55,7 @@ t.test(
       payload: { active: true, reason: 'Open complaint' },
     });
     t.equal(hold.statusCode, 200);
-    const untreated = await createClient(app, clinic);
+    const { id: untreated } = await makeClient(app, { clinicId: clinic });
     clock.set(new Date('2025-06-02T09:00:00.000Z'));
     const recent = await treatedClient();
 

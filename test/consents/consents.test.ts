@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
+import { makeClient } from '../helpers/clients.js';
 import { publishTemplate } from '../helpers/templates.js';
 
 type Json = Record<string, unknown>;
@@ -34,19 +35,13 @@ t.test('consents: record, read, hash, withdraw, scope', async (t) => {
     treatmentTypes: ['filler'],
     language: 'en',
   });
-  const client = (
-    await app.inject({
-      method: 'POST',
-      url: '/v1/clients',
-      headers,
-      payload: {
-        clinicId: clinic,
-        firstName: 'Signe',
-        lastName: 'Kanarie-Qx81',
-        dateOfBirth: '1990-05-01',
-      },
-    })
-  ).json<{ id: string }>();
+  const client = await makeClient(app, {
+    clinicId: clinic,
+    headers,
+    firstName: 'Signe',
+    lastName: 'Kanarie-Qx81',
+    dateOfBirth: '1990-05-01',
+  });
   const url = `/v1/clients/${client.id}/consents`;
   const post = (payload: Json, as = headers) =>
     app.inject({ method: 'POST', url, headers: as, payload });

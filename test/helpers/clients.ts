@@ -1,5 +1,8 @@
+import type { LightMyRequestResponse } from 'fastify';
+import type { Client } from '../../src/modules/clients/clients.schemas.js';
 import type { TestApp } from './app.js';
 import { loginAs } from './auth.js';
+import { expectStatus } from './responses.js';
 
 export function clientPayload(clinicId: string, overrides: Record<string, unknown> = {}) {
   return {
@@ -12,20 +15,28 @@ export function clientPayload(clinicId: string, overrides: Record<string, unknow
   };
 }
 
-/** A client created through the real route by a receptionist of `clinicId`; returns its id. */
-export async function createClient(
+/** The clinic, whose request it is, and any of clientPayload's fields to override or add. */
+export type MakeClientOptions = {
+  clinicId: string;
+  /** Whose request it is; a new receptionist of `clinicId` if omitted. */
+  headers?: Record<string, string>;
+} & Record<string, unknown>;
+
+/** POST /v1/clients through the real route; the raw response, for tests that assert it. */
+export async function makeClientResponse(
   app: TestApp['app'],
-  clinicId: string,
-  overrides: Record<string, unknown> = {},
-): Promise<string> {
-  const reception = await loginAs(app, { role: 'reception', clinicIds: [clinicId] });
-  const res = await app.inject({
+  { clinicId, headers, ...overrides }: MakeClientOptions,
+): Promise<LightMyRequestResponse> {
+  const as = headers ?? (await loginAs(app, { role: 'reception', clinicIds: [clinicId] })).headers;
+  return app.inject({
     method: 'POST',
     url: '/v1/clients',
-    headers: reception.headers,
+    headers: as,
     payload: clientPayload(clinicId, overrides),
   });
-  if (res.statusCode !== 201)
-    throw new Error(`creating a client answered ${res.statusCode}: ${res.body}`);
-  return res.json<{ id: string }>().id;
+}
+
+/** A client created through the real route: `(await makeClient(app, { clinicId })).id`. */
+export async function makeClient(app: TestApp['app'], options: MakeClientOptions): Promise<Client> {
+  return expectStatus<Client>(await makeClientResponse(app, options), 201, 'creating a client');
 }

@@ -1,4 +1,5 @@
 import type { TestApp } from './app.js';
+import { expectStatus } from './responses.js';
 
 export interface PublishedTemplate {
   id: string;
@@ -19,7 +20,5 @@ export async function publishTemplate(
     headers,
     payload: { title: 'Consent', body: `I consent (${payload.key}).`, language: 'da', ...payload },
   });
-  if (res.statusCode !== 201)
-    throw new Error(`publishing a template answered ${res.statusCode}: ${res.body}`);
-  return res.json<PublishedTemplate>();
+  return expectStatus<PublishedTemplate>(res, 201, 'publishing a template');
 }

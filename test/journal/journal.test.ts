@@ -5,6 +5,9 @@ import { uuidv7 } from '../../src/db/ids.js';
 import { SYSTEM_CONTEXT } from '../../src/access/context.js';
 import type { EntryRow } from '../../src/modules/journal/journal.repository.js';
 import { insertEntryWithEvent } from '../../src/modules/journal/journal.write.js';
+import { makeClient } from '../helpers/clients.js';
+import { signConsent } from '../helpers/consents.js';
+import { writeEntryResponse, type EntryFields } from '../helpers/journal.js';
 import { publishTemplate } from '../helpers/templates.js';
 import type { BlindIndex } from '../../src/crypto/index.js';
 
@@ -29,28 +32,30 @@ async function setup(t: Test) {
         ...payload,
       })
     ).id;
-  const newClient = async (dateOfBirth = '1990-01-01') => {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/clients',
-      headers: reception.headers,
-      payload: { clinicId: clinic, firstName: 'Jens', lastName: 'Journal', dateOfBirth },
-    });
-    if (res.statusCode !== 201) throw new Error(res.body);
-    return res.json<{ id: string }>().id;
-  };
-  const sign = async (clientId: string, templateId: string, signedAt: string) => {
-    const res = await app.inject({
-      method: 'POST',
-      url: `/v1/clients/${clientId}/consents`,
-      headers: reception.headers,
-      payload: { templateId, signerName: 'Jens Signer-Kq9', signedAt },
-    });
-    if (res.statusCode !== 201) throw new Error(res.body);
-    return res.json<{ id: string }>().id;
-  };
-  const write = (clientId: string, payload: Json, headers = practitioner.headers) =>
-    app.inject({ method: 'POST', url: `/v1/clients/${clientId}/journal`, headers, payload });
+  // This file's defaults bound to the factories: the receptionist records clients and
+  // consents (every signer name the canary below looks for), the practitioner writes.
+  // No e-mail: a test below erases a client by SQL, which its blind index would refuse.
+  const newClient = async (dateOfBirth = '1990-01-01') =>
+    (
+      await makeClient(app, {
+        clinicId: clinic,
+        headers: reception.headers,
+        dateOfBirth,
+        email: null,
+      })
+    ).id;
+  const sign = async (clientId: string, templateId: string, signedAt: string) =>
+    (
+      await signConsent(app, {
+        clientId,
+        templateId,
+        headers: reception.headers,
+        signerName: 'Jens Signer-Kq9',
+        signedAt,
+      })
+    ).id;
+  const write = (clientId: string, fields: EntryFields, headers = practitioner.headers) =>
+    writeEntryResponse(app, { clientId, headers, ...fields });
 
   return {
     clock,
@@ -87,7 +92,7 @@ t.test('journal: rules, recordedLate, amendments, immutability, break-glass', as
 
   await t.test('each rule answers 409 naming it', async (t) => {
     const adult = await s.newClient();
-    const expectRule = async (clientId: string, payload: Json, rule: string) => {
+    const expectRule = async (clientId: string, payload: EntryFields, rule: string) => {
       const res = await write(clientId, payload);
       t.equal(res.statusCode, 409, `${rule}: ${res.body}`);
       t.match(res.json(), { status: 409, rule });

@@ -1,6 +1,9 @@
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs, type SignedIn } from '../helpers/auth.js';
+import { makeClient } from '../helpers/clients.js';
+import { signConsent } from '../helpers/consents.js';
+import { writeEntry } from '../helpers/journal.js';
 import { publishTemplate } from '../helpers/templates.js';
 
 const HOUR = 3_600_000;
@@ -21,42 +24,33 @@ t.test('recall by batch number: exactly the treated clients of the caller’s cl
       role: 'practitioner',
       clinicIds: [clinicId],
     });
-    const client = (
-      await app.inject({
-        method: 'POST',
-        url: '/v1/clients',
-        headers: staff.headers,
-        payload: {
-          clinicId,
-          firstName: name,
-          lastName: 'Recall',
-          dateOfBirth: '1980-02-02',
-          email: `${name.toLowerCase()}@example.dk`,
-          phone: '12345678',
-        },
-      })
-    ).json<{ id: string }>().id;
-    await app.inject({
-      method: 'POST',
-      url: `/v1/clients/${client}/consents`,
+    const { id: client } = await makeClient(app, {
+      clinicId,
       headers: staff.headers,
-      payload: { templateId: template, signerName: name, signedAt: at(10 * HOUR) },
+      firstName: name,
+      lastName: 'Recall',
+      dateOfBirth: '1980-02-02',
+      email: `${name.toLowerCase()}@example.dk`,
+      phone: '12345678',
+    });
+    await signConsent(app, {
+      clientId: client,
+      templateId: template,
+      headers: staff.headers,
+      signerName: name,
+      signedAt: at(10 * HOUR),
     });
     const entries: string[] = [];
     for (const [i, products] of batches.entries()) {
-      const res = await app.inject({
-        method: 'POST',
-        url: `/v1/clients/${client}/journal`,
+      const entry = await writeEntry(app, {
+        clientId: client,
         headers: staff.headers,
-        payload: {
-          treatmentType: 'filler',
-          performedAt: at((5 - i) * HOUR),
-          notes: 'Filler',
-          products: products.map((batchNumber) => ({ name: 'Filler 1ml', batchNumber })),
-        },
+        treatmentType: 'filler',
+        performedAt: at((5 - i) * HOUR),
+        notes: 'Filler',
+        products: products.map((batchNumber) => ({ name: 'Filler 1ml', batchNumber })),
       });
-      if (res.statusCode !== 201) throw new Error(res.body);
-      entries.push(res.json<{ id: string }>().id);
+      entries.push(entry.id);
     }
     return { client, entries };
   }

@@ -7,7 +7,7 @@
  * at level trace, in the audit log as an auditor reads or exports it, or in any error body.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import type { InjectOptions } from 'fastify';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import * as OTPAuth from 'otpauth';
 import pg from 'pg';
 import t from 'tap';
@@ -15,6 +15,10 @@ import { createLogger } from '../../src/logger.js';
 import { totpCode } from '../../src/modules/auth/totp.js';
 import { buildTestApp } from '../helpers/app.js';
 import { bearer, createClinic, fakeClock, loginAs, login } from '../helpers/auth.js';
+import { makeClientResponse } from '../helpers/clients.js';
+import { signConsentResponse } from '../helpers/consents.js';
+import { writeEntryResponse } from '../helpers/journal.js';
+import { publishTemplate } from '../helpers/templates.js';
 import { recordSummary } from './summary.js';
 
 const tag = () => `Cnry${randomBytes(6).toString('hex')}`;
@@ -35,11 +39,12 @@ t.test('no canary reaches the database in clear, the log, the audit log or an er
   };
 
   const errorBodies: string[] = [];
-  const call = async (request: InjectOptions) => {
-    const res = await app.inject(request);
+  /** Keeps the body of an error answer, to look for canaries in it. */
+  const noted = (res: LightMyRequestResponse) => {
     if (res.statusCode >= 400) errorBodies.push(`${res.statusCode} ${res.body}`);
     return res;
   };
+  const call = async (request: InjectOptions) => noted(await app.inject(request));
 
   // Users and credentials: a password set through the API, tokens, TOTP secret and code.
   const admin = await loginAs(app, { role: 'admin', clinicIds: [clinicId] });
@@ -112,12 +117,9 @@ t.test('no canary reaches the database in clear, the log, the audit log or an er
       country: 'DK',
     },
   };
-  const createdClient = await call({
-    method: 'POST',
-    url: '/v1/clients',
-    headers: reception.headers,
-    payload: client,
-  });
+  const createdClient = noted(
+    await makeClientResponse(app, { ...client, headers: reception.headers }),
+  );
   t.equal(createdClient.statusCode, 201, createdClient.body);
   const clientId = createdClient.json<{ id: string }>().id;
   const patched = await call({
@@ -138,17 +140,12 @@ t.test('no canary reaches the database in clear, the log, the audit log or an er
   }
 
   // A signed consent, a journal entry and its amendment.
-  const template = await call({
-    method: 'POST',
-    url: '/v1/consent-templates',
-    headers: admin.headers,
-    payload: {
-      key: `canary-${randomBytes(4).toString('hex')}`,
-      title: 'Filler consent',
-      body: 'I consent to filler treatment.',
-      treatmentTypes: ['filler'],
-      language: 'en',
-    },
+  const template = await publishTemplate(app, admin.headers, {
+    key: `canary-${randomBytes(4).toString('hex')}`,
+    title: 'Filler consent',
+    body: 'I consent to filler treatment.',
+    treatmentTypes: ['filler'],
+    language: 'en',
   });
   const signature = Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
@@ -156,18 +153,17 @@ t.test('no canary reaches the database in clear, the log, the audit log or an er
     randomBytes(32),
   ]);
   canary('signature', signature.toString('base64'), signature.subarray(8).toString('hex'));
-  const consent = await call({
-    method: 'POST',
-    url: `/v1/clients/${clientId}/consents`,
-    headers: reception.headers,
-    payload: {
-      templateId: template.json<{ id: string }>().id,
+  const consent = noted(
+    await signConsentResponse(app, {
+      clientId,
+      templateId: template.id,
+      headers: reception.headers,
       signerName: canary('signerName', tag()),
       signatureImage: signature.toString('base64'),
       answers: { allergies: canary('answer', tag()), pregnant: false },
       signedAt: new Date(clock.now().getTime() - 3_600_000).toISOString(),
-    },
-  });
+    }),
+  );
   t.equal(consent.statusCode, 201, consent.body);
   const otp = totpCode(secret, clock.now().getTime() + 30_000);
   clock.advance(30_000);
@@ -176,18 +172,17 @@ t.test('no canary reaches the database in clear, the log, the audit log or an er
   canary('mfa accessToken', mfaSession.accessToken);
   const practitionerMfa = bearer(mfaSession.accessToken);
   const batchNumber = canary('batchNumber', `B${tag()}`);
-  const entry = await call({
-    method: 'POST',
-    url: `/v1/clients/${clientId}/journal`,
-    headers: practitionerMfa,
-    payload: {
+  const entry = noted(
+    await writeEntryResponse(app, {
+      clientId,
+      headers: practitionerMfa,
       treatmentType: 'filler',
       performedAt: new Date(clock.now().getTime() - 1_800_000).toISOString(),
       notes: canary('notes', `${tag()} 1 ml in the upper lip`),
       treatedAreas: [canary('treatedArea', tag())],
       products: [{ name: canary('product', tag()), batchNumber, quantity: 1, unit: 'ml' }],
-    },
-  });
+    }),
+  );
   t.equal(entry.statusCode, 201, entry.body);
   const entryId = entry.json<{ id: string }>().id;
   const amendment = await call({
@@ -273,7 +268,7 @@ t.test('no canary reaches the database in clear, the log, the audit log or an er
       url: `/v1/clients/${clientId}/consents`,
       headers: reception.headers,
       payload: {
-        templateId: template.json<{ id: string }>().id,
+        templateId: template.id,
         signerName: canary('refused signer', tag()),
         signatureImage: Buffer.from(canary('non-png signature', tag())).toString('base64'),
       },

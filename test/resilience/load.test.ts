@@ -13,7 +13,7 @@ import autocannon from 'autocannon';
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, createUser, loginAs } from '../helpers/auth.js';
-import { clientPayload } from '../helpers/clients.js';
+import { clientPayload, makeClient, makeClientResponse } from '../helpers/clients.js';
 import { httpLogin, sharedKeys, startService } from './harness.js';
 import { recordSummary } from './summary.js';
 
@@ -67,13 +67,8 @@ t.test(`${CONNECTIONS} connections of mixed traffic: no error, audit log = traff
   const seeded: { id: string; email: string }[] = [];
   for (let i = 0; i < SEEDED; i += 1) {
     const email = `load-${i}-${randomBytes(3).toString('hex')}@example.dk`;
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/clients',
-      headers: seeder.headers,
-      payload: clientPayload(clinicId, { email }),
-    });
-    seeded.push({ id: res.json<{ id: string }>().id, email });
+    const { id } = await makeClient(app, { clinicId, headers: seeder.headers, email });
+    seeded.push({ id, email });
   }
   const reception = await createUser(app, { role: 'reception', clinicIds: [clinicId] });
   const admin = await createUser(app, { role: 'admin', clinicIds: [clinicId] });
@@ -228,11 +223,10 @@ t.test('a cold process takes more concurrent creates than its pool has connectio
   const reception = await loginAs(app, { role: 'reception', clinicIds: [clinicId] });
   const statuses = await Promise.all(
     Array.from({ length: db.pool.options.max * 2 }, async (_, i) => {
-      const res = await app.inject({
-        method: 'POST',
-        url: '/v1/clients',
+      const res = await makeClientResponse(app, {
+        clinicId,
         headers: reception.headers,
-        payload: clientPayload(clinicId, { email: `cold-${i}@example.dk` }),
+        email: `cold-${i}@example.dk`,
       });
       return res.statusCode;
     }),

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
-import { createClient } from '../helpers/clients.js';
+import { makeClient } from '../helpers/clients.js';
+import { signConsentResponse } from '../helpers/consents.js';
 import { publishTemplate } from '../helpers/templates.js';
 
 /** Rows of the few SQL checks below. */
@@ -27,7 +28,8 @@ t.test(
     const clinic = await createClinic(app);
     const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
     const reception = await loginAs(app, { role: 'reception', clinicIds: [clinic] });
-    const clientId = await createClient(app, clinic, {
+    const { id: clientId } = await makeClient(app, {
+      clinicId: clinic,
       firstName: 'Export',
       email: 'export.me@example.dk',
       marketingOptIn: true,
@@ -38,11 +40,11 @@ t.test(
       body: 'I consent to pigment in my brows.',
       treatmentTypes: ['pmu'],
     });
-    const consent = await app.inject({
-      method: 'POST',
-      url: `/v1/clients/${clientId}/consents`,
+    const consent = await signConsentResponse(app, {
+      clientId,
+      templateId: template.id,
       headers: reception.headers,
-      payload: { templateId: template.id, signerName: 'Export Signer' },
+      signerName: 'Export Signer',
     });
     t.equal(consent.statusCode, 201, consent.body);
     t.equal(
