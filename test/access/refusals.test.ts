@@ -2,13 +2,13 @@ import t from 'tap';
 import { requestContext } from '../../src/access/request-context.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
-import { createClient } from '../helpers/clients.js';
+import { makeClient } from '../helpers/clients.js';
 
 t.test('refusals found inside a transaction never wait for a second connection', async (t) => {
   const { app, db } = await buildTestApp(t);
   const own = await createClinic(app);
   const other = await createClinic(app);
-  const foreign = await createClient(app, other);
+  const foreign = (await makeClient(app, { clinicId: other })).id;
   const reception = await loginAs(app, { role: 'reception', clinicIds: [own] });
   // More concurrent writes than the pool has connections (10): each PATCH opens a transaction
   // and is refused inside it. Recording the refusal while still holding that connection would
