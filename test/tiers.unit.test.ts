@@ -10,12 +10,13 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import t from 'tap';
+import { dropChildProcessCoverage, tapInvocations } from './helpers/coverage.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const guard = path.join(root, 'test', 'helpers', 'unit-tier.ts');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
   scripts: Record<string, string>;
-  tap: { include: string[] };
+  tap: Record<string, unknown> & { include: string[] };
 };
 const inUnitTier = (globalThis as Record<symbol, unknown>)[Symbol.for('clinic-journal.unit-tier')];
 
@@ -92,4 +93,62 @@ t.test('no unit test asks for a test database or the app', async (t) => {
       path.relative(root, file),
     );
   }
+});
+
+t.test('npm test measures coverage of src/ and holds it to a floor', async (t) => {
+  const tap = pkg.tap;
+  t.notOk(tap['disable-coverage'], 'coverage is on');
+  t.notOk(tap['allow-incomplete-coverage'], 'a shortfall fails the run');
+  for (const metric of ['statements', 'branches', 'functions', 'lines']) {
+    const floor = tap[metric];
+    t.ok(
+      typeof floor === 'number' && floor >= 50 && floor < 100,
+      `${metric} floor: ${String(floor)}%`,
+    );
+  }
+  t.match(
+    tap['coverage-report'],
+    ['text-summary'],
+    'the summary is printed, and a shortfall named',
+  );
+  t.same(tap['coverage-exclude'], ['test/**', 'scripts/**', 'bench/**'], 'src/ only');
+});
+
+t.test('the floor applies to the whole suite, not to `npm test -- <file>`', async (t) => {
+  const whole = tapInvocations([]);
+  t.same(whole.run, [
+    '--coverage-report=none',
+    '--allow-incomplete-coverage',
+    '--allow-empty-coverage',
+  ]);
+  t.same(whole.report, ['report', 'text-summary'], 'npm test: the floor holds');
+  t.equal(tapInvocations(['--reporter=tap']).subset, false, 'an option is not a subset');
+  const file = 'test/tiers.unit.test.ts';
+  const one = tapInvocations([file]);
+  t.equal(one.subset, true);
+  t.same(one.report, [
+    'report',
+    'text-summary',
+    '--allow-incomplete-coverage',
+    '--allow-empty-coverage',
+  ]);
+  t.equal(tapInvocations(['test/resilience/*.test.ts']).subset, true, 'a glob');
+  t.equal(tapInvocations(['--disable-coverage']).report, undefined, 'nothing to report');
+});
+
+t.test("the coverage of spawned processes is dropped, the tests' kept", async (t) => {
+  const root = t.testdir({
+    '.tap': {
+      coverage: {
+        'test.json': JSON.stringify({ result: [{ url: 'file:///src/app.ts' }] }),
+        'child.json': JSON.stringify({ result: [{ url: 'file:///src/server.ts' }] }),
+      },
+      processinfo: {
+        'test.json': JSON.stringify({ uuid: 'test', parent: null }),
+        'child.json': JSON.stringify({ uuid: 'child', parent: 'test' }),
+      },
+    },
+  });
+  t.same(dropChildProcessCoverage(root), { testProcesses: 1, childProcesses: 1 });
+  t.same(readdirSync(path.join(root, '.tap', 'coverage')), ['test.json']);
 });
