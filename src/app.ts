@@ -44,6 +44,8 @@ export interface BuildAppOptions {
   now?: () => Date;
   /** How long a throttled login waits before its 429 (THROTTLED_LOGIN_DELAY_MS unless set). */
   throttledLoginDelayMs?: number;
+  /** Idle-socket timeout (connectionTimeout below unless set; a test shortens it). */
+  connectionTimeoutMs?: number;
 }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -64,6 +66,23 @@ export async function buildApp(options: BuildAppOptions) {
     },
     routerOptions: { ignoreTrailingSlash: false },
     frameworkErrors: frameworkErrorHandler,
+    // HTTP timeouts, the values fastify/demo sets (after backend.cafe's "Handling HTTP
+    // timeouts in Fastify"). Fastify leaves the first and second off, so an idle or
+    // trickling client could hold a socket, and its memory, for as long as it likes.
+    // A socket with no traffic either way for 2 minutes is destroyed: a client that
+    // connects and never sends, or stops reading mid-response.
+    connectionTimeout: options.connectionTimeoutMs ?? 120_000,
+    // The whole request, headers and body (at most BODY_LIMIT_BYTES), must arrive within a
+    // minute; the response may take longer (an audit export streams for as long as it needs).
+    requestTimeout: 60_000,
+    // An idle keep-alive connection is closed after 10 s (Fastify's default is 72 s). A
+    // reverse proxy that pools connections to us must drop idle ones sooner than that, or a
+    // request it sends as we close gets a 502 (nginx upstream keepalive_timeout, a load
+    // balancer's idle timeout).
+    keepAliveTimeout: 10_000,
+    // The headers alone within 15 s, well before requestTimeout: a slowloris client that
+    // sends a header line now and then is cut off early.
+    http: { headersTimeout: 15_000 },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

@@ -1,5 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
@@ -155,16 +153,19 @@ export interface Config {
   dataDir: string;
 }
 
+/** Where development secrets and the embedded database live unless told otherwise. */
+export const DEFAULT_DATA_DIR = '.data';
+
 export interface LoadConfigOptions {
   /** Where development keys and the embedded database live. Default `./.data`. */
   dataDir?: string;
-  /** Called once per generated development secret. */
-  warn?: (message: string) => void;
 }
 
 /**
  * Parses the environment once. Throws ConfigError whose message is one line naming the
- * first bad variable; nothing else in the code base reads process.env.
+ * first bad variable; nothing else in the code base reads process.env. A pure function: it
+ * reads and writes no files (development secrets come from withDevelopmentSecrets in
+ * src/dev-secrets.ts, which the server and the CLI apply to the environment first).
  */
 export function loadConfig(
   env: Record<string, string | undefined> = process.env,
@@ -177,7 +178,7 @@ export function loadConfig(
     throw new ConfigError(`Invalid configuration: ${variable} ${issue?.message ?? 'is invalid'}`);
   }
   const values = parsed.data;
-  const dataDir = path.resolve(options.dataDir ?? '.data');
+  const dataDir = path.resolve(options.dataDir ?? DEFAULT_DATA_DIR);
   const production = values.NODE_ENV === 'production';
 
   if (
@@ -193,18 +194,8 @@ export function loadConfig(
     );
   }
 
-  const masterKey =
-    values.MASTER_KEY ??
-    base64Key32.parse(
-      developmentSecret('MASTER_KEY', 'master.key', production, dataDir, options.warn, () =>
-        randomBytes(32).toString('base64'),
-      ),
-    );
-  const jwtSecret =
-    values.JWT_SECRET ??
-    developmentSecret('JWT_SECRET', 'jwt.secret', production, dataDir, options.warn, () =>
-      randomBytes(48).toString('base64url'),
-    );
+  const masterKey = values.MASTER_KEY ?? missingSecret('MASTER_KEY', production);
+  const jwtSecret = values.JWT_SECRET ?? missingSecret('JWT_SECRET', production);
 
   return {
     nodeEnv: values.NODE_ENV,
@@ -227,37 +218,10 @@ export function loadConfig(
   };
 }
 
-/**
- * Outside production a missing secret is generated once into the data directory (mode
- * 0600) and reused on every later start, so encrypted data stays readable across restarts.
- */
-function developmentSecret(
-  variable: string,
-  fileName: string,
-  production: boolean,
-  dataDir: string,
-  warn: ((message: string) => void) | undefined,
-  generate: () => string,
-): string {
-  if (production) {
-    throw new ConfigError(
-      `Invalid configuration: ${variable} is required when NODE_ENV=production`,
-    );
-  }
-  const file = path.join(dataDir, fileName);
-  if (existsSync(file)) {
-    const stored = readFileSync(file, 'utf8').trim();
-    if (stored === '') {
-      throw new ConfigError(`Invalid configuration: ${variable} file ${file} is empty`);
-    }
-    return stored;
-  }
-  mkdirSync(dataDir, { recursive: true });
-  const value = generate();
-  writeFileSync(file, `${value}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
-  warn?.(
-    `${variable} is not set: generated a development value into ${file}; set ${variable} in production`,
+function missingSecret(variable: string, production: boolean): never {
+  throw new ConfigError(
+    production
+      ? `Invalid configuration: ${variable} is required when NODE_ENV=production`
+      : `Invalid configuration: ${variable} is not set (outside production, withDevelopmentSecrets() in src/dev-secrets.ts generates one)`,
   );
-  return value;
 }

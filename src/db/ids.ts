@@ -1,34 +1,32 @@
-import { randomBytes } from 'node:crypto';
+import { randomInt } from 'node:crypto';
+import { v7 } from 'uuid';
 
-let lastMs = 0;
-let counter = 0;
+/** The highest value of uuid's 32-bit v7 sequence (spread over `rand_a` and `rand_b`). */
+const MAX_SEQ = 0xffff_ffff;
+
+let lastMs = -Infinity;
+let seq = 0;
 
 /**
- * A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits, so ids sort by creation
- * time and index well. Within one millisecond a 12-bit counter in `rand_a` keeps ids from
- * one process increasing (RFC 9562 §6.2, method 1); the clock going backwards reuses the last
- * millisecond rather than emitting a smaller timestamp.
+ * A UUIDv7 (RFC 9562, from the `uuid` package): 48-bit Unix milliseconds, then random bits,
+ * so ids sort by creation time and index well. `now` lets a caller stamp an id with the time
+ * it records (an audit event's `at`); uuid keeps ids increasing only without it, so this
+ * keeps the sequence itself: within one millisecond it counts up from a random start (RFC
+ * 9562 §6.2, method 1), and a clock going backwards reuses the last millisecond rather than
+ * emitting a smaller id.
  */
-export function uuidv7(now = Date.now()): string {
-  let ms = now;
-  if (ms <= lastMs) {
-    ms = lastMs;
-    counter += 1;
-    if (counter > 0xfff) {
-      ms = lastMs + 1;
-      counter = 0;
-    }
+export function uuidv7(now: number = Date.now()): string {
+  if (now > lastMs) {
+    lastMs = now;
+    // A random start below 2^31 leaves at least 2^31 steps before the counter runs out.
+    seq = randomInt(0x8000_0000);
+  } else if (seq < MAX_SEQ) {
+    seq += 1;
   } else {
-    counter = 0;
+    lastMs += 1;
+    seq = randomInt(0x8000_0000);
   }
-  lastMs = ms;
-  const bytes = randomBytes(16);
-  bytes.writeUIntBE(ms, 0, 6);
-  bytes[6] = 0x70 | (counter >> 8);
-  bytes[7] = counter & 0xff;
-  bytes[8] = 0x80 | (bytes[8]! & 0x3f);
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return v7({ msecs: lastMs, seq });
 }
 
 export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

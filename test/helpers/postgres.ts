@@ -2,7 +2,6 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../../src/db/embedded.js';
 
 /** Where the test run's PostgreSQL came from, and how to reach it. */
 export interface TestPostgres {
@@ -43,6 +42,7 @@ export async function startTestPostgres(log: (line: string) => void): Promise<Te
       );
     }
   }
+  const { startEmbeddedPostgres } = await import('../../src/db/embedded.js');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'journal-test-pg-'));
   const server = await startEmbeddedPostgres({ dir: path.join(dir, 'pg'), database: 'postgres' });
   return {

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { bigint, boolean, customType, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { bytea } from './columns.js';
 
@@ -7,7 +8,9 @@ const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 
 /** Append-only (migrations/0004_audit.sql): written by the audit door, never changed. */
 export const auditEvents = pgTable('audit_events', {
   id: uuid('id').primaryKey(),
-  seq: bigint('seq', { mode: 'bigint' }).notNull(),
+  seq: bigint('seq', { mode: 'bigint' })
+    .notNull()
+    .default(sql`nextval('audit_events_seq')`),
   at: timestamp('at', { withTimezone: true }).notNull(),
   actorId: uuid('actor_id'),
   actorRole: text('actor_role'),
@@ -22,7 +25,9 @@ export const auditEvents = pgTable('audit_events', {
   breakGlass: boolean('break_glass').notNull().default(false),
   reason: text('reason'),
   purposeOfUse: text('purpose_of_use'),
-  xid: xid8('xid').notNull(),
+  xid: xid8('xid')
+    .notNull()
+    .default(sql`pg_current_xact_id()`),
 });
 
 /** The tamper-evident chain over audit_events, written by the sealer only. */

@@ -10,6 +10,8 @@ export * from './refresh-tokens.js';
 export * from './throttle-counters.js';
 export * from './used-totp-codes.js';
 export * from './audit.js';
+export * from './clients.js';
+export * from './client-marketing-events.js';
 export * from './consent-templates.js';
 export * from './consents.js';
 export * from './journal.js';

@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { withDevelopmentSecrets } from '../src/dev-secrets.js';
 import { tsxArgs } from './helpers/process.js';
 
 const key = randomBytes(32).toString('base64');
@@ -86,7 +87,8 @@ t.test('a bad value names its variable in one line', async (t) => {
 t.test('development secrets are generated once, mode 0600, and reused', async (t) => {
   const dataDir = tmp();
   const warnings: string[] = [];
-  const first = loadConfig({}, { dataDir, warn: (message) => warnings.push(message) });
+  const warn = (message: string) => warnings.push(message);
+  const first = loadConfig(withDevelopmentSecrets({}, { dataDir, warn }), { dataDir });
   t.equal(warnings.length, 2, 'one warning per generated secret');
   for (const file of ['master.key', 'jwt.secret']) {
     t.equal(statSync(path.join(dataDir, file)).mode & 0o777, 0o600, `${file} is 0600`);
@@ -95,10 +97,60 @@ t.test('development secrets are generated once, mode 0600, and reused', async (t
     Buffer.from(readFileSync(path.join(dataDir, 'master.key'), 'utf8').trim(), 'base64').length,
     32,
   );
-  const second = loadConfig({}, { dataDir, warn: (message) => warnings.push(message) });
+  const second = loadConfig(withDevelopmentSecrets({}, { dataDir, warn }), { dataDir });
   t.equal(warnings.length, 2, 'no new warning when reused');
   t.same(second.masterKey, first.masterKey);
   t.equal(second.jwtSecret, first.jwtSecret);
+
+  const given = withDevelopmentSecrets({ MASTER_KEY: key, JWT_SECRET: jwt }, { dataDir, warn });
+  t.same(given, { MASTER_KEY: key, JWT_SECRET: jwt }, 'a secret that is set is kept');
+  const env = { NODE_ENV: 'development' };
+  withDevelopmentSecrets(env, { dataDir });
+  t.same(env, { NODE_ENV: 'development' }, 'the given environment is not changed');
+});
+
+t.test(
+  'loadConfig writes no files: without the dev-secrets step it names the secret',
+  async (t) => {
+    const dataDir = path.join(tmp(), 'data');
+    for (const NODE_ENV of ['development', 'test']) {
+      t.throws(
+        () => loadConfig({ NODE_ENV, JWT_SECRET: jwt }, { dataDir }),
+        new ConfigError(
+          'Invalid configuration: MASTER_KEY is not set (outside production, withDevelopmentSecrets() in src/dev-secrets.ts generates one)',
+        ),
+      );
+    }
+    t.notOk(existsSync(dataDir), 'no data directory was created');
+  },
+);
+
+t.test('production: the dev-secrets step writes nothing and passes the env through', async (t) => {
+  const dataDir = path.join(tmp(), 'data');
+  for (const NODE_ENV of ['production', 'staging']) {
+    const env = { NODE_ENV };
+    t.equal(
+      withDevelopmentSecrets(env, { dataDir, warn: (message) => t.fail(message) }),
+      env,
+      NODE_ENV,
+    );
+  }
+  t.notOk(existsSync(dataDir), 'nothing generated for production or an invalid NODE_ENV');
+  t.throws(
+    () => loadConfig(withDevelopmentSecrets({ NODE_ENV: 'production' }, { dataDir }), { dataDir }),
+    /^Invalid configuration: MASTER_KEY is required when NODE_ENV=production$/,
+  );
+});
+
+t.test('an empty secret file stops the start, naming the file', async (t) => {
+  const dataDir = tmp();
+  writeFileSync(path.join(dataDir, 'master.key'), '\n');
+  t.throws(
+    () => withDevelopmentSecrets({}, { dataDir }),
+    new ConfigError(
+      `Invalid configuration: MASTER_KEY file ${path.join(dataDir, 'master.key')} is empty`,
+    ),
+  );
 });
 
 t.test('production refuses to start without its secrets', async (t) => {
