@@ -85,6 +85,7 @@ const TOOLS: Record<string, RegExp> = {
   eslint: /\beslint\b/,
   prettier: /\bprettier\b/,
   tap: /\btap\b/,
+  'dependency-cruiser': /\bdepcruise\b/,
 };
 
 t.test('the scan finds imports of every kind', async (t) => {

@@ -28,5 +28,3 @@ export function uuidv7(now: number = Date.now()): string {
   }
   return v7({ msecs: lastMs, seq });
 }
-
-export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
