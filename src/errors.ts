@@ -1,3 +1,5 @@
+import type { ConflictRule } from './schemas/problem.js';
+
 /**
  * Typed errors that services throw; one error handler (plugins/errors.ts) turns them into
  * RFC 9457 problem details. Messages here are shown to clients: never put a personal
@@ -102,7 +104,7 @@ export class MethodNotAllowed extends HttpProblem {
 export class Conflict extends HttpProblem {
   readonly status = 409;
   /** A state conflict naming the rule it broke (`rule` in the problem document). */
-  static rule(rule: string, detail: string, options: ProblemOptions = {}): Conflict {
+  static rule(rule: ConflictRule, detail: string, options: ProblemOptions = {}): Conflict {
     return new Conflict(detail, { ...options, extensions: { rule, ...options.extensions } });
   }
 }
