@@ -60,3 +60,28 @@ t.test('every error response is documented as problem details', async (t) => {
   }
   t.ok(errors > 50, `${errors} error responses checked`);
 });
+
+/** Every schema object in the document, with where it is. */
+function schemasOf(value: unknown, at = '#'): { at: string; schema: Record<string, unknown> }[] {
+  if (Array.isArray(value)) return value.flatMap((item, i) => schemasOf(item, `${at}/${i}`));
+  if (typeof value !== 'object' || value === null) return [];
+  const node = value as Record<string, unknown>;
+  return [
+    { at, schema: node },
+    ...Object.entries(node).flatMap(([key, child]) => schemasOf(child, `${at}/${key}`)),
+  ];
+}
+
+t.test('every integer has real bounds and a format', async (t) => {
+  const document = parse(
+    readFileSync(path.resolve(import.meta.dirname, '..', 'openapi.yaml'), 'utf8'),
+  ) as unknown;
+  const integers = schemasOf(document).filter(({ schema }) =>
+    [schema.type].flat().includes('integer'),
+  );
+  t.ok(integers.length > 10, `${integers.length} integers`);
+  for (const { at, schema } of integers) {
+    t.match(schema, { minimum: Number, maximum: Number, format: /^int(32|64)$/ }, at);
+    t.ok(Number(schema.minimum) > Number.MIN_SAFE_INTEGER, `${at}: a real lower bound`);
+  }
+});

@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { integerFormats } from './openapi-document.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -72,8 +73,11 @@ async function swaggerPlugin(app: FastifyInstance) {
       },
     },
     transform: jsonSchemaTransform,
-    transformObject: (documentObject) =>
-      problemContentTypes(jsonSchemaTransformObject(documentObject)),
+    transformObject: (documentObject) => {
+      const document = problemContentTypes(jsonSchemaTransformObject(documentObject));
+      integerFormats(document);
+      return document;
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () =>

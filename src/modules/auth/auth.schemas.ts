@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { roleSchema } from '../../schemas/user.js';
+import { ACCESS_TOKEN_TTL_SECONDS } from './tokens.js';
 
 /**
  * Login takes the password exactly as typed. Bounds only keep the work per request small;
@@ -19,7 +20,11 @@ export const tokenPairSchema = z.object({
   accessToken: z.string(),
   refreshToken: z.string(),
   tokenType: z.literal('Bearer'),
-  expiresIn: z.int().describe('Seconds until the access token expires'),
+  expiresIn: z
+    .int()
+    .min(1)
+    .max(ACCESS_TOKEN_TTL_SECONDS)
+    .describe('Seconds until the access token expires'),
 });
 
 export const loginResponseSchema = tokenPairSchema

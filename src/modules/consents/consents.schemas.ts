@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { templateVersionSchema } from '../templates/templates.schemas.js';
 
 /** A signature image: base64 of a PNG of at most 256 KiB decoded. */
 export const SIGNATURE_MAX_BYTES = 256 * 1024;
@@ -66,7 +67,7 @@ export const consentSchema = z
     clientId: z.uuid(),
     templateId: z.uuid(),
     templateKey: z.string(),
-    templateVersion: z.number().int(),
+    templateVersion: templateVersionSchema,
     signedAt: z.iso.datetime(),
     recordedAt: z.iso.datetime(),
     witnessedBy: z.uuid(),
@@ -85,7 +86,7 @@ export const consentDetailSchema = consentSchema
     template: z.object({
       id: z.uuid(),
       key: z.string(),
-      version: z.number().int(),
+      version: templateVersionSchema,
       title: z.string(),
       body: z.string(),
       bodyHash: z.string(),
