@@ -4,6 +4,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import t from 'tap';
 import { parse } from 'yaml';
 import { openApiYaml } from '../scripts/openapi-document.js';
+import { oneNamePerSchema } from '../src/plugins/openapi-document.js';
 import { buildTestApp } from './helpers/app.js';
 
 t.test('openapi.yaml is exactly what the application produces', async (t) => {
@@ -84,4 +85,66 @@ t.test('every integer has real bounds and a format', async (t) => {
     t.match(schema, { minimum: Number, maximum: Number, format: /^int(32|64)$/ }, at);
     t.ok(Number(schema.minimum) > Number.MIN_SAFE_INTEGER, `${at}: a real lower bound`);
   }
+});
+
+t.test('every component is used, and each schema has one name', async (t) => {
+  const document = parse(
+    readFileSync(path.resolve(import.meta.dirname, '..', 'openapi.yaml'), 'utf8'),
+  ) as { paths: unknown; components: Record<string, Record<string, unknown>> };
+  const refs = new Set(
+    schemasOf(document)
+      .map(({ schema }) => schema.$ref)
+      .filter((ref): ref is string => typeof ref === 'string'),
+  );
+  for (const [kind, entries] of Object.entries(document.components)) {
+    if (kind === 'securitySchemes') continue;
+    for (const name of Object.keys(entries)) {
+      t.ok(refs.has(`#/components/${kind}/${name}`), `${kind}/${name} is referenced`);
+    }
+  }
+  const schemas = Object.keys(document.components.schemas ?? {});
+  for (const name of schemas) {
+    t.notOk(schemas.includes(`${name}Input`), `${name} has no ${name}Input twin`);
+  }
+});
+
+t.test('one name per schema: the variant the routes use keeps the id', async (t) => {
+  const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+  const body = (name: string) => ({
+    requestBody: { content: { 'application/json': { schema: ref(name) } } },
+  });
+  const document = {
+    paths: { '/a': { post: body('CreateInput') } },
+    components: {
+      schemas: {
+        Create: { type: 'object', properties: { at: ref('Part') } },
+        CreateInput: { type: 'object', properties: { at: ref('PartInput') } },
+        Part: { type: 'string' },
+        PartInput: { type: 'string', maxLength: 3 },
+        Unused: { type: 'string' },
+        UnusedInput: { type: 'string' },
+      },
+    },
+  };
+  oneNamePerSchema(document);
+  t.same(document.paths['/a'].post, body('Create'));
+  t.same(document.components.schemas, {
+    Create: { type: 'object', properties: { at: ref('Part') } },
+    Part: { type: 'string', maxLength: 3 },
+  });
+
+  const both = {
+    paths: {
+      '/a': {
+        post: {
+          ...body('PartInput'),
+          responses: { 200: { content: { 'application/json': { schema: ref('Part') } } } },
+        },
+      },
+    },
+    components: {
+      schemas: { Part: { type: 'string' }, PartInput: { type: 'string', maxLength: 3 } },
+    },
+  };
+  t.throws(() => oneNamePerSchema(both), /Part reads differently in requests and responses/);
 });

@@ -41,3 +41,75 @@ export function integerFormats(document: unknown): void {
     node.format = fits ? 'int32' : 'int64';
   });
 }
+
+const SCHEMA_REF = '#/components/schemas/';
+
+function schemaRefs(value: unknown): Set<string> {
+  const names = new Set<string>();
+  walk(value, (node) => {
+    if (typeof node.$ref === 'string' && node.$ref.startsWith(SCHEMA_REF)) {
+      names.add(node.$ref.slice(SCHEMA_REF.length));
+    }
+  });
+  return names;
+}
+
+function renameRefs(value: unknown, renames: ReadonlyMap<string, string>): void {
+  walk(value, (node) => {
+    if (typeof node.$ref !== 'string' || !node.$ref.startsWith(SCHEMA_REF)) return;
+    const to = renames.get(node.$ref.slice(SCHEMA_REF.length));
+    if (to !== undefined) node.$ref = `${SCHEMA_REF}${to}`;
+  });
+}
+
+/** The components reachable from the operations, following `$ref`s transitively. */
+function reachableSchemas(document: Json, schemas: Json): Set<string> {
+  const components = isObject(document.components) ? document.components : {};
+  const others = Object.entries(components).filter(([kind]) => kind !== 'schemas');
+  const reached = new Set<string>();
+  const pending = [...schemaRefs(document.paths), ...schemaRefs(others)];
+  while (pending.length > 0) {
+    const name = pending.pop()!;
+    if (reached.has(name)) continue;
+    reached.add(name);
+    pending.push(...schemaRefs(schemas[name]));
+  }
+  return reached;
+}
+
+/**
+ * fastify-type-provider-zod emits every registered schema twice, `X` (as a response shows
+ * it) and `XInput` (as a request sends it), whether a route uses it or not: 27 components
+ * were never referenced, and `ClientCreate` typed `phone` as `unknown` (the output of a
+ * transform) while the body really was `ClientCreateInput`. Each schema keeps one name here,
+ * the one its id gives it: the variant the routes use is kept under the id, the other
+ * dropped, and so is every component nothing reaches. A schema used both ways must read the
+ * same both ways, or the document refuses to build (give the request its own id).
+ */
+export function oneNamePerSchema(document: Json): void {
+  const components = isObject(document.components) ? document.components : {};
+  const schemas = isObject(components.schemas) ? components.schemas : {};
+  const used = reachableSchemas(document, schemas);
+  const pairs = Object.keys(schemas).filter((name) => `${name}Input` in schemas);
+  const renames = new Map(pairs.map((name) => [`${name}Input`, name]));
+  for (const name of pairs) {
+    const input = `${name}Input`;
+    if (used.has(name) && used.has(input)) {
+      const normalised = (schema: unknown) => {
+        const copy = structuredClone(schema);
+        renameRefs(copy, renames);
+        return JSON.stringify(copy);
+      };
+      if (normalised(schemas[input]) !== normalised(schemas[name])) {
+        throw new Error(
+          `OpenAPI: schema ${name} reads differently in requests and responses; give each its own id`,
+        );
+      }
+    }
+    if (used.has(input) && !used.has(name)) schemas[name] = schemas[input];
+    delete schemas[input];
+    if (used.has(input)) used.add(name);
+  }
+  renameRefs(document, renames);
+  for (const name of Object.keys(schemas)) if (!used.has(name)) delete schemas[name];
+}

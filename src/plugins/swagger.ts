@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
-import { integerFormats } from './openapi-document.js';
+import { integerFormats, oneNamePerSchema } from './openapi-document.js';
 
 export const API_VERSION = '0.1.0';
 
@@ -75,6 +75,7 @@ async function swaggerPlugin(app: FastifyInstance) {
     transform: jsonSchemaTransform,
     transformObject: (documentObject) => {
       const document = problemContentTypes(jsonSchemaTransformObject(documentObject));
+      oneNamePerSchema(document);
       integerFormats(document);
       return document;
     },
