@@ -148,3 +148,48 @@ t.test('one name per schema: the variant the routes use keeps the id', async (t)
   };
   t.throws(() => oneNamePerSchema(both), /Part reads differently in requests and responses/);
 });
+
+t.test(
+  'every operation: a unique camelCase operationId, a defined tag, its security',
+  async (t) => {
+    const { app } = await buildTestApp(t);
+    const document = app.swagger() as unknown as {
+      tags: { name: string; description?: string }[];
+      security: unknown;
+      paths: Record<
+        string,
+        Record<string, { operationId?: string; tags?: string[]; security?: unknown }>
+      >;
+    };
+    const defined = new Set(document.tags.map((tag) => tag.name));
+    t.same(document.security, [{ bearerAuth: [] }], 'a token unless an operation says otherwise');
+    const ids = new Set<string>();
+    const used = new Set<string>();
+    const publicRoutes = new Set(
+      app.apiRoutes.filter((route) => route.public).map((r) => `${r.method} ${r.url}`),
+    );
+    for (const [route, operations] of Object.entries(document.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const where = `${method.toUpperCase()} ${route}`;
+        t.match(operation.operationId, /^[a-z][a-zA-Z0-9]+$/, `${where}: camelCase operationId`);
+        t.notOk(ids.has(operation.operationId!), `${where}: operationId is unique`);
+        ids.add(operation.operationId!);
+        t.equal(operation.tags?.length, 1, `${where}: one tag`);
+        for (const tag of operation.tags ?? []) {
+          t.ok(defined.has(tag), `${where}: tag "${tag}" is defined at the top level`);
+          used.add(tag);
+        }
+        const url = route.replace(/\{([^}]+)\}/g, ':$1');
+        const isPublic =
+          !url.startsWith('/v1/') || publicRoutes.has(`${method.toUpperCase()} ${url}`);
+        t.same(operation.security, isPublic ? [] : [{ bearerAuth: [] }], `${where}: security`);
+      }
+    }
+    t.same([...used].sort(), [...defined].sort(), 'every top-level tag is used');
+    t.ok(
+      document.tags.every((tag) => tag.description),
+      'every tag is described',
+    );
+    t.equal(ids.size, app.apiRoutes.length + 2, 'every /v1 route, /healthz and /readyz');
+  },
+);

@@ -1,11 +1,40 @@
-import swagger from '@fastify/swagger';
+import swagger, { type SwaggerTransform } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { integerFormats, oneNamePerSchema } from './openapi-document.js';
+import { isApiRoute } from './route-policy.js';
 
 export const API_VERSION = '0.1.0';
+
+/** The tags operations are grouped by, in the order /docs shows them. */
+const TAGS = [
+  { name: 'service', description: 'Liveness and readiness, for orchestrators; no token.' },
+  { name: 'auth', description: 'Log in, refresh, log out, the caller, the second factor.' },
+  { name: 'users', description: 'Staff accounts (admin).' },
+  { name: 'clinics', description: 'The clinics users and clients belong to (admin).' },
+  {
+    name: 'clients',
+    description: "The clients of the caller's clinics (reception, practitioner).",
+  },
+  {
+    name: 'data-subject requests',
+    description: "A client's export, legal hold and erasure (admin).",
+  },
+  {
+    name: 'consent templates',
+    description: 'Versioned consent texts: admins publish, staff read.',
+  },
+  { name: 'consents', description: "A client's signed consents (reception, practitioner)." },
+  { name: 'journal', description: 'The treatment journal and product recalls (practitioner).' },
+  {
+    name: 'audit',
+    description: "The tamper-evident audit log (auditor) and a client's access log.",
+  },
+];
+
+const BEARER = [{ bearerAuth: [] }];
 
 const DESCRIPTIONS: Record<string, string> = {
   '200': 'OK',
@@ -50,6 +79,25 @@ function problemContentTypes<T>(document: T): T {
 }
 
 /**
+ * One route's operation, from its zod schemas (fastify-type-provider-zod) and its access
+ * policy: what the auth hook requires is what the document says, so `security` is derived
+ * from `config.public` (route-policy.ts), never declared twice. Every documented route
+ * names a stable `operationId` (SDK generators name their methods after it).
+ */
+const routeTransform: SwaggerTransform = (input) => {
+  const result = jsonSchemaTransform(input);
+  const schema = result.schema as Record<string, unknown> | undefined;
+  if (!schema || schema.hide) return result;
+  const method = [input.route.method].flat().join(',');
+  if (typeof schema.operationId !== 'string') {
+    throw new Error(`OpenAPI: ${method} ${input.url} has no operationId`);
+  }
+  const isPublic = !isApiRoute(input.url) || input.route.config?.public === true;
+  schema.security = isPublic ? [] : BEARER;
+  return result;
+};
+
+/**
  * The OpenAPI document is generated from the routes' zod schemas, so it cannot drift from
  * what the server validates; `npm run openapi` writes it to openapi.yaml.
  */
@@ -66,13 +114,15 @@ async function swaggerPlugin(app: FastifyInstance) {
           'audit log of every read and write. Errors are RFC 9457 problem details.',
       },
       servers: [{ url: '/' }],
+      tags: TAGS,
+      security: BEARER,
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
         },
       },
     },
-    transform: jsonSchemaTransform,
+    transform: routeTransform,
     transformObject: (documentObject) => {
       const document = problemContentTypes(jsonSchemaTransformObject(documentObject));
       oneNamePerSchema(document);

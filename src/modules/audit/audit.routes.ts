@@ -30,8 +30,8 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'audit.read' },
       schema: {
         tags: ['audit'],
+        operationId: 'listAuditEvents',
         summary: 'Query audit events, newest first',
-        security: [{ bearerAuth: [] }],
         querystring: auditQuerySchema,
         response: { 200: auditPageSchema, ...READ_PROBLEMS },
       },
@@ -48,11 +48,11 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'audit.read' },
       schema: {
         tags: ['audit'],
+        operationId: 'exportAuditEvents',
         summary: 'Export audit events, oldest first, streamed (NDJSON or CSV)',
         description:
           'Streamed from one COPY statement (one snapshot) in constant memory, whatever the size. CSV cells ' +
           'that a spreadsheet would run as a formula are prefixed with an apostrophe.',
-        security: [{ bearerAuth: [] }],
         querystring: auditExportQuerySchema,
         response: { 200: exportBodySchema, ...READ_PROBLEMS },
       },
@@ -79,13 +79,13 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'audit.read' },
       schema: {
         tags: ['audit'],
+        operationId: 'verifyAuditChain',
         summary: 'Verify the tamper-evident chain',
         description:
           'Seals what is pending, then recomputes every link (of the events in from/to, if ' +
           'given). `ok: false` names the first event whose content or order no longer ' +
           'matches. Keep `head` outside the database and pass it back as `head=position:hash` ' +
           'to detect a cut tail.',
-        security: [{ bearerAuth: [] }],
         querystring: auditVerifyQuerySchema,
         response: { 200: verifyResultSchema, ...READ_PROBLEMS },
       },
@@ -99,8 +99,8 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'accessLog.read' },
       schema: {
         tags: ['audit'],
+        operationId: 'getClientAccessLog',
         summary: "Who read or changed this client's data, newest first",
-        security: [{ bearerAuth: [] }],
         params: accessLogParamsSchema,
         querystring: accessLogQuerySchema,
         response: { 200: auditPageSchema, ...problemResponses(404, ...AUTHENTICATED_PROBLEMS) },
