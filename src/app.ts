@@ -27,6 +27,7 @@ import { auditRoutes } from './modules/audit/audit.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { clientsRoutes } from './modules/clients/clients.routes.js';
 import { journalRetention } from './modules/journal/journal.retention.js';
+import { SANE_REQUEST_ID } from './schemas/headers.js';
 import { templatesRoutes } from './modules/templates/templates.routes.js';
 import { consentsRoutes } from './modules/consents/consents.routes.js';
 import { journalRoutes } from './modules/journal/journal.routes.js';
@@ -45,8 +46,6 @@ export interface BuildAppOptions {
   /** How long a throttled login waits before its 429 (THROTTLED_LOGIN_DELAY_MS unless set). */
   throttledLoginDelayMs?: number;
 }
-
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Request bodies above this are refused with 413 (a signed consent's PNG fits well inside). */
 export const BODY_LIMIT_BYTES = 1024 * 1024;

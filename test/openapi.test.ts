@@ -193,3 +193,44 @@ t.test(
     t.equal(ids.size, app.apiRoutes.length + 2, 'every /v1 route, /healthz and /readyz');
   },
 );
+
+t.test('headers: each defined once, on the operations and statuses that have them', async (t) => {
+  const { app } = await buildTestApp(t);
+  type Operation = {
+    parameters?: { $ref?: string; in?: string }[];
+    responses: Record<string, { headers?: Record<string, { $ref: string }> }>;
+  };
+  const document = app.swagger() as unknown as { paths: Record<string, Record<string, Operation>> };
+  const breakGlass = new Set(
+    app.apiRoutes
+      .filter((route) => route.permission === 'journal.read')
+      .map((route) => `${route.method} ${route.url.replace(/:([A-Za-z]+)/g, '{$1}')}`),
+  );
+  t.ok(breakGlass.size >= 2, 'the journal reads');
+  for (const [route, operations] of Object.entries(document.paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      const where = `${method.toUpperCase()} ${route}`;
+      const headers = (operation.parameters ?? [])
+        .map((parameter) => parameter.$ref?.replace('#/components/parameters/', ''))
+        .filter(Boolean);
+      t.same(
+        headers,
+        [
+          'X-Request-Id',
+          ...(route.startsWith('/v1/') ? ['X-Purpose-Of-Use'] : []),
+          ...(breakGlass.has(where) ? ['X-Break-Glass-Reason'] : []),
+        ],
+        `${where}: request headers`,
+      );
+      for (const [status, response] of Object.entries(operation.responses)) {
+        const names = Object.keys(response.headers ?? {});
+        t.ok(names.includes('X-Request-Id'), `${where} ${status}: X-Request-Id`);
+        t.equal(
+          names.includes('Retry-After'),
+          status === '429' || status === '503',
+          `${where} ${status}: Retry-After exactly on 429 and 503`,
+        );
+      }
+    }
+  }
+});

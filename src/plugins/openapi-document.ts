@@ -1,3 +1,6 @@
+import { z } from 'zod';
+import type { HeaderDefinition } from '../schemas/headers.js';
+
 /**
  * Passes over the generated OpenAPI document (plugins/swagger.ts runs them in its
  * transformObject): each makes one promise of the document hold for every route at once,
@@ -112,4 +115,82 @@ export function oneNamePerSchema(document: Json): void {
   }
   renameRefs(document, renames);
   for (const name of Object.keys(schemas)) if (!used.has(name)) delete schemas[name];
+}
+
+/** The headers of one operation, by name: what it reads, and what each status sends. */
+export interface OperationHeaders {
+  request: readonly string[];
+  response: Readonly<Record<string, readonly string[]>>;
+}
+
+/** Where the per-route transform leaves an operation's headers for `documentHeaders`. */
+export const HEADERS_KEY = 'x-operation-headers';
+
+type HeaderDefinitions = Record<string, HeaderDefinition>;
+
+function headerSchema(definition: HeaderDefinition): Json {
+  const schema: Json = z.toJSONSchema(definition.schema, { target: 'draft-2020-12', io: 'input' });
+  delete schema.$schema;
+  return schema;
+}
+
+/**
+ * Turns each operation's header names (left under HEADERS_KEY by the per-route transform)
+ * into `$ref`s to one definition each, and defines only the headers some operation uses.
+ */
+export function documentHeaders(
+  document: Json,
+  definitions: { request: HeaderDefinitions; response: HeaderDefinitions },
+): void {
+  const parameters: Json = {};
+  const headers: Json = {};
+  const paths = isObject(document.paths) ? document.paths : {};
+  for (const operations of Object.values(paths)) {
+    for (const operation of Object.values(isObject(operations) ? operations : {})) {
+      if (!isObject(operation)) continue;
+      const declared = operation[HEADERS_KEY] as OperationHeaders | undefined;
+      delete operation[HEADERS_KEY];
+      if (!declared) continue;
+      const refs = declared.request.map((name) => {
+        const definition = definitions.request[name];
+        if (!definition) throw new Error(`OpenAPI: no request header ${name} is defined`);
+        parameters[name] = {
+          name,
+          in: 'header',
+          required: false,
+          description: definition.description,
+          schema: headerSchema(definition),
+          example: definition.example,
+        };
+        return { $ref: `#/components/parameters/${name}` };
+      });
+      if (refs.length > 0) {
+        operation.parameters = [
+          ...((operation.parameters as unknown[] | undefined) ?? []),
+          ...refs,
+        ];
+      }
+      const responses = isObject(operation.responses) ? operation.responses : {};
+      for (const [status, names] of Object.entries(declared.response)) {
+        const response = responses[status];
+        if (!isObject(response))
+          throw new Error(`OpenAPI: headers for undeclared status ${status}`);
+        response.headers = Object.fromEntries(
+          names.map((name) => {
+            const definition = definitions.response[name];
+            if (!definition) throw new Error(`OpenAPI: no response header ${name} is defined`);
+            headers[name] = {
+              description: definition.description,
+              required: true,
+              schema: headerSchema(definition),
+              example: definition.example,
+            };
+            return [name, { $ref: `#/components/headers/${name}` }];
+          }),
+        );
+      }
+    }
+  }
+  const components = isObject(document.components) ? document.components : {};
+  document.components = { ...components, parameters, headers };
 }

@@ -1,10 +1,32 @@
 import swagger, { type SwaggerTransform } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchema } from 'fastify';
 import fp from 'fastify-plugin';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
-import { integerFormats, oneNamePerSchema } from './openapi-document.js';
+import { BREAK_GLASS_PERMISSION } from '../access/break-glass.js';
+import {
+  REQUEST_HEADERS,
+  RESPONSE_HEADERS,
+  type RequestHeaderName,
+  type ResponseHeaderName,
+} from '../schemas/headers.js';
+import {
+  documentHeaders,
+  HEADERS_KEY,
+  integerFormats,
+  oneNamePerSchema,
+  type OperationHeaders,
+} from './openapi-document.js';
 import { isApiRoute } from './route-policy.js';
+
+declare module 'fastify' {
+  interface FastifySchema {
+    /** Request headers this route reads beyond those every route does (schemas/headers.ts). */
+    requestHeaders?: readonly RequestHeaderName[];
+    /** Response headers this route sends per status, beyond X-Request-Id and Retry-After. */
+    responseHeaders?: Readonly<Partial<Record<number, readonly ResponseHeaderName[]>>>;
+  }
+}
 
 export const API_VERSION = '0.1.0';
 
@@ -52,6 +74,32 @@ const DESCRIPTIONS: Record<string, string> = {
   '503': 'Database or audit log unavailable; nothing was returned or changed; see Retry-After',
 };
 
+/**
+ * The headers of one operation (schemas/headers.ts): X-Request-Id in and out everywhere,
+ * X-Purpose-Of-Use on /v1 (the auth hook reads it on every request there), break-glass
+ * where access/break-glass.ts allows it, Retry-After on every 429 and 503, plus what the
+ * route declares.
+ */
+function operationHeaders(
+  url: string,
+  permission: string | undefined,
+  statuses: readonly string[],
+  declared: Pick<FastifySchema, 'requestHeaders' | 'responseHeaders'>,
+): OperationHeaders {
+  const request: RequestHeaderName[] = ['X-Request-Id'];
+  if (isApiRoute(url)) request.push('X-Purpose-Of-Use');
+  if (permission === BREAK_GLASS_PERMISSION) request.push('X-Break-Glass-Reason');
+  const response = Object.fromEntries(
+    statuses.map((status) => {
+      const names: ResponseHeaderName[] = ['X-Request-Id'];
+      if (status === '429' || status === '503') names.push('Retry-After');
+      names.push(...(declared.responseHeaders?.[Number(status)] ?? []));
+      return [status, names];
+    }),
+  );
+  return { request: [...request, ...(declared.requestHeaders ?? [])], response };
+}
+
 type Responses = Record<string, { description?: string; content?: Record<string, unknown> }>;
 
 /**
@@ -94,6 +142,15 @@ const routeTransform: SwaggerTransform = (input) => {
   }
   const isPublic = !isApiRoute(input.url) || input.route.config?.public === true;
   schema.security = isPublic ? [] : BEARER;
+  const declared: FastifySchema = input.schema ?? {};
+  delete schema.requestHeaders;
+  delete schema.responseHeaders;
+  schema[HEADERS_KEY] = operationHeaders(
+    input.url,
+    input.route.config?.permission,
+    Object.keys((schema.response as object | undefined) ?? {}),
+    declared,
+  );
   return result;
 };
 
@@ -125,6 +182,7 @@ async function swaggerPlugin(app: FastifyInstance) {
     transform: routeTransform,
     transformObject: (documentObject) => {
       const document = problemContentTypes(jsonSchemaTransformObject(documentObject));
+      documentHeaders(document, { request: REQUEST_HEADERS, response: RESPONSE_HEADERS });
       oneNamePerSchema(document);
       integerFormats(document);
       return document;
