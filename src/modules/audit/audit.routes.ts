@@ -7,9 +7,11 @@ import {
   auditPageSchema,
   auditQuerySchema,
   auditVerifyQuerySchema,
-  exportBodySchema,
+  exportCsvSchema,
+  exportNdjsonSchema,
   verifyResultSchema,
 } from './audit.schemas.js';
+import { CSV_COLUMNS } from './audit.csv.js';
 import { createAuditService } from './audit.service.js';
 
 /** What any signed-in read of the audit log can answer besides 200. */
@@ -54,7 +56,22 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
           'Streamed from one COPY statement (one snapshot) in constant memory, whatever the size. CSV cells ' +
           'that a spreadsheet would run as a formula are prefixed with an apostrophe.',
         querystring: auditExportQuerySchema,
-        response: { 200: exportBodySchema, ...READ_PROBLEMS },
+        response: {
+          200: {
+            description:
+              'The events, oldest first, as a file: `format=ndjson` (the default) or `csv`',
+            content: {
+              'application/x-ndjson': { schema: exportNdjsonSchema },
+              'text/csv': {
+                schema: exportCsvSchema.describe(
+                  `A header row (${CSV_COLUMNS.join(',')}), then one row per event; CRLF line ends`,
+                ),
+              },
+            },
+          },
+          ...READ_PROBLEMS,
+        },
+        responseHeaders: { 200: ['Content-Disposition'] },
       },
     },
     async (request, reply) => {
@@ -67,7 +84,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
             format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
           )
           .header('content-disposition', `attachment; filename="audit-events-${stamp}.${format}"`)
-          // A stream is piped as is (no serializer); the 200 schema documents its bytes.
+          // A stream is piped as is (no serializer); the 200 schemas document its bytes.
           .send(stream as unknown as string)
       );
     },

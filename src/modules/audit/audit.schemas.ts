@@ -88,5 +88,14 @@ export const verifyResultSchema = z
 export const accessLogParamsSchema = z.strictObject({ id: z.uuid() });
 export const accessLogQuerySchema = z.strictObject({ limit, cursor });
 
-/** The export's bytes: NDJSON (one AuditEvent per line) or CSV with a header row. */
-export const exportBodySchema = z.string().describe('NDJSON or CSV, streamed');
+/**
+ * The NDJSON export: one AuditEvent per line. OpenAPI 3.1 has no item schema for a sequential
+ * media type, so the lines are described as if they were a JSON array (the Media Type
+ * Registry's reading of `schema` for sequential JSON).
+ */
+export const exportNdjsonSchema = z
+  .array(auditEventSchema)
+  .describe('One AuditEvent (JSON) per line, each ended by a line feed');
+
+/** The CSV export: a header row, then one row per event (CSV_COLUMNS, RFC 4180). */
+export const exportCsvSchema = z.string();
