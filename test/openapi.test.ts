@@ -234,3 +234,19 @@ t.test('headers: each defined once, on the operations and statuses that have the
     }
   }
 });
+
+t.test('limits the server enforces outside JSON Schema are documented', async (t) => {
+  const document = parse(
+    readFileSync(path.resolve(import.meta.dirname, '..', 'openapi.yaml'), 'utf8'),
+  ) as { components: { schemas: Record<string, { properties: Record<string, unknown> }> } };
+  const { UserCreate, ConsentCreate, ClientCreate } = document.components.schemas;
+  t.match(UserCreate?.properties.password, { minLength: 12, maxLength: 128 }, 'password 12-128');
+  t.match(UserCreate?.properties.clinicIds, { uniqueItems: true });
+  t.match(ConsentCreate?.properties.answers, { description: /16 KiB.*5 levels/ });
+  t.match(ConsentCreate?.properties.signatureImage, {
+    maxLength: Number,
+    contentMediaType: 'image/png',
+    description: /256 KiB/,
+  });
+  t.match(ClientCreate?.properties.dateOfBirth, { format: 'date' });
+});

@@ -194,3 +194,33 @@ export function documentHeaders(
   const components = isObject(document.components) ? document.components : {};
   document.components = { ...components, parameters, headers };
 }
+
+/**
+ * Swagger UI's "Try it out" sends a request body's example as shown. A request schema names
+ * its example with `.meta({ requestExample })` (zod drops `examples` from the input side of a
+ * schema with a transform, assuming they are outputs): it becomes the component's `examples`
+ * and the example of every request body using it.
+ */
+export function requestExamples(document: Json): void {
+  walk(document, (node) => {
+    if (!('requestExample' in node)) return;
+    node.examples = [node.requestExample];
+    delete node.requestExample;
+  });
+  const components = isObject(document.components) ? document.components : {};
+  const schemas = isObject(components.schemas) ? components.schemas : {};
+  walk(document.paths, (node) => {
+    const body = node.requestBody;
+    if (!isObject(body) || !isObject(body.content)) return;
+    for (const media of Object.values(body.content)) {
+      if (!isObject(media) || media.example !== undefined || !isObject(media.schema)) continue;
+      const ref = media.schema.$ref;
+      const schema =
+        typeof ref === 'string' && ref.startsWith(SCHEMA_REF)
+          ? schemas[ref.slice(SCHEMA_REF.length)]
+          : media.schema;
+      const examples = isObject(schema) ? schema.examples : undefined;
+      if (Array.isArray(examples) && examples.length > 0) media.example = examples[0];
+    }
+  });
+}

@@ -15,6 +15,7 @@ import {
   HEADERS_KEY,
   integerFormats,
   oneNamePerSchema,
+  requestExamples,
   type OperationHeaders,
 } from './openapi-document.js';
 import { isApiRoute } from './route-policy.js';
@@ -184,6 +185,7 @@ async function swaggerPlugin(app: FastifyInstance) {
       const document = problemContentTypes(jsonSchemaTransformObject(documentObject));
       documentHeaders(document, { request: REQUEST_HEADERS, response: RESPONSE_HEADERS });
       oneNamePerSchema(document);
+      requestExamples(document);
       integerFormats(document);
       return document;
     },

@@ -31,7 +31,18 @@ export const publishTemplateSchema = z
     minimumAge: z.number().int().min(0).max(130).optional(),
     coolingOffHours: z.number().int().min(0).max(8760).optional(),
   })
-  .meta({ id: 'ConsentTemplatePublish' });
+  .meta({
+    id: 'ConsentTemplatePublish',
+    requestExample: {
+      key: 'botox',
+      title: 'Botulinum toxin',
+      body: 'Jeg giver samtykke til behandling med botulinumtoksin.',
+      language: 'da',
+      treatmentTypes: ['botox'],
+      minimumAge: 18,
+      coolingOffHours: 48,
+    },
+  });
 
 export type PublishTemplateInput = z.output<typeof publishTemplateSchema>;
 
