@@ -15,7 +15,7 @@ import authPlugin from './modules/auth/auth.plugin.js';
 import type { PasswordHashingOptions } from './modules/auth/password.js';
 import clockPlugin from './plugins/clock.js';
 import dbPlugin from './plugins/db.js';
-import errorsPlugin, { frameworkErrorHandler } from './plugins/errors.js';
+import errorsPlugin, { clientErrorHandler, frameworkErrorHandler } from './plugins/errors.js';
 import keysPlugin from './plugins/keys.js';
 import routePolicyPlugin from './plugins/route-policy.js';
 import securityPlugin from './plugins/security.js';
@@ -63,6 +63,10 @@ export async function buildApp(options: BuildAppOptions) {
     },
     routerOptions: { ignoreTrailingSlash: false },
     frameworkErrors: frameworkErrorHandler,
+    // What Node refuses before Fastify has a request answers problem details too.
+    clientErrorHandler,
+    // Node's own Host check answers an empty 400; the security plugin makes the same check.
+    http: { requireHostHeader: false },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

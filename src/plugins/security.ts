@@ -1,6 +1,7 @@
 import helmet from '@fastify/helmet';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { BadRequest } from '../errors.js';
 
 /**
  * Security headers on every response, errors and 404s included: helmet's set (nosniff,
@@ -23,6 +24,11 @@ async function securityPlugin(app: FastifyInstance) {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     reply.header('cache-control', 'no-store');
+    // RFC 9112 3.2: an HTTP/1.1 request without Host is a 400. Node's own check answered it
+    // with an empty body, so buildApp turns that off and it is made here, as problem details.
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      throw new BadRequest('An HTTP/1.1 request must carry a Host header.');
+    }
   });
 }
 

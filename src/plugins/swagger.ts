@@ -58,6 +58,7 @@ const TAGS = [
 ];
 
 const BEARER = [{ bearerAuth: [] }];
+const PROBLEM_REF = '#/components/schemas/Problem';
 
 const DESCRIPTIONS: Record<string, string> = {
   '200': 'OK',
@@ -72,6 +73,7 @@ const DESCRIPTIONS: Record<string, string> = {
   '413': 'The body is too large',
   '415': 'Send application/json',
   '429': 'Too many requests; see Retry-After',
+  '431': 'The request headers or the URL are too large (refused before routing)',
   '503': 'Database or audit log unavailable; nothing was returned or changed; see Retry-After',
 };
 
@@ -144,6 +146,8 @@ const routeTransform: SwaggerTransform = (input) => {
   const isPublic = !isApiRoute(input.url) || input.route.config?.public === true;
   schema.security = isPublic ? [] : BEARER;
   const declared: FastifySchema = input.schema ?? {};
+  // Any request can be too large for Node's parser (maxHeaderSize, the URL included).
+  schema.response = { ...(schema.response as object), 431: { $ref: PROBLEM_REF } };
   delete schema.requestHeaders;
   delete schema.responseHeaders;
   schema[HEADERS_KEY] = operationHeaders(
