@@ -250,3 +250,35 @@ t.test('limits the server enforces outside JSON Schema are documented', async (t
   });
   t.match(ClientCreate?.properties.dateOfBirth, { format: 'date' });
 });
+
+t.test('/docs needs nothing its CSP refuses, and works over plain HTTP', async (t) => {
+  const { app } = await buildTestApp(t, { env: { TRUST_PROXY: '127.0.0.1' } });
+  const page = await app.inject({ method: 'GET', url: '/docs/', headers: { host: 'docs.test' } });
+  t.equal(page.statusCode, 200);
+  const csp = String(page.headers['content-security-policy']);
+  t.notMatch(csp, /upgrade-insecure-requests/, 'no upgrade: plain HTTP hosts keep their assets');
+  t.notMatch(csp, /unsafe-inline|unsafe-eval/, 'nothing inline is allowed');
+  t.match(csp, /script-src 'self'/);
+  t.match(csp, /style-src 'self'(;|$)/);
+  // The page itself: only same-origin scripts and stylesheets, nothing inline.
+  t.notMatch(page.body, /<script(?![^>]*\bsrc=)[^>]*>/, 'no inline script');
+  t.notMatch(page.body, /<style|\sstyle=/, 'no inline style');
+  t.notMatch(page.body, /(src|href)="(https?:)?\/\//, 'no asset from another origin');
+  // Swagger UI's standalone top bar renders a logo with an inline <style>: not used.
+  const initializer = await app.inject({
+    method: 'GET',
+    url: '/docs/static/swagger-initializer.js',
+  });
+  t.match(initializer.body, /"layout":\s*"BaseLayout"/);
+  t.notOk(
+    page.headers['cross-origin-opener-policy'],
+    'no COOP a browser ignores (and logs) on HTTP',
+  );
+  t.notOk(page.headers['origin-agent-cluster']);
+  const proxied = await app.inject({
+    method: 'GET',
+    url: '/docs/',
+    headers: { host: 'docs.test', 'x-forwarded-proto': 'https' },
+  });
+  t.equal(proxied.headers['cross-origin-opener-policy'], 'same-origin', 'COOP over HTTPS');
+});

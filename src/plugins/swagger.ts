@@ -194,7 +194,13 @@ async function swaggerPlugin(app: FastifyInstance) {
       return document;
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // The security plugin's CSP covers /docs too. Swagger UI's standalone top bar (a box to
+    // load any other document, and a logo SVG with an inline <style> that CSP refuses
+    // without 'unsafe-inline') is left out: this page shows this API's document only.
+    uiConfig: { layout: 'BaseLayout' },
+  });
   app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async () =>
     app.swagger(),
   );
