@@ -173,7 +173,9 @@ async function swaggerPlugin(app: FastifyInstance) {
         description:
           'Clients, signed consents and treatment journals for aesthetic and medical clinics: ' +
           'field-level encryption, role-based access scoped to clinics, and a tamper-evident ' +
-          'audit log of every read and write. Errors are RFC 9457 problem details.',
+          'audit log of every read and write. Errors are RFC 9457 problem details ' +
+          '(`application/problem+json`), those refused before routing included. Every response ' +
+          'carries `X-Request-Id`, `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`.',
       },
       servers: [{ url: '/' }],
       tags: TAGS,
