@@ -160,7 +160,7 @@ export function documentHeaders(
           required: false,
           description: definition.description,
           schema: headerSchema(definition),
-          example: definition.example,
+          ...(definition.example !== undefined && { example: definition.example }),
         };
         return { $ref: `#/components/parameters/${name}` };
       });
@@ -183,7 +183,7 @@ export function documentHeaders(
               description: definition.description,
               required: true,
               schema: headerSchema(definition),
-              example: definition.example,
+              ...(definition.example !== undefined && { example: definition.example }),
             };
             return [name, { $ref: `#/components/headers/${name}` }];
           }),

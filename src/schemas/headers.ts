@@ -9,7 +9,11 @@ export const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export interface HeaderDefinition {
   description: string;
   schema: z.ZodType;
-  example: string | number;
+  /**
+   * Response headers only: Swagger UI's "Try it out" fills a request header with its example,
+   * and would send the same request id, purpose or break-glass reason every time.
+   */
+  example?: string | number;
 }
 
 /**
@@ -24,19 +28,16 @@ export const REQUEST_HEADERS = {
     description:
       'Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.',
     schema: z.string().regex(SANE_REQUEST_ID),
-    example: 'front-desk-42:7',
   },
   'X-Purpose-Of-Use': {
     description:
       'Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.',
     schema: z.string().regex(PURPOSE_OF_USE),
-    example: 'treatment',
   },
   'X-Break-Glass-Reason': {
     description:
       "Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400.",
     schema: z.string().min(BREAK_GLASS_MIN).max(BREAK_GLASS_MAX),
-    example: 'Acute allergic reaction; the treating clinic is closed',
   },
 } as const satisfies Record<string, HeaderDefinition>;
 

@@ -1188,20 +1188,11 @@ export interface components {
   };
   responses: never;
   parameters: {
-    /**
-     * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-     * @example front-desk-42:7
-     */
+    /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
     'X-Request-Id': string;
-    /**
-     * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-     * @example treatment
-     */
+    /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
     'X-Purpose-Of-Use': string;
-    /**
-     * @description Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400.
-     * @example Acute allergic reaction; the treating clinic is closed
-     */
+    /** @description Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400. */
     'X-Break-Glass-Reason': string;
   };
   requestBodies: never;
@@ -1230,10 +1221,7 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
       };
       path?: never;
@@ -1267,10 +1255,7 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
       };
       path?: never;
@@ -1315,15 +1300,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -1429,15 +1408,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -1542,15 +1515,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -1654,15 +1621,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -1758,15 +1719,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -1892,15 +1847,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -2036,15 +1985,9 @@ export interface operations {
         cursor?: string;
       };
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -2133,15 +2076,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -2272,15 +2209,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -2378,15 +2309,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -2526,15 +2451,9 @@ export interface operations {
         cursor?: string;
       };
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -2623,15 +2542,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -2767,15 +2680,9 @@ export interface operations {
         cursor?: string;
       };
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -2867,15 +2774,9 @@ export interface operations {
         format?: 'ndjson' | 'csv';
       };
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -2970,15 +2871,9 @@ export interface operations {
         head?: string;
       };
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -3067,15 +2962,9 @@ export interface operations {
         cursor?: string;
       };
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -3177,15 +3066,9 @@ export interface operations {
         clinicId?: string;
       };
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -3281,15 +3164,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -3427,15 +3304,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -3550,15 +3421,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -3656,15 +3521,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -3799,15 +3658,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -3935,15 +3788,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -4074,15 +3921,9 @@ export interface operations {
         cursor?: string;
       };
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -4168,15 +4009,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -4299,15 +4134,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -4405,15 +4234,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -4511,15 +4334,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -4651,15 +4468,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -4758,15 +4569,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -4907,20 +4712,11 @@ export interface operations {
         cursor?: string;
       };
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
-        /**
-         * @description Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400.
-         * @example Acute allergic reaction; the treating clinic is closed
-         */
+        /** @description Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400. */
         'X-Break-Glass-Reason'?: components['parameters']['X-Break-Glass-Reason'];
       };
       path: {
@@ -5018,15 +4814,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -5176,20 +4966,11 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
-        /**
-         * @description Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400.
-         * @example Acute allergic reaction; the treating clinic is closed
-         */
+        /** @description Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400. */
         'X-Break-Glass-Reason'?: components['parameters']['X-Break-Glass-Reason'];
       };
       path: {
@@ -5288,15 +5069,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -5405,15 +5180,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -5522,15 +5291,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -5639,15 +5402,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
@@ -5778,15 +5535,9 @@ export interface operations {
         batchNumber: string;
       };
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path?: never;
@@ -5872,15 +5623,9 @@ export interface operations {
     parameters: {
       query?: never;
       header?: {
-        /**
-         * @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID.
-         * @example front-desk-42:7
-         */
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
-        /**
-         * @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400.
-         * @example treatment
-         */
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
       };
       path: {
