@@ -224,3 +224,34 @@ export function requestExamples(document: Json): void {
     }
   });
 }
+
+/** Media types whose body is a sequence of JSON texts, one per line. */
+const SEQUENTIAL_JSON = new Set(['application/x-ndjson', 'application/jsonl']);
+
+/**
+ * A streamed NDJSON body is not one JSON value, so a client, a mock server or a validating
+ * proxy reads it as text: its schema says `string`, and carries the lines' schema as
+ * `contentSchema` (JSON Schema's description of a string's content: here, as the Media Type
+ * Registry reads sequential JSON for OpenAPI 3.1, the lines as if they were an array). A
+ * route declares the array (`z.array(item)`); this pass turns it into that string.
+ */
+export function sequentialBodies(document: Json): void {
+  walk(document.paths, (node) => {
+    if (!isObject(node.responses)) return;
+    for (const response of Object.values(node.responses)) {
+      if (!isObject(response) || !isObject(response.content)) continue;
+      for (const [mediaType, media] of Object.entries(response.content)) {
+        if (!SEQUENTIAL_JSON.has(mediaType) || !isObject(media) || !isObject(media.schema))
+          continue;
+        const { description, ...lines } = media.schema;
+        if (lines.type !== 'array') continue;
+        media.schema = {
+          type: 'string',
+          ...(description !== undefined && { description }),
+          contentMediaType: mediaType,
+          contentSchema: lines,
+        };
+      }
+    }
+  });
+}

@@ -16,6 +16,7 @@ import {
   integerFormats,
   oneNamePerSchema,
   requestExamples,
+  sequentialBodies,
   type OperationHeaders,
 } from './openapi-document.js';
 import { isApiRoute } from './route-policy.js';
@@ -192,6 +193,7 @@ async function swaggerPlugin(app: FastifyInstance) {
       documentHeaders(document, { request: REQUEST_HEADERS, response: RESPONSE_HEADERS });
       oneNamePerSchema(document);
       requestExamples(document);
+      sequentialBodies(document);
       integerFormats(document);
       return document;
     },

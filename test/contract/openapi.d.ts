@@ -2792,7 +2792,7 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
-          'application/x-ndjson': components['schemas']['AuditEvent'][];
+          'application/x-ndjson': string;
           'text/csv': string;
         };
       };

@@ -7,9 +7,9 @@
  *
  * Every answer must be: not 5xx; a status the document declares for that operation, in one of
  * the media types it declares there, with a body matching that media type's schema (ajv, with
- * formats: JSON and problem+json parsed, NDJSON line by line, CSV as a string) and every
- * header it declares as sent; free of stack traces and SQL; and the process's global
- * prototypes must be untouched. FUZZ_RUNS (runs per route, default 24) and
+ * formats: JSON and problem+json parsed, NDJSON line by line against its contentSchema, CSV
+ * as a string) and every header it declares as sent; free of stack traces and SQL; and the
+ * process's global prototypes must be untouched. FUZZ_RUNS (runs per route, default 24) and
  * FUZZ_SEED set the size and the seed; `npm run soak` raises the runs.
  */
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -324,20 +324,22 @@ interface DocumentedResponse {
 }
 
 /**
- * A body as its media type's schema reads it: JSON parsed; NDJSON as the array of its lines
- * (how OpenAPI 3.1 describes sequential JSON); anything textual (CSV) as the string itself.
+ * A body as its media type's schema reads it: JSON parsed; anything else (NDJSON, CSV) as
+ * the string itself, whose `contentSchema` (if the schema has one) then reads its content.
  */
 function bodyAs(mediaType: string, body: string): unknown {
   if (mediaType === 'application/json' || mediaType.endsWith('+json')) return JSON.parse(body);
-  if (mediaType === 'application/x-ndjson') {
-    if (body !== '' && !body.endsWith('\n')) throw new Error('NDJSON must end with a line feed');
-    return body
-      .split('\n')
-      .slice(0, -1)
-      .map((line): unknown => JSON.parse(line));
-  }
-  if (mediaType.startsWith('text/')) return body;
+  if (mediaType === 'application/x-ndjson' || mediaType.startsWith('text/')) return body;
   throw new Error(`no way to read ${mediaType} against a schema`);
+}
+
+/** NDJSON as the array of its lines (how the document's `contentSchema` reads it). */
+function ndjsonLines(body: string): unknown[] {
+  if (body !== '' && !body.endsWith('\n')) throw new Error('NDJSON must end with a line feed');
+  return body
+    .split('\n')
+    .slice(0, -1)
+    .map((line): unknown => JSON.parse(line));
 }
 
 const toOpenApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -454,6 +456,15 @@ t.test('fuzzing every /v1 route as every role', async (t) => {
       throw new Error(
         `body does not match its ${mediaType} schema: ${where}: ${JSON.stringify(validate.errors).slice(0, 500)}: ${res.body.slice(0, 300)}`,
       );
+    const media = response.content[mediaType] as { schema?: { contentSchema?: unknown } };
+    if (media.schema?.contentSchema !== undefined) {
+      if (mediaType !== 'application/x-ndjson') throw new Error(`no reader for ${mediaType}`);
+      const lines = ajv.getSchema(`${at}/content/${pointer(mediaType)}/schema/contentSchema`);
+      if (!lines?.(ndjsonLines(res.body)))
+        throw new Error(
+          `lines do not match their schema: ${where}: ${JSON.stringify(lines?.errors).slice(0, 500)}`,
+        );
+    }
     validatedMediaTypes.set(mediaType, (validatedMediaTypes.get(mediaType) ?? 0) + 1);
   };
 

@@ -89,9 +89,8 @@ export const accessLogParamsSchema = z.strictObject({ id: z.uuid() });
 export const accessLogQuerySchema = z.strictObject({ limit, cursor });
 
 /**
- * The NDJSON export: one AuditEvent per line. OpenAPI 3.1 has no item schema for a sequential
- * media type, so the lines are described as if they were a JSON array (the Media Type
- * Registry's reading of `schema` for sequential JSON).
+ * The NDJSON export: one AuditEvent per line, declared as the array of its lines; the
+ * document shows it as text whose `contentSchema` is that array (plugins/openapi-document.ts).
  */
 export const exportNdjsonSchema = z
   .array(auditEventSchema)
