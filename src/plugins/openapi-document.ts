@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { HeaderDefinition } from '../schemas/headers.js';
+import type { RequestHeaderDefinition, ResponseHeaderDefinition } from '../schemas/headers.js';
 
 /**
  * Passes over the generated OpenAPI document (plugins/swagger.ts runs them in its
@@ -126,9 +126,7 @@ export interface OperationHeaders {
 /** Where the per-route transform leaves an operation's headers for `documentHeaders`. */
 export const HEADERS_KEY = 'x-operation-headers';
 
-type HeaderDefinitions = Record<string, HeaderDefinition>;
-
-function headerSchema(definition: HeaderDefinition): Json {
+function headerSchema(definition: { schema: z.ZodType }): Json {
   const schema: Json = z.toJSONSchema(definition.schema, { target: 'draft-2020-12', io: 'input' });
   delete schema.$schema;
   return schema;
@@ -140,7 +138,10 @@ function headerSchema(definition: HeaderDefinition): Json {
  */
 export function documentHeaders(
   document: Json,
-  definitions: { request: HeaderDefinitions; response: HeaderDefinitions },
+  definitions: {
+    request: Record<string, RequestHeaderDefinition>;
+    response: Record<string, ResponseHeaderDefinition>;
+  },
 ): void {
   const parameters: Json = {};
   const headers: Json = {};
@@ -160,7 +161,6 @@ export function documentHeaders(
           required: false,
           description: definition.description,
           schema: headerSchema(definition),
-          ...(definition.example !== undefined && { example: definition.example }),
         };
         return { $ref: `#/components/parameters/${name}` };
       });
@@ -181,9 +181,9 @@ export function documentHeaders(
             if (!definition) throw new Error(`OpenAPI: no response header ${name} is defined`);
             headers[name] = {
               description: definition.description,
-              required: true,
+              required: definition.required ?? true,
               schema: headerSchema(definition),
-              ...(definition.example !== undefined && { example: definition.example }),
+              example: definition.example,
             };
             return [name, { $ref: `#/components/headers/${name}` }];
           }),

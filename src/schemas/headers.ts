@@ -5,15 +5,23 @@ import { PURPOSE_OF_USE } from '../access/request-context.js';
 /** A request id the service keeps as sent; anything else is replaced by a fresh UUID. */
 export const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** A header as the OpenAPI document shows it (components.parameters or components.headers). */
-export interface HeaderDefinition {
+/**
+ * A request header as the document shows it (`components.parameters`), always optional. It
+ * has no example: Swagger UI's "Try it out" fills a header with its example, and would send
+ * the same request id, purpose or break-glass reason every time.
+ */
+export interface RequestHeaderDefinition {
   description: string;
   schema: z.ZodType;
-  /**
-   * Response headers only: Swagger UI's "Try it out" fills a request header with its example,
-   * and would send the same request id, purpose or break-glass reason every time.
-   */
-  example?: string | number;
+}
+
+/** A response header as the document shows it (`components.headers`). */
+export interface ResponseHeaderDefinition {
+  description: string;
+  schema: z.ZodType;
+  example: string | number;
+  /** `false` for a header sent on only some answers of a status it is declared on. */
+  required?: false;
 }
 
 /**
@@ -39,7 +47,7 @@ export const REQUEST_HEADERS = {
       "Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400.",
     schema: z.string().min(BREAK_GLASS_MIN).max(BREAK_GLASS_MAX),
   },
-} as const satisfies Record<string, HeaderDefinition>;
+} as const satisfies Record<string, RequestHeaderDefinition>;
 
 /**
  * The response headers the service sends, each documented once (`components.headers`).
@@ -63,7 +71,7 @@ export const RESPONSE_HEADERS = {
     schema: z.string(),
     example: 'attachment; filename="audit-events-2030-01-15T09-00-00-000Z.ndjson"',
   },
-} as const satisfies Record<string, HeaderDefinition>;
+} as const satisfies Record<string, ResponseHeaderDefinition>;
 
 export type RequestHeaderName = keyof typeof REQUEST_HEADERS;
 export type ResponseHeaderName = keyof typeof RESPONSE_HEADERS;
