@@ -4,6 +4,8 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.data/', '.tap/', 'bench/results/', 'bench/.build/'] },
+  // CommonJS configuration outside the TypeScript project (dependency-cruiser reads it).
+  { ignores: ['.dependency-cruiser.cjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

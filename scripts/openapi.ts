@@ -1,7 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { openApiYaml } from './openapi-document.js';
+import { OPENAPI_TYPES_FILE, openApiTypes, openApiYaml } from './openapi-document.js';
 
 const target = path.resolve(import.meta.dirname, '..', 'openapi.yaml');
-writeFileSync(target, await openApiYaml());
+const yaml = await openApiYaml();
+writeFileSync(target, yaml);
 console.log(`wrote ${target}`);
+writeFileSync(OPENAPI_TYPES_FILE, await openApiTypes(yaml));
+console.log(`wrote ${OPENAPI_TYPES_FILE}`);

@@ -15,7 +15,7 @@ import authPlugin from './modules/auth/auth.plugin.js';
 import type { PasswordHashingOptions } from './modules/auth/password.js';
 import clockPlugin from './plugins/clock.js';
 import dbPlugin from './plugins/db.js';
-import errorsPlugin, { frameworkErrorHandler } from './plugins/errors.js';
+import errorsPlugin, { clientErrorHandler, frameworkErrorHandler } from './plugins/errors.js';
 import keysPlugin from './plugins/keys.js';
 import routePolicyPlugin from './plugins/route-policy.js';
 import securityPlugin from './plugins/security.js';
@@ -27,6 +27,7 @@ import { auditRoutes } from './modules/audit/audit.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { clientsRoutes } from './modules/clients/clients.routes.js';
 import { journalRetention } from './modules/journal/journal.retention.js';
+import { SANE_REQUEST_ID } from './schemas/headers.js';
 import { templatesRoutes } from './modules/templates/templates.routes.js';
 import { consentsRoutes } from './modules/consents/consents.routes.js';
 import { journalRoutes } from './modules/journal/journal.routes.js';
@@ -47,8 +48,6 @@ export interface BuildAppOptions {
   /** Idle-socket timeout (connectionTimeout below unless set; a test shortens it). */
   connectionTimeoutMs?: number;
 }
-
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Request bodies above this are refused with 413 (a signed consent's PNG fits well inside). */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -82,7 +81,10 @@ export async function buildApp(options: BuildAppOptions) {
     keepAliveTimeout: 10_000,
     // The headers alone within 15 s, well before requestTimeout: a slowloris client that
     // sends a header line now and then is cut off early.
-    http: { headersTimeout: 15_000 },
+    // What Node refuses before Fastify has a request answers problem details too.
+    clientErrorHandler,
+    // Node's own Host check answers an empty 400; the security plugin makes the same check.
+    http: { headersTimeout: 15_000, requireHostHeader: false },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);

@@ -1,3 +1,5 @@
+import type { ConflictRule } from './schemas/problem.js';
+
 /**
  * Typed errors that services throw; one error handler (plugins/errors.ts) turns them into
  * RFC 9457 problem details. Messages here are shown to clients: never put a personal
@@ -16,10 +18,12 @@ export const STATUS_TITLES: Readonly<Record<number, string>> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
+  408: 'Request Timeout',
   409: 'Conflict',
   412: 'Precondition Failed',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  417: 'Expectation Failed',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
@@ -102,7 +106,7 @@ export class MethodNotAllowed extends HttpProblem {
 export class Conflict extends HttpProblem {
   readonly status = 409;
   /** A state conflict naming the rule it broke (`rule` in the problem document). */
-  static rule(rule: string, detail: string, options: ProblemOptions = {}): Conflict {
+  static rule(rule: ConflictRule, detail: string, options: ProblemOptions = {}): Conflict {
     return new Conflict(detail, { ...options, extensions: { rule, ...options.extensions } });
   }
 }

@@ -1,3 +1,4 @@
+import net from 'node:net';
 import t from 'tap';
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
@@ -199,4 +200,64 @@ t.test('an unexpected database error is logged without its SQL or values', async
   const log = lines.join('');
   t.match(log, /"code":"22P02"/, 'the SQLSTATE is logged');
   t.notMatch(log, /canary-7f3a|Canary Clinic|SELECT/, 'no SQL and no value in the log');
+});
+
+/** Writes `raw` to the listening app and reads until it closes: status line, headers, body. */
+async function rawExchange(port: number, raw: string) {
+  const answer = await new Promise<string>((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.end(raw));
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.on('close', () => resolve(data));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      // The server closes once it has answered; a reset after the answer is not a failure.
+      error.code === 'ECONNRESET' && data ? resolve(data) : reject(error),
+    );
+  });
+  const [head = '', body = ''] = answer.split('\r\n\r\n', 2);
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = Object.fromEntries(
+    lines.map((line) => {
+      const colon = line.indexOf(':');
+      return [line.slice(0, colon).toLowerCase(), line.slice(colon + 1).trim()];
+    }),
+  );
+  return { status: Number(statusLine.split(' ')[1]), headers, body };
+}
+
+t.test('what Node refuses before routing is problem details with the usual headers', async (t) => {
+  const { app } = await buildTestApp(t);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = app.server.address() as net.AddressInfo;
+  const cases = {
+    'a 100 KB header': [
+      431,
+      `GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(100_000)}\r\n\r\n`,
+    ],
+    'a 100 KB path': [431, `GET /v1/clients/${'a'.repeat(100_000)} HTTP/1.1\r\nHost: a\r\n\r\n`],
+    'a malformed request line': [400, 'GARBAGE\r\n\r\n'],
+    'a malformed header': [400, 'GET /healthz HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n'],
+    'Content-Length beside chunked': [
+      400,
+      'POST /v1/auth/login HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
+    'no Host on HTTP/1.1': [400, 'GET /healthz HTTP/1.1\r\n\r\n'],
+    'an Expect other than 100-continue': [
+      417,
+      'POST /v1/auth/login HTTP/1.1\r\nHost: a\r\nExpect: teapot\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}',
+    ],
+  } as const;
+  for (const [name, [status, raw]] of Object.entries(cases)) {
+    const res = await rawExchange(port, raw);
+    t.equal(res.status, status, `${name}: ${status}`);
+    t.match(res.headers['content-type'], /^application\/problem\+json/, `${name}: problem details`);
+    t.match(JSON.parse(res.body), { type: 'about:blank', status, title: String, detail: String });
+    t.match(res.headers['x-request-id'], /^[0-9a-f-]{36}$/, `${name}: a request id`);
+    t.equal(res.headers['cache-control'], 'no-store', `${name}: no-store`);
+    t.equal(res.headers['x-content-type-options'], 'nosniff', `${name}: nosniff`);
+    t.notMatch(res.body, /aaaa|GARBAGE|teapot/, `${name}: nothing of the request echoed`);
+  }
+  const http10 = await rawExchange(port, 'GET /healthz HTTP/1.0\r\n\r\n');
+  t.equal(http10.status, 200, 'HTTP/1.0 needs no Host');
 });

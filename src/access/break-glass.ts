@@ -3,10 +3,10 @@ import type { Actor } from './context.js';
 import type { Permission } from './permissions.js';
 
 export const BREAK_GLASS_HEADER = 'x-break-glass-reason';
-const BREAK_GLASS_MIN = 10;
-const BREAK_GLASS_MAX = 500;
+export const BREAK_GLASS_MIN = 10;
+export const BREAK_GLASS_MAX = 500;
 /** Only this action may be taken across clinics, and only by practitioners (API.md). */
-const BREAK_GLASS_PERMISSION: Permission = 'journal.read';
+export const BREAK_GLASS_PERMISSION: Permission = 'journal.read';
 
 /**
  * The one place break-glass is parsed and decided: the stated reason of a valid request, null

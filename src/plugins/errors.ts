@@ -1,8 +1,18 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type {
+  ConnectionError,
+  FastifyError,
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+} from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { isDatabaseUnavailable, postgresError } from '../db/errors.js';
 import { HttpProblem, statusTitle, type ProblemFieldError } from '../errors.js';
+import { SANE_REQUEST_ID } from '../schemas/headers.js';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -128,12 +138,87 @@ export function frameworkErrorHandler(
   const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
   const detail = (error.code && FASTIFY_DETAILS[error.code]) ?? 'The request was rejected.';
   request.log.info({ status, code: error.code }, 'request rejected');
-  void reply.headers({
-    'x-request-id': request.id,
+  void reply.headers(standardHeaders(request.id));
+  void sendProblem(reply, problem(status, detail));
+}
+
+/** What every answer carries, those made outside Fastify's reply included (README "Layout"). */
+function standardHeaders(requestId: string): Record<string, string> {
+  return {
+    'x-request-id': requestId,
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
-  });
-  void sendProblem(reply, problem(status, detail));
+  };
+}
+
+/** What Node's HTTP parser refuses, by its error code; anything else it refuses is a 400. */
+const CLIENT_ERRORS: Record<string, { status: number; detail: string }> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    detail: 'The request headers (the URL included) are larger than this service accepts.',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, detail: 'The request did not arrive in time.' },
+};
+
+/**
+ * Node answers what its HTTP parser refuses (headers or a URL over `maxHeaderSize`, a
+ * malformed request line or header, a timeout) before Fastify has a request, so neither the
+ * error handler nor the onRequest hooks run: Fastify's default wrote its own JSON, without
+ * problem details, a request id or no-store (buildApp's `clientErrorHandler`).
+ */
+export function clientErrorHandler(
+  this: FastifyInstance,
+  error: ConnectionError,
+  socket: Socket,
+): void {
+  // A reset connection has nobody left to answer (as Fastify's default handler does).
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const { status, detail } = CLIENT_ERRORS[error.code] ?? {
+    status: 400,
+    detail: 'The request is not valid HTTP.',
+  };
+  this.log.info({ status, code: error.code }, 'request rejected by the HTTP parser');
+  if (socket.writable) {
+    const body = JSON.stringify(problem(status, detail));
+    const headers = {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': String(Buffer.byteLength(body)),
+      ...standardHeaders(randomUUID()),
+      connection: 'close',
+    };
+    socket.write(
+      `HTTP/1.1 ${status} ${statusTitle(status)}\r\n` +
+        Object.entries(headers)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('') +
+        `\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}
+
+/** The request id of a request Fastify never saw: the client's, if sane (as genReqId). */
+function rawRequestId(request: IncomingMessage): string {
+  const offered = request.headers['x-request-id'];
+  return typeof offered === 'string' && SANE_REQUEST_ID.test(offered) ? offered : randomUUID();
+}
+
+/**
+ * An `Expect` other than 100-continue is answered by Node itself (417, empty body) unless
+ * the server listens for it; Fastify never sees the request.
+ */
+function expectationFailed(request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify(
+    problem(417, 'The only expectation this service meets is Expect: 100-continue.'),
+  );
+  response
+    .writeHead(417, {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(body),
+      ...standardHeaders(rawRequestId(request)),
+      connection: 'close',
+    })
+    .end(body);
 }
 
 /**
@@ -159,6 +244,8 @@ async function errorsPlugin(app: FastifyInstance) {
     void reply.headers(headers);
     return sendProblem(reply, document);
   });
+
+  app.server.on('checkExpectation', expectationFailed);
 
   app.setNotFoundHandler((request, reply) => {
     return sendProblem(reply, problem(404, `No route for ${request.method} on this path.`));

@@ -186,6 +186,16 @@ t.test(
       headers: auditor.headers,
     });
     t.match(wrongHead.json(), { ok: false, firstBad: { position: result.head.position } });
+    // A position no chain can reach (0, or past what a JSON number holds exactly) is a bad
+    // request, not a 500 from the answer's bounds.
+    for (const position of ['0', '9007199254740992', '999999999999999999']) {
+      const absurd = await app.inject({
+        method: 'GET',
+        url: `/v1/audit-events/verify?head=${position}:${'0'.repeat(64)}`,
+        headers: auditor.headers,
+      });
+      t.equal(absurd.statusCode, 400, `head position ${position}`);
+    }
 
     const su = new pg.Client({ connectionString: db.adminUrl });
     await su.connect();

@@ -5,13 +5,16 @@
  * empty, NUL and lone-surrogate strings, deep nesting, `__proto__`/`constructor` keys, raw
  * bodies, odd content types, duplicate query parameters, odd methods, odd headers).
  *
- * Every answer must be: not 5xx; a status the document declares for that operation, with a
- * body matching the declared schema (compiled with ajv); free of stack traces and SQL; and the
+ * Every answer must be: not 5xx; a status the document declares for that operation, in one of
+ * the media types it declares there, with a body matching that media type's schema (ajv, with
+ * formats: JSON and problem+json parsed, NDJSON line by line against its contentSchema, CSV
+ * as a string) and every header it declares as sent; free of stack traces and SQL; and the
  * process's global prototypes must be untouched. FUZZ_RUNS (runs per route, default 24) and
  * FUZZ_SEED set the size and the seed; `npm run soak` raises the runs.
  */
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import type { InjectOptions } from 'fastify';
+import ajvFormats from 'ajv-formats';
+import type { InjectOptions, LightMyRequestResponse as Response } from 'fastify';
 import fc from 'fast-check';
 import t from 'tap';
 import { ROLES, type Role } from '../../src/access/roles.js';
@@ -315,6 +318,30 @@ function prototypeKeys(): string {
     .join('|');
 }
 
+interface DocumentedResponse {
+  headers?: Record<string, { $ref: string }>;
+  content?: Record<string, unknown>;
+}
+
+/**
+ * A body as its media type's schema reads it: JSON parsed; anything else (NDJSON, CSV) as
+ * the string itself, whose `contentSchema` (if the schema has one) then reads its content.
+ */
+function bodyAs(mediaType: string, body: string): unknown {
+  if (mediaType === 'application/json' || mediaType.endsWith('+json')) return JSON.parse(body);
+  if (mediaType === 'application/x-ndjson' || mediaType.startsWith('text/')) return body;
+  throw new Error(`no way to read ${mediaType} against a schema`);
+}
+
+/** NDJSON as the array of its lines (how the document's `contentSchema` reads it). */
+function ndjsonLines(body: string): unknown[] {
+  if (body !== '' && !body.endsWith('\n')) throw new Error('NDJSON must end with a line feed');
+  return body
+    .split('\n')
+    .slice(0, -1)
+    .map((line): unknown => JSON.parse(line));
+}
+
 const toOpenApiPath = (url: string) => url.replace(/:([A-Za-z]+)/g, '{$1}');
 const pointer = (...parts: string[]) =>
   parts.map((part) => part.replace(/~/g, '~0').replace(/\//g, '~1')).join('/');
@@ -324,6 +351,9 @@ t.test('fuzzing every /v1 route as every role', async (t) => {
   const { app } = await buildTestApp(t, { build: { now: clock.now } });
   const document = app.swagger() as unknown as {
     paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    components: {
+      headers: Record<string, { required?: boolean; schema: { type?: string } } | undefined>;
+    };
   };
   const templates = Object.keys(document.paths).map((path) => ({
     path,
@@ -337,7 +367,9 @@ t.test('fuzzing every /v1 route as every role', async (t) => {
       ''
     );
   };
-  const ajv = new Ajv2020({ strict: false, allErrors: false, validateFormats: false });
+  const ajv = new Ajv2020({ strict: false, allErrors: false });
+  // ajv-formats is CommonJS: under NodeNext its default import is the module object.
+  ajvFormats.default(ajv);
   ajv.addSchema(document, 'openapi.json');
 
   const ownClinicId = await createClinic(app);
@@ -365,6 +397,76 @@ t.test('fuzzing every /v1 route as every role', async (t) => {
   const undocumented = new Set<string>();
   let requests = 0;
   let serverErrors = 0;
+
+  const validatedMediaTypes = new Map<string, number>();
+  /**
+   * The answer is what the document says this operation answers: a documented status, every
+   * documented header, a documented media type, and a body its schema accepts.
+   */
+  const conforms = (request: InjectOptions, res: Response, where: string) => {
+    const method = String(request.method ?? 'GET').toLowerCase();
+    if (method === 'head') return;
+    const mediaType = String(res.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim();
+    const operationPath = matchPath(urlOf(request).split('?')[0]!, method);
+    const operation = document.paths[operationPath]?.[method];
+    if (!operation) {
+      // No such operation (odd method, unknown path): a problem document.
+      if (mediaType !== 'application/problem+json')
+        throw new Error(`not a problem: ${where}: ${mediaType}`);
+      const validate = ajv.getSchema(`openapi.json#/components/schemas/Problem`);
+      if (!validate?.(res.json())) throw new Error(`not a problem: ${where}: ${res.body}`);
+      return;
+    }
+    const status = String(res.statusCode);
+    const response = operation.responses[status] as DocumentedResponse | undefined;
+    if (!response) {
+      // Even what is answered before the route runs (content type, headers) must be in
+      // the document: openapi.yaml describes exactly what the server does.
+      undocumented.add(`${method.toUpperCase()} ${operationPath} ${status}`);
+      throw new Error(`undocumented status: ${where}: ${res.body.slice(0, 300)}`);
+    }
+    const at = `openapi.json#/${pointer('paths', operationPath, method, 'responses', status)}`;
+    for (const [name, { $ref }] of Object.entries(response.headers ?? {})) {
+      const definition = document.components.headers[$ref.split('/').pop()!];
+      const value = res.headers[name.toLowerCase()];
+      if (value === undefined) {
+        if (definition?.required) throw new Error(`no ${name} header: ${where}`);
+        continue;
+      }
+      const validate = ajv.getSchema(`openapi.json#${$ref.slice(1)}/schema`);
+      const typed = definition?.schema.type === 'integer' ? Number(value) : value;
+      if (!validate?.(typed))
+        throw new Error(`${name}: ${String(value)} does not match its schema: ${where}`);
+    }
+    if (!response.content) {
+      if (res.body !== '') throw new Error(`a body where none is documented: ${where}`);
+      return;
+    }
+    if (!(mediaType in response.content)) {
+      throw new Error(
+        `undocumented media type ${mediaType} (${Object.keys(response.content).join(', ')}): ${where}`,
+      );
+    }
+    const validate = ajv.getSchema(`${at}/content/${pointer(mediaType)}/schema`);
+    if (!validate) throw new Error(`no schema for ${where}`);
+    const body = bodyAs(mediaType, res.body);
+    if (!validate(body))
+      throw new Error(
+        `body does not match its ${mediaType} schema: ${where}: ${JSON.stringify(validate.errors).slice(0, 500)}: ${res.body.slice(0, 300)}`,
+      );
+    const media = response.content[mediaType] as { schema?: { contentSchema?: unknown } };
+    if (media.schema?.contentSchema !== undefined) {
+      if (mediaType !== 'application/x-ndjson') throw new Error(`no reader for ${mediaType}`);
+      const lines = ajv.getSchema(`${at}/content/${pointer(mediaType)}/schema/contentSchema`);
+      if (!lines?.(ndjsonLines(res.body)))
+        throw new Error(
+          `lines do not match their schema: ${where}: ${JSON.stringify(lines?.errors).slice(0, 500)}`,
+        );
+    }
+    validatedMediaTypes.set(mediaType, (validatedMediaTypes.get(mediaType) ?? 0) + 1);
+  };
 
   for (const [routeIndex, route] of app.apiRoutes.entries()) {
     const key = `${route.method} ${route.url}`;
@@ -395,7 +497,6 @@ t.test('fuzzing every /v1 route as every role', async (t) => {
           const request = apply(base, m, bodyKeys);
           const res = await app.inject(request);
           requests += 1;
-          const method = String(request.method ?? 'GET').toLowerCase();
           const tally = `${res.statusCode}`;
           statuses.set(tally, (statuses.get(tally) ?? 0) + 1);
           if (route.url === '/v1/auth/logout' && who !== 'anonymous') sessions.delete(who);
@@ -408,39 +509,7 @@ t.test('fuzzing every /v1 route as every role', async (t) => {
             throw new Error(`leak: ${where}: ${res.body.slice(0, 500)}`);
           if (prototypeKeys() !== prototypesBefore) throw new Error(`prototype changed: ${where}`);
 
-          const contentType = String(res.headers['content-type'] ?? '');
-          if (method === 'head' || res.statusCode === 204) return;
-          if (!/json/.test(contentType) || /ndjson/.test(contentType)) {
-            if (res.statusCode >= 400) throw new Error(`non-JSON error: ${where}: ${contentType}`);
-            return;
-          }
-          const body: unknown = res.json();
-          const operationPath = matchPath(urlOf(request).split('?')[0]!, method);
-          const operation = document.paths[operationPath]?.[method];
-          if (!operation) {
-            // No such operation (odd method, unknown path): a problem document.
-            const validate = ajv.getSchema(`openapi.json#/components/schemas/Problem`);
-            if (!validate?.(body)) throw new Error(`not a problem: ${where}: ${res.body}`);
-            return;
-          }
-          const status = String(res.statusCode);
-          if (!operation.responses[status]) {
-            // Even what is answered before the route runs (content type, headers) must be in
-            // the document: openapi.yaml describes exactly what the server does.
-            undocumented.add(`${method.toUpperCase()} ${operationPath} ${status}`);
-            throw new Error(`undocumented status: ${where}: ${res.body.slice(0, 300)}`);
-          }
-          const ref = `openapi.json#/${pointer('paths', operationPath, method, 'responses', status, 'content')}`;
-          const content = (operation.responses[status] as { content?: Record<string, unknown> })
-            .content;
-          const mediaType = content && Object.keys(content)[0];
-          if (!mediaType) return;
-          const validate = ajv.getSchema(`${ref}/${pointer(mediaType)}/schema`);
-          if (!validate) throw new Error(`no schema for ${where}`);
-          if (!validate(body))
-            throw new Error(
-              `body does not match its schema: ${where}: ${JSON.stringify(validate.errors).slice(0, 500)}: ${res.body.slice(0, 300)}`,
-            );
+          conforms(request, res, where);
         }),
         { numRuns: RUNS, seed: SEED + routeIndex, endOnFailure: true },
       )
@@ -454,6 +523,38 @@ t.test('fuzzing every /v1 route as every role', async (t) => {
           ),
       );
   }
+
+  // Every media type the document declares is checked at least once, whatever the runs drew:
+  // the export's two are asked for outright.
+  const auditor = await sessionFor('auditor');
+  for (const format of ['ndjson', 'csv']) {
+    const request: InjectOptions = {
+      method: 'GET',
+      url: `/v1/audit-events/export?format=${format}`,
+      headers: auditor,
+    };
+    const res = await app.inject(request);
+    t.equal(res.statusCode, 200, `export as ${format}`);
+    try {
+      conforms(request, res, `export as ${format}`);
+    } catch (error) {
+      t.fail(error instanceof Error ? error.message : String(error));
+    }
+  }
+  const declared = new Set<string>();
+  for (const operations of Object.values(document.paths)) {
+    for (const operation of Object.values(operations)) {
+      for (const response of Object.values(operation.responses) as DocumentedResponse[]) {
+        for (const mediaType of Object.keys(response.content ?? {})) declared.add(mediaType);
+      }
+    }
+  }
+  t.same(
+    [...validatedMediaTypes.keys()].sort(),
+    [...declared].sort(),
+    'every declared media type was validated',
+  );
+  t.comment(`validated bodies: ${JSON.stringify(Object.fromEntries(validatedMediaTypes))}`);
 
   t.equal(prototypeKeys(), prototypesBefore, 'global prototypes untouched');
   t.equal(({} as Record<string, unknown>).polluted, undefined, 'no polluted property');

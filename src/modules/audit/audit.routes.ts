@@ -7,9 +7,11 @@ import {
   auditPageSchema,
   auditQuerySchema,
   auditVerifyQuerySchema,
-  exportBodySchema,
+  exportCsvSchema,
+  exportNdjsonSchema,
   verifyResultSchema,
 } from './audit.schemas.js';
+import { CSV_COLUMNS } from './audit.csv.js';
 import { createAuditService } from './audit.service.js';
 
 /** What any signed-in read of the audit log can answer besides 200. */
@@ -30,8 +32,8 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'audit.read' },
       schema: {
         tags: ['audit'],
+        operationId: 'listAuditEvents',
         summary: 'Query audit events, newest first',
-        security: [{ bearerAuth: [] }],
         querystring: auditQuerySchema,
         response: { 200: auditPageSchema, ...READ_PROBLEMS },
       },
@@ -48,13 +50,28 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'audit.read' },
       schema: {
         tags: ['audit'],
+        operationId: 'exportAuditEvents',
         summary: 'Export audit events, oldest first, streamed (NDJSON or CSV)',
         description:
           'Streamed from one COPY statement (one snapshot) in constant memory, whatever the size. CSV cells ' +
           'that a spreadsheet would run as a formula are prefixed with an apostrophe.',
-        security: [{ bearerAuth: [] }],
         querystring: auditExportQuerySchema,
-        response: { 200: exportBodySchema, ...READ_PROBLEMS },
+        response: {
+          200: {
+            description:
+              'The events, oldest first, as a file: `format=ndjson` (the default) or `csv`',
+            content: {
+              'application/x-ndjson': { schema: exportNdjsonSchema },
+              'text/csv': {
+                schema: exportCsvSchema.describe(
+                  `A header row (${CSV_COLUMNS.join(',')}), then one row per event; CRLF line ends`,
+                ),
+              },
+            },
+          },
+          ...READ_PROBLEMS,
+        },
+        responseHeaders: { 200: ['Content-Disposition'] },
       },
     },
     async (request, reply) => {
@@ -67,7 +84,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
             format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
           )
           .header('content-disposition', `attachment; filename="audit-events-${stamp}.${format}"`)
-          // A stream is piped as is (no serializer); the 200 schema documents its bytes.
+          // A stream is piped as is (no serializer); the 200 schemas document its bytes.
           .send(stream as unknown as string)
       );
     },
@@ -79,13 +96,13 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'audit.read' },
       schema: {
         tags: ['audit'],
+        operationId: 'verifyAuditChain',
         summary: 'Verify the tamper-evident chain',
         description:
           'Seals what is pending, then recomputes every link (of the events in from/to, if ' +
           'given). `ok: false` names the first event whose content or order no longer ' +
           'matches. Keep `head` outside the database and pass it back as `head=position:hash` ' +
           'to detect a cut tail.',
-        security: [{ bearerAuth: [] }],
         querystring: auditVerifyQuerySchema,
         response: { 200: verifyResultSchema, ...READ_PROBLEMS },
       },
@@ -99,8 +116,8 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'accessLog.read' },
       schema: {
         tags: ['audit'],
+        operationId: 'getClientAccessLog',
         summary: "Who read or changed this client's data, newest first",
-        security: [{ bearerAuth: [] }],
         params: accessLogParamsSchema,
         querystring: accessLogQuerySchema,
         response: { 200: auditPageSchema, ...problemResponses(404, ...AUTHENTICATED_PROBLEMS) },

@@ -57,29 +57,44 @@ export const auditVerifyQuerySchema = z.strictObject({
   ...range,
   head: z
     .string()
-    .regex(/^\d{1,18}:[0-9a-fA-F]{64}$/)
+    .regex(/^[1-9]\d{0,15}:[0-9a-fA-F]{64}$/)
+    .refine(
+      (head) => Number(head.split(':')[0]) <= Number.MAX_SAFE_INTEGER,
+      'the position is past any chain',
+    )
     .optional()
     .describe('A checkpoint kept outside the database, `position:hash`, to catch a cut tail'),
 });
 
+/** A position in the chain: from 1, as far as a JSON number holds an integer exactly. */
+const chainPosition = z.int().min(1);
+
 export const verifyResultSchema = z
   .object({
     ok: z.boolean(),
-    checked: z.int(),
-    head: z.object({ position: z.int(), hash: z.string() }).nullable(),
+    checked: z.int().min(0).describe('Links recomputed'),
+    head: z.object({ position: chainPosition, hash: z.string() }).nullable(),
     firstBad: z
       .object({
-        position: z.int().nullable(),
+        position: chainPosition.nullable(),
         eventId: z.uuid().nullable(),
         problem: z.string(),
       })
       .nullable(),
-    pending: z.int().describe('Events committed but not sealed yet'),
+    pending: z.int().min(0).describe('Events committed but not sealed yet'),
   })
   .meta({ id: 'AuditVerifyResult' });
 
 export const accessLogParamsSchema = z.strictObject({ id: z.uuid() });
 export const accessLogQuerySchema = z.strictObject({ limit, cursor });
 
-/** The export's bytes: NDJSON (one AuditEvent per line) or CSV with a header row. */
-export const exportBodySchema = z.string().describe('NDJSON or CSV, streamed');
+/**
+ * The NDJSON export: one AuditEvent per line, declared as the array of its lines; the
+ * document shows it as text whose `contentSchema` is that array (plugins/openapi-document.ts).
+ */
+export const exportNdjsonSchema = z
+  .array(auditEventSchema)
+  .describe('One AuditEvent (JSON) per line, each ended by a line feed');
+
+/** The CSV export: a header row, then one row per event (CSV_COLUMNS, RFC 4180). */
+export const exportCsvSchema = z.string();

@@ -31,6 +31,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { public: true },
       schema: {
         tags: ['auth'],
+        operationId: 'login',
         summary: 'Log in with username and password (and a one-time code once enrolled)',
         description:
           'Repeated failures for one username or from one address answer 429 with Retry-After; such a refusal is answered after a one-second delay.',
@@ -47,6 +48,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { public: true },
       schema: {
         tags: ['auth'],
+        operationId: 'refreshTokens',
         summary: 'Exchange a refresh token for a new pair (the old one stops working)',
         body: refreshBodySchema,
         response: { 200: refreshResponseSchema, ...problemResponses(400, 401, 413, 415, 429, 503) },
@@ -61,8 +63,8 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'self', mfaEnrollment: true },
       schema: {
         tags: ['auth'],
+        operationId: 'logout',
         summary: "End the caller's session: its tokens stop working at once",
-        security: [{ bearerAuth: [] }],
         response: {
           204: z.null().describe('Logged out'),
           ...problemResponses(...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
@@ -81,8 +83,8 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'self', mfaEnrollment: true },
       schema: {
         tags: ['auth'],
+        operationId: 'getCurrentUser',
         summary: 'The caller',
-        security: [{ bearerAuth: [] }],
         response: { 200: userSchema, ...problemResponses(404, ...AUTHENTICATED_PROBLEMS) },
       },
     },
@@ -95,8 +97,8 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'self', mfaEnrollment: true },
       schema: {
         tags: ['auth'],
+        operationId: 'enrollMfa',
         summary: 'Start TOTP enrolment: a new secret for an authenticator app',
-        security: [{ bearerAuth: [] }],
         response: {
           200: mfaEnrollResponseSchema,
           ...problemResponses(404, 409, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
@@ -112,8 +114,8 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'self', mfaEnrollment: true },
       schema: {
         tags: ['auth'],
+        operationId: 'confirmMfa',
         summary: 'Confirm TOTP enrolment with a current code; from then on login needs an otp',
-        security: [{ bearerAuth: [] }],
         body: mfaConfirmBodySchema,
         response: {
           204: z.null().describe('Second factor confirmed'),

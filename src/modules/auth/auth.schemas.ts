@@ -1,25 +1,45 @@
 import { z } from 'zod';
 import { roleSchema } from '../../schemas/user.js';
+import { ACCESS_TOKEN_TTL_SECONDS } from './tokens.js';
 
 /**
  * Login takes the password exactly as typed. Bounds only keep the work per request small;
  * a value outside them simply cannot match (the 12–128 rule applies when one is set).
  */
-export const loginBodySchema = z.strictObject({
-  username: z.string().min(1).max(256),
-  password: z.string().min(1).max(1024),
-  otp: z.string().max(16).optional(),
-});
+export const loginBodySchema = z
+  .strictObject({
+    username: z.string().min(1).max(256),
+    password: z.string().min(1).max(1024),
+    otp: z
+      .string()
+      .max(16)
+      .optional()
+      .describe('The current code of the authenticator, once a second factor is set up'),
+  })
+  // The README's first admin (BOOTSTRAP_ADMIN_USERNAME=admin), so "Try it out" logs in.
+  .meta({
+    id: 'LoginRequest',
+    requestExample: { username: 'admin', password: 'choose 12 to 128 characters' },
+  });
 
-export const refreshBodySchema = z.strictObject({
-  refreshToken: z.string().min(1).max(512),
-});
+export const refreshBodySchema = z
+  .strictObject({
+    refreshToken: z.string().min(1).max(512).describe('The refreshToken of the last pair'),
+  })
+  .meta({
+    id: 'RefreshRequest',
+    requestExample: { refreshToken: 'pW3rQm2v8xT1sYk5nB0cL7dF4gH9jA6eZ2uI1oP0qRs' },
+  });
 
 export const tokenPairSchema = z.object({
   accessToken: z.string(),
   refreshToken: z.string(),
   tokenType: z.literal('Bearer'),
-  expiresIn: z.int().describe('Seconds until the access token expires'),
+  expiresIn: z
+    .int()
+    .min(1)
+    .max(ACCESS_TOKEN_TTL_SECONDS)
+    .describe('Seconds until the access token expires'),
 });
 
 export const loginResponseSchema = tokenPairSchema
@@ -45,6 +65,8 @@ export const mfaEnrollResponseSchema = z
   .object({ secret: z.string(), otpauthUrl: z.string() })
   .meta({ id: 'MfaEnrollment' });
 
-export const mfaConfirmBodySchema = z.strictObject({
-  code: z.string().regex(/^\d{6}$/, 'must be the 6 digits shown by the authenticator'),
-});
+export const mfaConfirmBodySchema = z
+  .strictObject({
+    code: z.string().regex(/^\d{6}$/, 'must be the 6 digits shown by the authenticator'),
+  })
+  .meta({ id: 'MfaConfirmation', requestExample: { code: '123456' } });

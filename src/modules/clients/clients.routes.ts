@@ -17,8 +17,6 @@ import {
 } from './clients.schemas.js';
 import { createClientsService, type RetentionSource } from './clients.service.js';
 
-const security = [{ bearerAuth: [] }];
-
 /** Clients and the data-subject requests about them (API.md "Clients"). */
 export const clientsRoutes: FastifyPluginAsyncZod<{
   retention: RetentionSource;
@@ -40,8 +38,8 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
       config: { permission: 'clients.write' },
       schema: {
         tags: ['clients'],
+        operationId: 'createClient',
         summary: 'Create a client',
-        security,
         body: createClientSchema,
         response: {
           201: clientSchema,
@@ -58,9 +56,9 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
       config: { permission: 'clients.read' },
       schema: {
         tags: ['clients'],
+        operationId: 'listClients',
         summary: "List the clients of the caller's clinics (or of one of them)",
         description: 'One audit event is written per client returned.',
-        security,
         querystring: listClientsQuery,
         response: {
           200: clientPageSchema,
@@ -88,10 +86,10 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
       config: { permission: 'clients.read' },
       schema: {
         tags: ['clients'],
+        operationId: 'searchClients',
         summary: 'Exact-match search by e-mail, phone or national id',
         description:
           'Values travel in the body, never in the URL. Matching is normalised (case, spaces, dashes, a leading +45) and answered from blind indexes. Several fields must all match.',
-        security,
         body: searchClientsSchema,
         response: {
           200: clientSearchResultSchema,
@@ -108,8 +106,8 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
       config: { permission: 'clients.read' },
       schema: {
         tags: ['clients'],
+        operationId: 'getClient',
         summary: 'Read a client',
-        security,
         params: clientIdParams,
         response: { 200: clientSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
       },
@@ -123,9 +121,9 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
       config: { permission: 'clients.write' },
       schema: {
         tags: ['clients'],
+        operationId: 'updateClient',
         summary: 'Change a client',
         description: 'Only the fields given change; `null` clears an optional field.',
-        security,
         params: clientIdParams,
         body: updateClientSchema,
         response: {
@@ -143,9 +141,9 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
       config: { permission: 'subjects.manage' },
       schema: {
         tags: ['data-subject requests'],
+        operationId: 'setClientLegalHold',
         summary: 'Put a client on legal hold, or lift it',
         description: 'While a complaint or case runs, nothing of the client may be erased.',
-        security,
         params: clientIdParams,
         body: legalHoldSchema,
         response: {
@@ -163,10 +161,10 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
       config: { permission: 'subjects.manage' },
       schema: {
         tags: ['data-subject requests'],
+        operationId: 'eraseClient',
         summary: 'Erase a client (crypto-shredding)',
         description:
           "409 while on legal hold, or (with `retainUntil`) while a journal entry is inside the retention period. Otherwise the client's data key is destroyed and its search indexes cleared; the client answers 404 from then on.",
-        security,
         params: clientIdParams,
         body: erasureSchema,
         response: {

@@ -23,14 +23,16 @@ export const dateOfBirthSchema = z
   .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date as YYYY-MM-DD')
   .refine(isRealDate, 'must be a real calendar date')
   .refine((value) => value >= '1900-01-01', 'must be 1900-01-01 or later')
-  .refine((value) => value <= new Date().toISOString().slice(0, 10), 'must not be in the future');
+  .refine((value) => value <= new Date().toISOString().slice(0, 10), 'must not be in the future')
+  .meta({ format: 'date', description: 'A real calendar date, 1900-01-01 to today' });
 
 export const emailSchema = z
   .string()
   .trim()
   .max(254, 'must be at most 254 characters')
   .pipe(z.email('must be an e-mail address'))
-  .refine((value) => normaliseEmail(value) !== null, 'must be an e-mail address');
+  .refine((value) => normaliseEmail(value) !== null, 'must be an e-mail address')
+  .meta({ format: 'email' });
 
 /** Stored and returned in E.164 form (`+4512345678`); a number without prefix is Danish. */
 export const phoneSchema = z
@@ -46,7 +48,8 @@ export const phoneSchema = z
       return z.NEVER;
     }
     return phone;
-  });
+  })
+  .describe('8 digits for Denmark, or + and a country code; stored as +<digits> (E.164)');
 
 /** A Danish CPR number, stored as 10 digits. */
 export const nationalIdSchema = z
@@ -62,7 +65,8 @@ export const nationalIdSchema = z
       return z.NEVER;
     }
     return cpr;
-  });
+  })
+  .describe('A Danish CPR number, DDMMYY-XXXX (the dash optional), whose date is dateOfBirth');
 
 export const addressSchema = z
   .strictObject({
@@ -99,9 +103,25 @@ const personalFields = {
   marketingOptIn: z.boolean().optional(),
 };
 
-export const createClientSchema = z
-  .strictObject({ clinicId: z.uuid(), ...personalFields })
-  .meta({ id: 'ClientCreate' });
+export const createClientSchema = z.strictObject({ clinicId: z.uuid(), ...personalFields }).meta({
+  id: 'ClientCreate',
+  requestExample: {
+    clinicId: '01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f',
+    firstName: 'Karen',
+    lastName: 'Jensen',
+    dateOfBirth: '1985-03-14',
+    nationalId: '140385-1234',
+    email: 'karen@example.dk',
+    phone: '71 74 11 08',
+    marketingOptIn: true,
+    address: {
+      street: 'Juelsmindevej 57',
+      postalCode: '7120',
+      city: 'Vejle',
+      country: 'DK',
+    },
+  },
+});
 
 export const updateClientSchema = z
   .strictObject({
@@ -115,7 +135,7 @@ export const updateClientSchema = z
     marketingOptIn: personalFields.marketingOptIn,
   })
   .refine((patch) => Object.keys(patch).length > 0, 'name at least one field to change')
-  .meta({ id: 'ClientUpdate' });
+  .meta({ id: 'ClientUpdate', requestExample: { marketingOptIn: false, email: null } });
 
 export type CreateClientInput = z.output<typeof createClientSchema>;
 export type UpdateClientInput = z.output<typeof updateClientSchema>;
@@ -131,7 +151,7 @@ export const searchClientsSchema = z
       query.email !== undefined || query.phone !== undefined || query.nationalId !== undefined,
     'give email, phone or nationalId',
   )
-  .meta({ id: 'ClientSearch' });
+  .meta({ id: 'ClientSearch', requestExample: { phone: '+45 71 74 11 08' } });
 
 export type SearchClientsInput = z.output<typeof searchClientsSchema>;
 
@@ -141,7 +161,7 @@ export const clientSchema = z
     clinicId: z.uuid(),
     firstName: z.string(),
     lastName: z.string(),
-    dateOfBirth: z.string(),
+    dateOfBirth: z.iso.date(),
     nationalId: z.string().nullable(),
     email: z.string().nullable(),
     phone: z.string().nullable(),
@@ -170,7 +190,10 @@ export const legalHoldSchema = z
     active: z.boolean(),
     reason: z.string().trim().min(3).max(1000),
   })
-  .meta({ id: 'LegalHoldChange' });
+  .meta({
+    id: 'LegalHoldChange',
+    requestExample: { active: true, reason: 'Complaint to the Patient Safety Authority pending' },
+  });
 
 export const legalHoldStateSchema = z
   .object({
@@ -183,4 +206,4 @@ export const legalHoldStateSchema = z
 
 export const erasureSchema = z
   .strictObject({ reason: z.string().trim().min(3).max(1000) })
-  .meta({ id: 'ErasureRequest' });
+  .meta({ id: 'ErasureRequest', requestExample: { reason: 'Erasure requested by the client' } });

@@ -18,8 +18,8 @@ export const clinicsRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'clinics.manage' },
       schema: {
         tags: ['clinics'],
+        operationId: 'createClinic',
         summary: 'Create a clinic',
-        security: [{ bearerAuth: [] }],
         body: createClinicBodySchema,
         response: {
           201: clinicSchema,
@@ -36,8 +36,8 @@ export const clinicsRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'clinics.manage' },
       schema: {
         tags: ['clinics'],
+        operationId: 'listClinics',
         summary: 'List clinics',
-        security: [{ bearerAuth: [] }],
         querystring: pageQuerySchema,
         response: {
           200: pageOf(clinicSchema),

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
-export const createClinicBodySchema = z.strictObject({
-  name: z.string().trim().min(1).max(200),
-});
+export const createClinicBodySchema = z
+  .strictObject({ name: z.string().trim().min(1).max(200) })
+  .meta({ id: 'ClinicCreate', requestExample: { name: 'Klinik Nord' } });
 
 export const clinicSchema = z
   .object({ id: z.uuid(), name: z.string(), createdAt: z.iso.datetime() })

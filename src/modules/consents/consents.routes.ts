@@ -11,8 +11,6 @@ import {
 } from './consents.schemas.js';
 import { createConsentsService } from './consents.service.js';
 
-const security = [{ bearerAuth: [] }];
-
 /** Signed consents of a client (API.md "Consents"): clinic-scoped like clients. */
 export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
   const consents = createConsentsService({
@@ -28,10 +26,10 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'consents.write' },
       schema: {
         tags: ['consents'],
+        operationId: 'createConsent',
         summary: 'Record a signed consent',
         description:
           '`documentHash` is the SHA-256 (hex) of the RFC 8785-style canonical JSON of `{ template: { id, key, version, body }, client: { id, firstName, lastName, dateOfBirth }, signerName, signatureImage (base64 or null), answers (or null), signedAt (RFC 3339 UTC with milliseconds) }`. `signedAt` defaults to now; it may be up to 30 days back, never in the future. `witnessedBy` is the caller.',
-        security,
         params: clientConsentParams,
         body: createConsentSchema,
         response: {
@@ -50,8 +48,8 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'consents.read' },
       schema: {
         tags: ['consents'],
+        operationId: 'listConsents',
         summary: "List a client's consents, oldest first",
-        security,
         params: clientConsentParams,
         response: {
           200: consentListSchema,
@@ -70,8 +68,8 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'consents.read' },
       schema: {
         tags: ['consents'],
+        operationId: 'getConsent',
         summary: 'Read a consent with the template text as signed',
-        security,
         params: consentParams,
         response: {
           200: consentDetailSchema,
@@ -88,9 +86,9 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'consents.write' },
       schema: {
         tags: ['consents'],
+        operationId: 'withdrawConsent',
         summary: 'Withdraw a consent',
         description: 'A status change, never a delete. Withdrawing twice answers 409.',
-        security,
         params: consentParams,
         body: withdrawConsentSchema,
         response: {

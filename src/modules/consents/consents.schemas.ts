@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { templateVersionSchema } from '../templates/templates.schemas.js';
 
 /** A signature image: base64 of a PNG of at most 256 KiB decoded. */
 export const SIGNATURE_MAX_BYTES = 256 * 1024;
@@ -29,6 +30,11 @@ export const signatureImageSchema = z
     } else if (bytes.length < 8 || !bytes.subarray(0, 8).equals(PNG_SIGNATURE)) {
       context.addIssue({ code: 'custom', message: 'must be a PNG image' });
     }
+  })
+  .meta({
+    contentEncoding: 'base64',
+    contentMediaType: 'image/png',
+    description: 'A PNG of at most 256 KiB (decoded), base64 (RFC 4648, padded)',
   });
 
 export const answersSchema = z
@@ -42,7 +48,10 @@ export const answersSchema = z
         message: `must nest at most ${ANSWERS_MAX_DEPTH} levels`,
       });
     }
-  });
+  })
+  .describe(
+    `The answers to the template's questions: at most ${ANSWERS_MAX_BYTES / 1024} KiB as JSON (UTF-8), nested at most ${ANSWERS_MAX_DEPTH} levels, keys at most 200 characters`,
+  );
 
 export const createConsentSchema = z
   .strictObject({
@@ -50,15 +59,25 @@ export const createConsentSchema = z
     signerName: z.string().trim().min(1).max(200),
     signatureImage: signatureImageSchema.optional(),
     answers: answersSchema.optional(),
-    signedAt: z.iso.datetime({ offset: true }).optional(),
+    signedAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('When the client signed; now if absent, at most 30 days back'),
   })
-  .meta({ id: 'ConsentCreate' });
+  .meta({
+    id: 'ConsentCreate',
+    requestExample: {
+      templateId: '01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f',
+      signerName: 'Karen Jensen',
+      answers: { pregnant: false, allergies: 'none known' },
+    },
+  });
 
 export type CreateConsentInput = z.output<typeof createConsentSchema>;
 
 export const withdrawConsentSchema = z
   .strictObject({ reason: z.string().trim().min(3).max(1000) })
-  .meta({ id: 'ConsentWithdraw' });
+  .meta({ id: 'ConsentWithdraw', requestExample: { reason: 'The client withdrew her consent' } });
 
 export const consentSchema = z
   .object({
@@ -66,7 +85,7 @@ export const consentSchema = z
     clientId: z.uuid(),
     templateId: z.uuid(),
     templateKey: z.string(),
-    templateVersion: z.number().int(),
+    templateVersion: templateVersionSchema,
     signedAt: z.iso.datetime(),
     recordedAt: z.iso.datetime(),
     witnessedBy: z.uuid(),
@@ -85,7 +104,7 @@ export const consentDetailSchema = consentSchema
     template: z.object({
       id: z.uuid(),
       key: z.string(),
-      version: z.number().int(),
+      version: templateVersionSchema,
       title: z.string(),
       body: z.string(),
       bodyHash: z.string(),

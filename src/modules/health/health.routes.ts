@@ -16,6 +16,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ migrations: readonly Migratio
     {
       schema: {
         tags: ['service'],
+        operationId: 'checkLiveness',
         summary: 'Liveness: the process is running',
         response: { 200: statusSchema },
       },
@@ -28,6 +29,7 @@ export const healthRoutes: FastifyPluginAsyncZod<{ migrations: readonly Migratio
     {
       schema: {
         tags: ['service'],
+        operationId: 'checkReadiness',
         summary: 'Readiness: the database answers and every migration is applied',
         response: { 200: statusSchema, 503: problemSchema },
       },

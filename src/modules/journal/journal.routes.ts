@@ -18,8 +18,6 @@ import {
 } from './journal.schemas.js';
 import { createJournalService } from './journal.service.js';
 
-const security = [{ bearerAuth: [] }];
-
 /** The treatment journal (API.md "Journal"): practitioners only; entries never change. */
 export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
   const journal = createJournalService({
@@ -36,10 +34,10 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'journal.write' },
       schema: {
         tags: ['journal'],
+        operationId: 'createJournalEntry',
         summary: 'Write a journal entry',
         description:
           "Needs an active consent whose template covers `treatmentType`, signed before `performedAt` (and at least the template's `coolingOffHours` before it), and a client at least the template's `minimumAge` on `performedAt`; otherwise 409 with `rule`: `consent_missing`, `consent_withdrawn`, `consent_after_treatment`, `cooling_off` or `minimum_age`. `recordedLate` is true when written more than 24 hours after `performedAt`.",
-        security,
         params: clientJournalParams,
         body: createEntrySchema,
         response: {
@@ -58,10 +56,10 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'journal.read' },
       schema: {
         tags: ['journal'],
+        operationId: 'listJournalEntries',
         summary: "A client's journal: entries with their amendments, oldest first",
         description:
           'A practitioner of another clinic may read it by sending `X-Break-Glass-Reason` (at least 10 characters); the audit events are then marked `breakGlass`.',
-        security,
         params: clientJournalParams,
         querystring: listEntriesQuery,
         response: {
@@ -93,9 +91,9 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'journal.read' },
       schema: {
         tags: ['journal'],
+        operationId: 'getJournalEntry',
         summary: 'A journal entry with its amendments, oldest first',
         description: 'Break-glass as for the journal list.',
-        security,
         params: entryParams,
         response: { 200: entrySchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
       },
@@ -109,9 +107,9 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'journal.write' },
       schema: {
         tags: ['journal'],
+        operationId: 'amendJournalEntry',
         summary: 'Amend a journal entry',
         description: 'The original stays readable beside the correction.',
-        security,
         params: entryParams,
         body: createAmendmentSchema,
         response: {
@@ -136,9 +134,9 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'journal.write' },
       schema: {
         tags: ['journal'],
+        operationId: `${method.toLowerCase()}JournalEntry`,
         summary: `${method} is not allowed: journal entries are immutable`,
         description: 'Always 405; correct an entry with an amendment.',
-        security,
         params: entryParams,
         response: problemResponses(400, 405, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
       },

@@ -25,13 +25,25 @@ export const createEntrySchema = z
     treatedAreas: z.array(text(100)).max(50).optional(),
     products: z.array(productSchema).max(50).optional(),
   })
-  .meta({ id: 'JournalEntryCreate' });
+  .meta({
+    id: 'JournalEntryCreate',
+    requestExample: {
+      treatmentType: 'botox',
+      performedAt: '2026-01-15T10:30:00Z',
+      notes: 'Glabella 20 E; no bruising.',
+      treatedAreas: ['glabella'],
+      products: [{ name: 'Botox 100 E', batchNumber: 'C3709C3', quantity: 20, unit: 'E' }],
+    },
+  });
 
 export type CreateEntryInput = z.output<typeof createEntrySchema>;
 
 export const createAmendmentSchema = z
   .strictObject({ notes: text(20_000), reason: text(1000) })
-  .meta({ id: 'JournalAmendmentCreate' });
+  .meta({
+    id: 'JournalAmendmentCreate',
+    requestExample: { notes: 'Glabella 15 E, not 20 E.', reason: 'Dose recorded wrongly' },
+  });
 
 export type CreateAmendmentInput = z.output<typeof createAmendmentSchema>;
 

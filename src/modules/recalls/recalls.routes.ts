@@ -13,10 +13,10 @@ export const recallsRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'recalls.read' },
       schema: {
         tags: ['journal'],
+        operationId: 'getRecall',
         summary: "Clients of the caller's clinics treated with a product of a batch",
         description:
           'Matched through a blind index of the normalised batch number (case and spaces ignored). One audit event per client returned.',
-        security: [{ bearerAuth: [] }],
         querystring: recallQuery,
         response: { 200: recallSchema, ...problemResponses(400, ...AUTHENTICATED_PROBLEMS) },
       },

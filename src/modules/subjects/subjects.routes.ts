@@ -28,10 +28,10 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
       config: { permission: 'subjects.manage' },
       schema: {
         tags: ['data-subject requests'],
+        operationId: 'exportClient',
         summary: 'Everything held about a client, decrypted',
         description:
           'The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, and the access log. Audited as a data-subject export.',
-        security: [{ bearerAuth: [] }],
         params: clientIdParams,
         response: {
           200: subjectExportSchema,

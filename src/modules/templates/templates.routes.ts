@@ -10,8 +10,6 @@ import {
 } from './templates.schemas.js';
 import { createTemplatesService } from './templates.service.js';
 
-const security = [{ bearerAuth: [] }];
-
 /** Consent templates (API.md "Consent templates"): global, versioned, never changed. */
 export const templatesRoutes: FastifyPluginAsyncZod = async (app) => {
   const templates = createTemplatesService({ db: app.db, audit: app.audit });
@@ -22,10 +20,10 @@ export const templatesRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'templates.publish' },
       schema: {
         tags: ['consent templates'],
+        operationId: 'publishConsentTemplate',
         summary: 'Publish a consent template (a new version of its key)',
         description:
           'Version 1 for a new key, the previous version + 1 otherwise. A published version never changes.',
-        security,
         body: publishTemplateSchema,
         response: {
           201: templateSchema,
@@ -43,8 +41,8 @@ export const templatesRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'templates.read' },
       schema: {
         tags: ['consent templates'],
+        operationId: 'listConsentTemplates',
         summary: 'List the latest version of each consent template',
-        security,
         querystring: listTemplatesQuery,
         response: {
           200: templatePageSchema,
@@ -68,8 +66,8 @@ export const templatesRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'templates.read' },
       schema: {
         tags: ['consent templates'],
+        operationId: 'getConsentTemplate',
         summary: 'Read one version of a consent template',
-        security,
         params: templateIdParams,
         response: { 200: templateSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
       },

@@ -10,6 +10,9 @@ export const treatmentTypeSchema = z
   .max(100, 'must be at most 100 characters')
   .regex(/^[a-z0-9][a-z0-9 ._-]*$/, 'must be letters, digits, spaces, dots, dashes or underscores');
 
+/** A template's version: 1 for a new key, previous + 1 after (a PostgreSQL `integer`). */
+export const templateVersionSchema = z.int().min(1).max(2_147_483_647);
+
 export const publishTemplateSchema = z
   .strictObject({
     key: z
@@ -28,7 +31,18 @@ export const publishTemplateSchema = z
     minimumAge: z.number().int().min(0).max(130).optional(),
     coolingOffHours: z.number().int().min(0).max(8760).optional(),
   })
-  .meta({ id: 'ConsentTemplatePublish' });
+  .meta({
+    id: 'ConsentTemplatePublish',
+    requestExample: {
+      key: 'botox',
+      title: 'Botulinum toxin',
+      body: 'Jeg giver samtykke til behandling med botulinumtoksin.',
+      language: 'da',
+      treatmentTypes: ['botox'],
+      minimumAge: 18,
+      coolingOffHours: 48,
+    },
+  });
 
 export type PublishTemplateInput = z.output<typeof publishTemplateSchema>;
 
@@ -36,14 +50,14 @@ export const templateSchema = z
   .object({
     id: z.uuid(),
     key: z.string(),
-    version: z.number().int(),
+    version: templateVersionSchema,
     title: z.string(),
     body: z.string(),
     bodyHash: z.string().describe('SHA-256 (hex) of the UTF-8 body'),
     treatmentTypes: z.array(z.string()),
     language: z.string(),
-    minimumAge: z.number().int().nullable(),
-    coolingOffHours: z.number().int().nullable(),
+    minimumAge: z.int().min(0).max(130).nullable(),
+    coolingOffHours: z.int().min(0).max(8760).nullable(),
     createdAt: z.iso.datetime(),
     createdBy: z.uuid(),
   })

@@ -24,8 +24,8 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'users.manage' },
       schema: {
         tags: ['users'],
+        operationId: 'createUser',
         summary: 'Create a user',
-        security: [{ bearerAuth: [] }],
         body: createUserBodySchema,
         response: {
           201: userSchema,
@@ -45,8 +45,8 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'users.manage' },
       schema: {
         tags: ['users'],
+        operationId: 'listUsers',
         summary: 'List users',
-        security: [{ bearerAuth: [] }],
         querystring: pageQuerySchema,
         response: { 200: pageOf(userSchema), ...problemResponses(400, ...AUTHENTICATED_PROBLEMS) },
       },
@@ -60,8 +60,8 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'users.manage' },
       schema: {
         tags: ['users'],
+        operationId: 'getUser',
         summary: 'Read a user',
-        security: [{ bearerAuth: [] }],
         params: userIdParamsSchema,
         response: { 200: userSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
       },
@@ -75,9 +75,9 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
       config: { permission: 'users.manage' },
       schema: {
         tags: ['users'],
+        operationId: 'updateUser',
         summary:
           'Change a user (role, name, clinics, disabled); ends their sessions on a change of rights',
-        security: [{ bearerAuth: [] }],
         params: userIdParamsSchema,
         body: updateUserBodySchema,
         response: {

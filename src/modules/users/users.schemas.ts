@@ -8,25 +8,41 @@ export const usernameSchema = z
   .string()
   .regex(USERNAME_PATTERN, 'must be 3 to 64 of letters, digits and . _ @ -');
 
-/** Taken exactly as typed: no trimming, no normalisation. */
+/**
+ * Taken exactly as typed: no trimming, no normalisation. The length counts code points, as
+ * JSON Schema's minLength and maxLength do.
+ */
 export const newPasswordSchema = z
   .string()
-  .refine(passwordLengthOk, `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`);
+  .refine(passwordLengthOk, `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`)
+  .meta({ minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX });
 
 const displayNameSchema = z.string().trim().min(1).max(200);
 const clinicIdsSchema = z
   .array(z.uuid())
   .min(1, 'a user belongs to at least one clinic')
   .max(100)
-  .refine((ids) => new Set(ids).size === ids.length, 'must not repeat a clinic');
+  .refine((ids) => new Set(ids).size === ids.length, 'must not repeat a clinic')
+  .meta({ uniqueItems: true });
 
-export const createUserBodySchema = z.strictObject({
-  username: usernameSchema,
-  password: newPasswordSchema,
-  role: roleSchema,
-  displayName: displayNameSchema,
-  clinicIds: clinicIdsSchema,
-});
+export const createUserBodySchema = z
+  .strictObject({
+    username: usernameSchema,
+    password: newPasswordSchema,
+    role: roleSchema,
+    displayName: displayNameSchema,
+    clinicIds: clinicIdsSchema,
+  })
+  .meta({
+    id: 'UserCreate',
+    requestExample: {
+      username: 'dr.hansen',
+      password: 'another long password',
+      role: 'practitioner',
+      displayName: 'Dr. Hansen',
+      clinicIds: ['01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f'],
+    },
+  });
 export type CreateUserInput = z.infer<typeof createUserBodySchema>;
 
 export const updateUserBodySchema = z
@@ -36,7 +52,8 @@ export const updateUserBodySchema = z
     clinicIds: clinicIdsSchema.optional(),
     disabled: z.boolean().optional(),
   })
-  .refine((body) => Object.keys(body).length > 0, 'name at least one field to change');
+  .refine((body) => Object.keys(body).length > 0, 'name at least one field to change')
+  .meta({ id: 'UserUpdate', requestExample: { displayName: 'Dr. Karen Hansen' } });
 export type UpdateUserInput = z.infer<typeof updateUserBodySchema>;
 
 export const userIdParamsSchema = z.strictObject({ id: z.uuid() });
