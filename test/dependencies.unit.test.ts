@@ -86,6 +86,7 @@ const TOOLS: Record<string, RegExp> = {
   prettier: /\bprettier\b/,
   tap: /\btap\b/,
   'dependency-cruiser': /\bdepcruise\b/,
+  '@redocly/cli': /\bredocly\b/,
 };
 
 t.test('the scan finds imports of every kind', async (t) => {
