@@ -38,7 +38,10 @@ export async function createTestDatabase(t: Test): Promise<TestDatabase> {
   const pool = createPool(url, { max: 10, applicationName: 'journal-test' });
   t.teardown(async () => {
     if (!pool.ended) await pool.end();
-    await withClient(appUrl, (client) =>
+    // As the superuser: WITH (FORCE) must also end backends the application role may not
+    // signal (an autovacuum worker runs as the superuser; the role's DROP then fails with
+    // "permission denied to terminate process").
+    await withClient(env('TEST_PG_ADMIN_URL'), (client) =>
       client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
     );
   });
