@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,7 +134,43 @@ async function startServer(
   };
 }
 
+/**
+ * CPU seconds a process has used (user + system), from /proc (Linux); undefined elsewhere.
+ * Throughput ratios move with whatever else the machine runs; CPU time per request of a
+ * CPU-bound server barely does, so the table shows both.
+ */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `drive` and adds the server's CPU microseconds per request to its result. */
+async function withCpu(server: Server, drive: () => Promise<Run>): Promise<Run> {
+  const before = cpuSeconds(server.child.pid);
+  const run = await drive();
+  const after = cpuSeconds(server.child.pid);
+  if (before !== undefined && after !== undefined && run.requests > 0) {
+    run.cpuUsPerReq = Math.round(((after - before) * 1e6) / run.requests);
+  }
+  return run;
+}
+
 interface Run {
+  /** The server process's CPU time per request (µs), where /proc tells it. */
+  cpuUsPerReq?: number;
   reqPerSec: number;
   p50: number;
   p99: number;
@@ -332,11 +368,15 @@ async function compare(
 ): Promise<Row> {
   log(`scenario: ${name}`);
   await cannon(bare.port, specBare, opts.connections, 1);
-  const baseline = await cannon(bare.port, specBare, opts.connections, opts.duration);
+  const baseline = await withCpu(bare, () =>
+    cannon(bare.port, specBare, opts.connections, opts.duration),
+  );
   await cannon(service.port, specService, opts.connections, 1);
   const sampling = opts.waits ? sampleWaits(opts.waitsPool!) : undefined;
   if (opts.profile) await service.ask({ type: 'profile-start' }, 'profiling');
-  const measured = await cannon(service.port, specService, opts.connections, opts.duration);
+  const measured = await withCpu(service, () =>
+    cannon(service.port, specService, opts.connections, opts.duration),
+  );
   if (opts.profile) {
     const file = path.join(
       HERE,
@@ -354,6 +394,14 @@ async function compare(
     baseline,
     ratio: measured.reqPerSec / Math.max(1, baseline.reqPerSec),
   };
+}
+
+/** "service (bare) = bare/service": the CPU cost ratio, steadier than req/s on a busy machine. */
+function cpuColumn(row: Row): string {
+  const service = row.service.cpuUsPerReq;
+  const bare = row.baseline?.cpuUsPerReq;
+  if (service === undefined || bare === undefined) return '';
+  return `${service} (${bare}) = ${(bare / Math.max(1, service)).toFixed(2)}`;
 }
 
 function newlines(chunk: Uint8Array): number {
@@ -560,6 +608,7 @@ async function main() {
         'bare req/s': row.baseline?.reqPerSec ?? '',
         'bare p50/p99': row.baseline ? `${row.baseline.p50}/${row.baseline.p99}` : '',
         ratio: row.ratio === undefined ? '' : row.ratio.toFixed(2),
+        'CPU µs/req (bare)': cpuColumn(row),
         'non2xx/err/timeout': `${row.service.non2xx}/${row.service.errors}/${row.service.timeouts}`,
         target: row.target ? `${row.target} ${row.met ? 'MET' : 'NOT MET'}` : '',
       })),
