@@ -627,6 +627,10 @@ export interface components {
       clinicIds: string[];
       disabled: boolean;
       mfaEnabled: boolean;
+      /** @description Danish autorisations-ID (5 letters or digits), null when the user has none */
+      authorisationId: string | null;
+      /** @description e.g. læge, sygeplejerske, kosmetolog */
+      profession: string | null;
       /** Format: date-time */
       createdAt: string;
       /** Format: date-time */
@@ -768,7 +772,9 @@ export interface components {
      *       "displayName": "Dr. Hansen",
      *       "clinicIds": [
      *         "01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f"
-     *       ]
+     *       ],
+     *       "authorisationId": "0013Q",
+     *       "profession": "læge"
      *     }
      */
     UserCreate: {
@@ -778,6 +784,8 @@ export interface components {
       role: 'reception' | 'practitioner' | 'auditor' | 'admin';
       displayName: string;
       clinicIds: string[];
+      authorisationId?: string | null;
+      profession?: string | null;
     };
     /**
      * @example {
@@ -790,6 +798,8 @@ export interface components {
       displayName?: string;
       clinicIds?: string[];
       disabled?: boolean;
+      authorisationId?: string | null;
+      profession?: string | null;
     };
     Address: {
       street: string;
@@ -2094,7 +2104,9 @@ export interface operations {
          *       "displayName": "Dr. Hansen",
          *       "clinicIds": [
          *         "01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f"
-         *       ]
+         *       ],
+         *       "authorisationId": "0013Q",
+         *       "profession": "læge"
          *     }
          */
         'application/json': components['schemas']['UserCreate'];
