@@ -119,7 +119,7 @@ export async function buildApp(options: BuildAppOptions) {
   });
   await app.register(templatesRoutes);
   await app.register(consentsRoutes);
-  await app.register(journalRoutes);
+  await app.register(journalRoutes, { lateEntryHours: config.lateEntryHours });
   await app.register(recallsRoutes);
   await app.register(subjectsRoutes, {
     retentionYears: config.retentionYears,

@@ -104,6 +104,7 @@ const envSchema = z.object({
       .default([]),
   ),
   RETENTION_YEARS: z.preprocess(emptyToUndefined, integer(1, 100).default(10)),
+  LATE_ENTRY_HOURS: z.preprocess(emptyToUndefined, integer(1, 8760).default(24)),
   API_RATE_LIMIT_PER_MINUTE: z.preprocess(emptyToUndefined, integer(1, 1_000_000).optional()),
   TRUST_PROXY: z.preprocess(
     emptyToUndefined,
@@ -142,6 +143,8 @@ export interface Config {
   bootstrapAdmin: { username: string; password: string } | undefined;
   mfaRequiredRoles: Role[];
   retentionYears: number;
+  /** A journal entry signed more than this many hours after performedAt is recordedLate. */
+  lateEntryHours: number;
   apiRateLimitPerMinute: number | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
   /**
@@ -211,6 +214,7 @@ export function loadConfig(
         : undefined,
     mfaRequiredRoles: values.MFA_REQUIRED_ROLES,
     retentionYears: values.RETENTION_YEARS,
+    lateEntryHours: values.LATE_ENTRY_HOURS,
     apiRateLimitPerMinute: values.API_RATE_LIMIT_PER_MINUTE,
     logLevel: values.LOG_LEVEL,
     trustProxy: values.TRUST_PROXY ?? false,

@@ -27,6 +27,7 @@ t.test('defaults follow API.md', async (t) => {
   t.equal(config.port, 3000);
   t.equal(config.host, '127.0.0.1');
   t.equal(config.retentionYears, 10);
+  t.equal(config.lateEntryHours, 24);
   t.equal(config.logLevel, 'info');
   t.equal(config.databaseUrl, undefined);
   t.equal(config.apiRateLimitPerMinute, undefined);
@@ -45,6 +46,7 @@ t.test('every variable is parsed', async (t) => {
       HOST: '0.0.0.0',
       MFA_REQUIRED_ROLES: 'admin, auditor',
       RETENTION_YEARS: '12',
+      LATE_ENTRY_HOURS: '48',
       API_RATE_LIMIT_PER_MINUTE: '600',
       LOG_LEVEL: 'warn',
       TRUST_PROXY: '127.0.0.1, 10.0.0.0/8, loopback, ::1',
@@ -57,6 +59,7 @@ t.test('every variable is parsed', async (t) => {
   t.equal(config.host, '0.0.0.0');
   t.same(config.mfaRequiredRoles, ['admin', 'auditor']);
   t.equal(config.retentionYears, 12);
+  t.equal(config.lateEntryHours, 48);
   t.equal(config.apiRateLimitPerMinute, 600);
   t.equal(config.logLevel, 'warn');
   t.same(config.trustProxy, ['127.0.0.1', '10.0.0.0/8', 'loopback', '::1']);
@@ -71,6 +74,7 @@ t.test('a bad value names its variable in one line', async (t) => {
     JWT_SECRET: { JWT_SECRET: 'short' },
     MFA_REQUIRED_ROLES: { MFA_REQUIRED_ROLES: 'admin,boss' },
     RETENTION_YEARS: { RETENTION_YEARS: '0' },
+    LATE_ENTRY_HOURS: { LATE_ENTRY_HOURS: '0' },
     API_RATE_LIMIT_PER_MINUTE: { API_RATE_LIMIT_PER_MINUTE: '-5' },
     LOG_LEVEL: { LOG_LEVEL: 'loud' },
     TRUST_PROXY: { TRUST_PROXY: '10.0.0.0/99, proxy.example' },

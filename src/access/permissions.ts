@@ -16,9 +16,15 @@ export const PERMISSIONS = {
   'consents.write': ['reception', 'practitioner'],
   'journal.read': ['practitioner'],
   'journal.write': ['practitioner'],
+  /** A practitioner's own unsigned drafts (API.md "Journal"). */
+  'journal.drafts': ['practitioner'],
+  /** The client's own words beside an entry (GDPR Art. 16 by addition). */
+  'journal.statements': ['reception', 'practitioner'],
   'recalls.read': ['practitioner', 'admin'],
   /** Data-subject requests: export, legal hold, erasure. */
   'subjects.manage': ['admin'],
+  /** Restriction of processing (GDPR Art. 18). */
+  'clients.restrict': ['admin'],
   'accessLog.read': ['auditor', 'admin'],
   'audit.read': ['auditor'],
   'users.manage': ['admin'],

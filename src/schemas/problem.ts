@@ -14,6 +14,15 @@ export const CONFLICT_RULES = [
   'consent_after_treatment',
   'cooling_off',
   'minimum_age',
+  'consent_expired',
+  'consent_outdated',
+  'authorisation_required',
+  'responsible_not_authorised',
+  'performer_not_allowed',
+  'ink_record_missing',
+  'processing_restricted',
+  'already_countersigned',
+  'already_entered_in_error',
 ] as const;
 export type ConflictRule = (typeof CONFLICT_RULES)[number];
 

@@ -17,6 +17,11 @@ export const userSchema = z
     clinicIds: z.array(z.uuid()),
     disabled: z.boolean(),
     mfaEnabled: z.boolean(),
+    authorisationId: z
+      .string()
+      .nullable()
+      .describe('Danish autorisations-ID (5 letters or digits), null when the user has none'),
+    profession: z.string().nullable().describe('e.g. læge, sygeplejerske, kosmetolog'),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })
@@ -37,6 +42,8 @@ export function toPublicUser(user: UserWithClinics): PublicUser {
     clinicIds: user.clinicIds,
     disabled: user.disabled,
     mfaEnabled: user.totpConfirmedAt !== null,
+    authorisationId: user.authorisationId,
+    profession: user.profession,
     createdAt: user.createdAt.toISOString(),
     updatedAt: user.updatedAt.toISOString(),
   };

@@ -18,6 +18,7 @@ import { createUser, login, loginAs, TEST_PASSWORD } from '../helpers/auth.js';
 import { clientPayload, makeClient } from '../helpers/clients.js';
 import { signConsent } from '../helpers/consents.js';
 import { writeEntry } from '../helpers/journal.js';
+import { updateUser } from '../../src/modules/users/users.repository.js';
 import { publishTemplate } from '../helpers/templates.js';
 
 export type Variant = 'own' | 'other' | 'missing';
@@ -347,6 +348,28 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
     url: `/v1/clients/${id}/journal/${entryId}/amendments`,
     payload: { notes: 'Corrected dose', reason: 'Typing error' },
   })),
+  'POST /v1/clients/:id/journal/:entryId/countersign': additionRoute(
+    200,
+    'responsible',
+    (id, entryId) => ({
+      method: 'POST',
+      url: `/v1/clients/${id}/journal/${entryId}/countersign`,
+    }),
+  ),
+  'POST /v1/clients/:id/journal/:entryId/entered-in-error': additionRoute(
+    200,
+    'author',
+    (id, entryId) => ({
+      method: 'POST',
+      url: `/v1/clients/${id}/journal/${entryId}/entered-in-error`,
+      payload: { reason: 'Written on the wrong client' },
+    }),
+  ),
+  'POST /v1/clients/:id/journal/:entryId/statements': entryRoute(201, (id, entryId) => ({
+    method: 'POST',
+    url: `/v1/clients/${id}/journal/${entryId}/statements`,
+    payload: { text: 'I disagree with the entry.' },
+  })),
   // Entries are immutable: these answer 405 to whoever may write the journal.
   ...Object.fromEntries(
     (['PUT', 'PATCH', 'DELETE'] as const).map((method) => [
@@ -543,6 +566,44 @@ async function entryIn(
     ...entryPayload(ctx),
   });
   return { clientId, entryId: entry.id };
+}
+
+/**
+ * A route only an entry's author or responsible practitioner may take: in the own clinic, a
+ * practitioner caller is made that (with an authorisationId when it must be responsible).
+ */
+function additionRoute(
+  ok: number,
+  as: 'author' | 'responsible',
+  request: (clientId: string, entryId: string) => Omit<InjectOptions, 'headers'>,
+): RouteCase {
+  const own = async (ctx: MatrixContext) => {
+    if (ctx.role !== 'practitioner') {
+      const { clientId, entryId } = await entryIn(ctx, ctx.ownClinicId);
+      return { ...request(clientId, entryId), headers: ctx.headers };
+    }
+    const me = (
+      await ctx.app.inject({ method: 'GET', url: '/v1/auth/me', headers: ctx.headers })
+    ).json<{ id: string }>();
+    const { clientId } = await consentIn(ctx, ctx.ownClinicId, JOURNAL_TREATMENT);
+    let author = ctx.headers;
+    let responsibleId: string | undefined;
+    if (as === 'responsible') {
+      await updateUser(ctx.app.db, me.id, { authorisationId: 'MX001', updatedAt: ctx.now() });
+      author = (await loginAs(ctx.app, { role: 'practitioner', clinicIds: [ctx.ownClinicId] }))
+        .headers;
+      responsibleId = me.id;
+    }
+    const entry = await writeEntry(ctx.app, {
+      clientId,
+      headers: author,
+      ...entryPayload(ctx),
+      ...(responsibleId && { responsibleId }),
+    });
+    return { ...request(clientId, entry.id), headers: ctx.headers };
+  };
+  const base = entryRoute(ok, request);
+  return { ...base, build: { ...base.build, own } };
 }
 
 /** A route on one journal entry: own clinic's, another clinic's, missing ids. */

@@ -51,7 +51,20 @@ function explain(problem: Problem): string {
     case 'consent_after_treatment':
     case 'cooling_off':
     case 'minimum_age':
+    case 'consent_expired':
+    case 'consent_outdated':
       return 'the treatment may not be recorded under this consent';
+    case 'authorisation_required':
+    case 'responsible_not_authorised':
+    case 'performer_not_allowed':
+      return 'an authorised practitioner must perform or be responsible for the treatment';
+    case 'ink_record_missing':
+      return 'list each ink with its batch number and supplier';
+    case 'processing_restricted':
+      return 'processing of this client is restricted';
+    case 'already_countersigned':
+    case 'already_entered_in_error':
+      return 'nothing to do: done already';
     case undefined:
       return problem.detail;
   }

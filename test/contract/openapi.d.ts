@@ -457,14 +457,14 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * A client's journal: entries with their amendments, oldest first
-     * @description A practitioner of another clinic may read it by sending `X-Break-Glass-Reason` (at least 10 characters); the audit events are then marked `breakGlass`.
+     * A client's journal: entries with their amendments and statements, oldest first
+     * @description Entries marked entered-in-error are left out unless `?includeEnteredInError=true`. A practitioner of another clinic may read it by sending `X-Break-Glass-Reason` (at least 10 characters); the audit events are then marked `breakGlass`.
      */
     get: operations['listJournalEntries'];
     put?: never;
     /**
      * Write a journal entry
-     * @description Needs an active consent whose template covers `treatmentType`, signed before `performedAt` (and at least the template's `coolingOffHours` before it), and a client at least the template's `minimumAge` on `performedAt`; otherwise 409 with `rule`: `consent_missing`, `consent_withdrawn`, `consent_after_treatment`, `cooling_off` or `minimum_age`. `recordedLate` is true when written more than 24 hours after `performedAt`.
+     * @description Needs an active, unexpired consent whose template covers `treatmentType` and was not superseded by a version that `reconsentRequired`, signed before `performedAt` (and at least the template's `coolingOffHours` after `informedAt`, or `signedAt` when there is none), a client at least the template's `minimumAge` on `performedAt`, an authorised performer or responsible person when the template `requiresAuthorisation`, and each ink with `batchNumber` and `supplier` when it `inkRecordRequired`. `performedBy` (default: the caller) must be a practitioner of the client's clinic, `responsibleId` an authorised one. Otherwise 409 with `rule`: `consent_missing`, `consent_withdrawn`, `consent_after_treatment`, `consent_expired`, `consent_outdated`, `cooling_off`, `minimum_age`, `authorisation_required`, `responsible_not_authorised`, `performer_not_allowed`, `ink_record_missing` or `processing_restricted`. `recordedLate` is true when written more than `LATE_ENTRY_HOURS` (default 24) after `performedAt`.
      */
     post: operations['createJournalEntry'];
     delete?: never;
@@ -519,6 +519,66 @@ export interface paths {
      * @description The original stays readable beside the correction.
      */
     post: operations['amendJournalEntry'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/clients/{id}/journal/{entryId}/countersign': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Countersign a delegated journal entry (its responsible practitioner only)
+     * @description Only the entry's `responsibleId` countersigns (anyone else 403, before any 409); twice 409 (`already_countersigned`).
+     */
+    post: operations['countersignJournalEntry'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/clients/{id}/journal/{entryId}/entered-in-error': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Mark a journal entry written on the wrong client as entered-in-error
+     * @description By the entry's author or responsible practitioner (else 403). The entry is kept, but left out of journal lists unless `?includeEnteredInError=true`; twice 409 (`already_entered_in_error`). The reason is sealed under the client's data key.
+     */
+    post: operations['markJournalEntryEnteredInError'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/clients/{id}/journal/{entryId}/statements': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Record the client's own statement beside a journal entry
+     * @description The client's own words, e.g. disagreeing with an entry (GDPR Art. 16 by addition). Statements are never changed or deleted, and are sealed under the client's data key.
+     */
+    post: operations['addJournalStatement'];
     delete?: never;
     options?: never;
     head?: never;
@@ -594,7 +654,16 @@ export interface components {
         | 'consent_withdrawn'
         | 'consent_after_treatment'
         | 'cooling_off'
-        | 'minimum_age';
+        | 'minimum_age'
+        | 'consent_expired'
+        | 'consent_outdated'
+        | 'authorisation_required'
+        | 'responsible_not_authorised'
+        | 'performer_not_allowed'
+        | 'ink_record_missing'
+        | 'processing_restricted'
+        | 'already_countersigned'
+        | 'already_entered_in_error';
       /**
        * Format: date-time
        * @description 409 `retention`: the client cannot be erased before this time
@@ -627,6 +696,10 @@ export interface components {
       clinicIds: string[];
       disabled: boolean;
       mfaEnabled: boolean;
+      /** @description Danish autorisations-ID (5 letters or digits), null when the user has none */
+      authorisationId: string | null;
+      /** @description e.g. læge, sygeplejerske, kosmetolog */
+      profession: string | null;
       /** Format: date-time */
       createdAt: string;
       /** Format: date-time */
@@ -768,7 +841,9 @@ export interface components {
      *       "displayName": "Dr. Hansen",
      *       "clinicIds": [
      *         "01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f"
-     *       ]
+     *       ],
+     *       "authorisationId": "0013Q",
+     *       "profession": "læge"
      *     }
      */
     UserCreate: {
@@ -778,6 +853,8 @@ export interface components {
       role: 'reception' | 'practitioner' | 'auditor' | 'admin';
       displayName: string;
       clinicIds: string[];
+      authorisationId?: string | null;
+      profession?: string | null;
     };
     /**
      * @example {
@@ -790,6 +867,8 @@ export interface components {
       displayName?: string;
       clinicIds?: string[];
       disabled?: boolean;
+      authorisationId?: string | null;
+      profession?: string | null;
     };
     Address: {
       street: string;
@@ -940,6 +1019,23 @@ export interface components {
       minimumAge?: number;
       /** Format: int32 */
       coolingOffHours?: number;
+      /** @description Performed by, or delegated under, a user with an authorisationId */
+      requiresAuthorisation?: boolean;
+      /** @description Every entry lists each ink used, with batchNumber and supplier */
+      inkRecordRequired?: boolean;
+      /**
+       * Format: int32
+       * @description How long entries under this version are kept; absent: RETENTION_YEARS
+       */
+      retentionYears?: number;
+      /**
+       * Format: int32
+       * @description A consent allows treatments performed before signedAt + validForDays
+       */
+      validForDays?: number;
+      /** @description Consents signed on earlier versions of this key no longer allow treatments */
+      reconsentRequired?: boolean;
+      photoScopes?: ('clinical' | 'marketing')[];
     };
     ConsentTemplate: {
       /** Format: uuid */
@@ -955,6 +1051,12 @@ export interface components {
       language: string;
       minimumAge: number | null;
       coolingOffHours: number | null;
+      requiresAuthorisation: boolean;
+      inkRecordRequired: boolean;
+      retentionYears: number | null;
+      validForDays: number | null;
+      reconsentRequired: boolean;
+      photoScopes: ('clinical' | 'marketing')[];
       /** Format: date-time */
       createdAt: string;
       /** Format: uuid */
@@ -989,6 +1091,18 @@ export interface components {
        * @description When the client signed; now if absent, at most 30 days back
        */
       signedAt?: string;
+      /**
+       * Format: uuid
+       * @description The practitioner of the client's clinic who informed the client (an authorised one when the template requiresAuthorisation)
+       */
+      informedBy?: string;
+      /**
+       * Format: date-time
+       * @description When the client was informed: not after signedAt, at most 90 days before it
+       */
+      informedAt?: string;
+      /** @description The photo uses the client granted: a subset of the template's photoScopes */
+      photoScopes?: ('clinical' | 'marketing')[];
     };
     /**
      * @example {
@@ -1018,6 +1132,11 @@ export interface components {
       /** @enum {string} */
       status: 'active' | 'withdrawn';
       withdrawnAt: string | null;
+      informedBy: string | null;
+      informedAt: string | null;
+      photoScopes: ('clinical' | 'marketing')[];
+      /** @description signedAt + the template validForDays; null when it does not expire */
+      expiresAt: string | null;
     };
     ConsentDetail: {
       /** Format: uuid */
@@ -1039,6 +1158,11 @@ export interface components {
       /** @enum {string} */
       status: 'active' | 'withdrawn';
       withdrawnAt: string | null;
+      informedBy: string | null;
+      informedAt: string | null;
+      photoScopes: ('clinical' | 'marketing')[];
+      /** @description signedAt + the template validForDays; null when it does not expire */
+      expiresAt: string | null;
       signerName: string;
       signatureImage: string | null;
       answers: {
@@ -1066,6 +1190,8 @@ export interface components {
       batchNumber: string;
       quantity?: number;
       unit?: string;
+      /** @description The last supplier (for inks the Tattoo Act §9 requires it) */
+      supplier?: string;
     };
     /**
      * @example {
@@ -1092,6 +1218,16 @@ export interface components {
       notes: string;
       treatedAreas?: string[];
       products?: components['schemas']['JournalProductInput'][];
+      /**
+       * Format: uuid
+       * @description Who performed the treatment (default: the caller); a practitioner of the client's clinic
+       */
+      performedBy?: string;
+      /**
+       * Format: uuid
+       * @description The authorised practitioner of the client's clinic responsible for a delegated treatment
+       */
+      responsibleId?: string;
     };
     /**
      * @example {
@@ -1115,13 +1251,51 @@ export interface components {
       /** Format: date-time */
       createdAt: string;
     };
+    JournalStatement: {
+      /** Format: uuid */
+      id: string;
+      /** Format: uuid */
+      entryId: string;
+      /** @description The client's own words */
+      text: string;
+      /** Format: uuid */
+      recordedBy: string;
+      /** Format: date-time */
+      createdAt: string;
+    };
+    /**
+     * @example {
+     *       "text": "I was told about bruising, not about the swelling."
+     *     }
+     */
+    JournalStatementCreate: {
+      text: string;
+    };
+    /**
+     * @example {
+     *       "reason": "Written on the wrong client"
+     *     }
+     */
+    JournalEnteredInError: {
+      reason: string;
+    };
     JournalEntry: {
       /** Format: uuid */
       id: string;
       /** Format: uuid */
       clientId: string;
-      /** Format: uuid */
+      /**
+       * Format: uuid
+       * @description Who entered (signed) it
+       */
       authorId: string;
+      /**
+       * Format: uuid
+       * @description Who performed the treatment
+       */
+      performedBy: string;
+      /** @description The authorised practitioner responsible for a delegated treatment */
+      responsibleId: string | null;
       /**
        * Format: uuid
        * @description The consent the treatment relied on
@@ -1137,13 +1311,28 @@ export interface components {
         batchNumber: string;
         quantity: number | null;
         unit: string | null;
+        supplier: string | null;
       }[];
-      /** @description Written more than 24 hours after performedAt */
+      /** @description Written (signed) more than LATE_ENTRY_HOURS (default 24) after performedAt */
       recordedLate: boolean;
       /** Format: date-time */
       createdAt: string;
+      /** @enum {string} */
+      status: 'final' | 'entered-in-error';
+      countersignedBy: string | null;
+      countersignedAt: string | null;
+      /** @description Set when the entry was written on the wrong client */
+      enteredInError: {
+        /** Format: uuid */
+        by: string;
+        /** Format: date-time */
+        at: string;
+        reason: string;
+      } | null;
       /** @description Oldest first */
       amendments: components['schemas']['JournalAmendment'][];
+      /** @description Oldest first */
+      statements: components['schemas']['JournalStatement'][];
     };
     JournalEntryPage: {
       items: components['schemas']['JournalEntry'][];
@@ -2094,7 +2283,9 @@ export interface operations {
          *       "displayName": "Dr. Hansen",
          *       "clinicIds": [
          *         "01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f"
-         *       ]
+         *       ],
+         *       "authorisationId": "0013Q",
+         *       "profession": "læge"
          *     }
          */
         'application/json': components['schemas']['UserCreate'];
@@ -4710,6 +4901,8 @@ export interface operations {
       query?: {
         limit?: number;
         cursor?: string;
+        /** @description Also list entries marked entered-in-error */
+        includeEnteredInError?: 'true' | 'false';
       };
       header?: {
         /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
@@ -5433,6 +5626,387 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['JournalAmendment'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  countersignJournalEntry: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        entryId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JournalEntry'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  markJournalEntryEnteredInError: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        entryId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "reason": "Written on the wrong client"
+         *     }
+         */
+        'application/json': components['schemas']['JournalEnteredInError'];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JournalEntry'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  addJournalStatement: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        entryId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "text": "I was told about bruising, not about the swelling."
+         *     }
+         */
+        'application/json': components['schemas']['JournalStatementCreate'];
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JournalStatement'];
         };
       };
       /** @description The request is not valid; `errors` names each field */

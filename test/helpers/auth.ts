@@ -54,6 +54,9 @@ export async function createUser(
     password?: string;
     displayName?: string;
     disabled?: boolean;
+    /** A Danish autorisations-ID: the user may perform or be responsible for authorised treatments. */
+    authorisationId?: string;
+    profession?: string;
   },
 ): Promise<TestUser> {
   const clinicIds = options.clinicIds ?? [await createClinic(app)];
@@ -71,6 +74,8 @@ export async function createUser(
     role: options.role,
     displayName: options.displayName ?? `Test ${options.role}`,
     clinicIds,
+    authorisationId: options.authorisationId ?? null,
+    profession: options.profession ?? null,
   });
   if (options.disabled)
     await updateUser(app.db, user.id, { disabled: true, updatedAt: new Date() });
@@ -113,7 +118,13 @@ export interface SignedIn extends TestUser {
  */
 export async function loginAs(
   app: App,
-  options: { role: Role; clinicIds?: string[]; username?: string },
+  options: {
+    role: Role;
+    clinicIds?: string[];
+    username?: string;
+    authorisationId?: string;
+    displayName?: string;
+  },
 ): Promise<SignedIn> {
   const user = await createUser(app, options);
   const result = await login(app, { username: user.username, password: user.password });

@@ -413,6 +413,8 @@ t.test(
         performedAt: new Date(s.ago(HOUR)),
         notes: sealed,
         treatedAreas: null,
+        performedBy: null,
+        responsibleId: null,
         products: null,
         recordedLate: false,
         createdAt: s.clock.now(),

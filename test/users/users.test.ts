@@ -137,3 +137,45 @@ t.test('clinics: create and list', async (t) => {
     "the admin's own clinic and the new one",
   );
 });
+
+t.test('users: authorisationId and profession (the Danish treatment record)', async (t) => {
+  const { app } = await buildTestApp(t);
+  const admin = await loginAs(app, { role: 'admin' });
+  const clinicId = await createClinic(app);
+  const post = (payload: Record<string, unknown>) =>
+    app.inject({ method: 'POST', url: '/v1/users', headers: admin.headers, payload });
+  const body = {
+    password: TEST_PASSWORD,
+    role: 'practitioner',
+    displayName: 'Dr. Holm',
+    clinicIds: [clinicId],
+  };
+  const doctor = await post({
+    ...body,
+    username: 'dr.holm',
+    authorisationId: '0013q',
+    profession: 'læge',
+  });
+  t.equal(doctor.statusCode, 201, doctor.body);
+  t.match(doctor.json(), { authorisationId: '0013Q', profession: 'læge' }, 'kept upper-case');
+  const assistant = await post({ ...body, username: 'assistant' });
+  t.equal(assistant.statusCode, 201);
+  t.match(assistant.json(), { authorisationId: null, profession: null }, 'null when absent');
+  for (const bad of ['0013', '0013QQ', '00-3Q', 13]) {
+    t.equal(
+      (await post({ ...body, username: `bad-${String(bad)}`, authorisationId: bad })).statusCode,
+      400,
+      `authorisationId ${String(bad)}`,
+    );
+  }
+  const id = assistant.json<{ id: string }>().id;
+  const patch = (payload: Record<string, unknown>) =>
+    app.inject({ method: 'PATCH', url: `/v1/users/${id}`, headers: admin.headers, payload });
+  const authorised = await patch({ authorisationId: 'AB12C', profession: 'sygeplejerske' });
+  t.equal(authorised.statusCode, 200, authorised.body);
+  t.match(authorised.json(), { authorisationId: 'AB12C', profession: 'sygeplejerske' });
+  const read = await app.inject({ method: 'GET', url: `/v1/users/${id}`, headers: admin.headers });
+  t.match(read.json(), { authorisationId: 'AB12C', profession: 'sygeplejerske' });
+  const cleared = await patch({ authorisationId: null, profession: null });
+  t.match(cleared.json(), { authorisationId: null, profession: null }, 'null clears');
+});

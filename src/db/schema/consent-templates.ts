@@ -1,4 +1,5 @@
-import { integer, pgTable, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { boolean, integer, pgTable, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
 import { users } from './users.js';
 
 /** Published consent texts (plaintext: not personal data); rows never change. */
@@ -15,6 +16,15 @@ export const consentTemplates = pgTable(
     language: text('language').notNull(),
     minimumAge: integer('minimum_age'),
     coolingOffHours: integer('cooling_off_hours'),
+    requiresAuthorisation: boolean('requires_authorisation').notNull().default(false),
+    inkRecordRequired: boolean('ink_record_required').notNull().default(false),
+    retentionYears: integer('retention_years'),
+    validForDays: integer('valid_for_days'),
+    reconsentRequired: boolean('reconsent_required').notNull().default(false),
+    photoScopes: text('photo_scopes', { enum: ['clinical', 'marketing'] })
+      .array()
+      .notNull()
+      .default(sql`'{}'`),
     createdBy: uuid('created_by')
       .notNull()
       .references(() => users.id),

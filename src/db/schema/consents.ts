@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { encrypted } from './columns.js';
 import { clients } from './clients.js';
@@ -32,4 +33,11 @@ export const consents = pgTable('consents', {
   withdrawnAt: timestamp('withdrawn_at', { withTimezone: true }),
   withdrawnBy: uuid('withdrawn_by').references(() => users.id),
   withdrawalReason: encrypted('withdrawal_reason_enc'),
+  informedBy: uuid('informed_by').references(() => users.id),
+  informedAt: timestamp('informed_at', { withTimezone: true }),
+  photoScopes: text('photo_scopes', { enum: ['clinical', 'marketing'] })
+    .array()
+    .notNull()
+    .default(sql`'{}'`),
+  expiresAt: timestamp('expires_at', { withTimezone: true }),
 });

@@ -12,4 +12,7 @@ export const users = pgTable('users', {
   totpConfirmedAt: timestamp('totp_confirmed_at', { withTimezone: true }),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  /** The Danish autorisations-ID (5 letters or digits, upper-case), or null. */
+  authorisationId: text('authorisation_id'),
+  profession: text('profession'),
 });

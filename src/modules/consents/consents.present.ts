@@ -23,6 +23,10 @@ export function presentConsent(consent: ConsentRow, template: TemplateRow): Cons
     documentHash: consent.documentHash,
     status: consent.status,
     withdrawnAt: consent.withdrawnAt?.toISOString() ?? null,
+    informedBy: consent.informedBy,
+    informedAt: consent.informedAt?.toISOString() ?? null,
+    photoScopes: consent.photoScopes,
+    expiresAt: consent.expiresAt?.toISOString() ?? null,
   };
 }
 

@@ -1,5 +1,9 @@
 import { z } from 'zod';
-import { templateVersionSchema } from '../templates/templates.schemas.js';
+import {
+  photoScopeSchema,
+  photoScopesSchema,
+  templateVersionSchema,
+} from '../templates/templates.schemas.js';
 
 /** A signature image: base64 of a PNG of at most 256 KiB decoded. */
 export const SIGNATURE_MAX_BYTES = 256 * 1024;
@@ -63,6 +67,19 @@ export const createConsentSchema = z
       .datetime({ offset: true })
       .optional()
       .describe('When the client signed; now if absent, at most 30 days back'),
+    informedBy: z
+      .uuid()
+      .optional()
+      .describe(
+        "The practitioner of the client's clinic who informed the client (an authorised one when the template requiresAuthorisation)",
+      ),
+    informedAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('When the client was informed: not after signedAt, at most 90 days before it'),
+    photoScopes: photoScopesSchema
+      .optional()
+      .describe("The photo uses the client granted: a subset of the template's photoScopes"),
   })
   .meta({
     id: 'ConsentCreate',
@@ -92,6 +109,13 @@ export const consentSchema = z
     documentHash: z.string(),
     status: z.enum(['active', 'withdrawn']),
     withdrawnAt: z.iso.datetime().nullable(),
+    informedBy: z.uuid().nullable(),
+    informedAt: z.iso.datetime().nullable(),
+    photoScopes: z.array(photoScopeSchema),
+    expiresAt: z.iso
+      .datetime()
+      .nullable()
+      .describe('signedAt + the template validForDays; null when it does not expire'),
   })
   .meta({ id: 'Consent' });
 

@@ -6,7 +6,9 @@ import { BadRequest, Conflict, NotFound } from '../../errors.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
 import { CLIENT_FIELDS } from '../clients/clients.fields.js';
 import { scopedClient } from '../clients/clients.scope.js';
-import { templatesRepository } from '../templates/templates.repository.js';
+import { findUserById } from '../auth/auth.repository.js';
+import { PHOTO_SCOPES } from '../templates/templates.schemas.js';
+import { templatesRepository, type TemplateRow } from '../templates/templates.repository.js';
 import { documentHash, type SignedDocument } from './consents.document.js';
 import { CONSENT_FIELDS, presentConsent, presentConsentDetail } from './consents.present.js';
 import { consentsRepository as repo } from './consents.repository.js';
@@ -14,6 +16,9 @@ import type { Consent, ConsentDetail, CreateConsentInput } from './consents.sche
 
 /** A paper form recorded later may carry its real date, at most this far back. */
 export const SIGNED_AT_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
+/** The client is informed at most this long before signing (API.md "Consents"). */
+export const INFORMED_AT_MAX_AGE_MS = 90 * 24 * 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
 /** Tolerated clock difference between a tablet and the server. */
 const CLOCK_SKEW_MS = 60 * 1000;
 
@@ -53,6 +58,49 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
     }
   }
 
+  const invalid = (path: string, message: string) =>
+    new BadRequest('The request is not valid.', [{ path, message }]);
+
+  /** informedBy, informedAt and photoScopes against the template and the client's clinic. */
+  async function checkEvidence(
+    executor: Executor,
+    input: CreateConsentInput,
+    template: TemplateRow,
+    clinicId: string,
+    signedAt: Date,
+  ) {
+    if (input.informedBy !== undefined) {
+      const informer = await findUserById(executor, input.informedBy);
+      if (
+        !informer ||
+        informer.disabled ||
+        informer.role !== 'practitioner' ||
+        !informer.clinicIds.includes(clinicId)
+      ) {
+        throw invalid('body.informedBy', "must be a practitioner of the client's clinic");
+      }
+      if (template.requiresAuthorisation && informer.authorisationId === null) {
+        throw invalid(
+          'body.informedBy',
+          'must be an authorised practitioner (the template requires authorisation)',
+        );
+      }
+    }
+    if (input.informedAt !== undefined) {
+      const informedAt = new Date(input.informedAt).getTime();
+      if (informedAt > signedAt.getTime())
+        throw invalid('body.informedAt', 'must not be after signedAt');
+      if (informedAt < signedAt.getTime() - INFORMED_AT_MAX_AGE_MS) {
+        throw invalid('body.informedAt', 'must be at most 90 days before signedAt');
+      }
+    }
+    const offered = new Set(template.photoScopes);
+    const index = (input.photoScopes ?? []).findIndex((scope) => !offered.has(scope));
+    if (index >= 0) {
+      throw invalid(`body.photoScopes.${index}`, "is not one of the template's photoScopes");
+    }
+  }
+
   return {
     async create(
       ctx: RequestContext,
@@ -71,6 +119,7 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
             { path: 'body.templateId', message: 'is not a published consent template' },
           ]);
         }
+        await checkEvidence(tx, input, template, client.clinicId, signedAt);
         const cipher = await keys.cipherFor(tx, clientId);
         const id = uuidv7();
         const signed: SignedDocument = {
@@ -109,6 +158,13 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
           recordedAt,
           witnessedBy: actor.userId,
           documentHash: documentHash(signed),
+          informedBy: input.informedBy ?? null,
+          informedAt: input.informedAt === undefined ? null : new Date(input.informedAt),
+          photoScopes: PHOTO_SCOPES.filter((scope) => input.photoScopes?.includes(scope)),
+          expiresAt:
+            template.validForDays === null
+              ? null
+              : new Date(signedAt.getTime() + template.validForDays * DAY_MS),
         });
         await audit.write(tx, ctx, [event('consent.create', clientId, id)]);
         return presentConsent(row, template);

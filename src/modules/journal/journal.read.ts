@@ -4,8 +4,22 @@ import type { Database } from '../../db/pool.js';
 import { placeholders } from '../../db/prepared.js';
 import { clientDataKeys } from '../../db/schema/client-data-keys.js';
 import { clients } from '../../db/schema/clients.js';
-import { journalAmendments, journalEntries } from '../../db/schema/journal.js';
-import type { AmendmentRow, EntryCursor, EntryRow } from './journal.repository.js';
+import {
+  journalAmendments,
+  journalCountersignatures,
+  journalEntries,
+  journalEntryErrors,
+  journalStatements,
+} from '../../db/schema/journal.js';
+import type { EntryAdditions } from './journal.fields.js';
+import type {
+  AmendmentRow,
+  CountersignatureRow,
+  EntryCursor,
+  EntryErrorRow,
+  EntryRow,
+  StatementRow,
+} from './journal.repository.js';
 
 /** What one round trip reads for a journal read: the scope, the key and the entries. */
 export interface JournalRead {
@@ -13,7 +27,7 @@ export interface JournalRead {
   client: { clinicId: string } | undefined;
   key: WrappedDataKey | null;
   entries: EntryRow[];
-  amendments: AmendmentRow[];
+  additions: EntryAdditions;
 }
 
 export interface JournalReadQuery {
@@ -25,6 +39,16 @@ export interface JournalReadQuery {
   entryId?: string | undefined;
   after?: EntryCursor | undefined;
   limit: number;
+  /** Lists leave entries marked entered-in-error out unless asked (a read by id never does). */
+  includeEnteredInError?: boolean | undefined;
+}
+
+/** A statement as the read's JSON aggregate carries it. */
+interface StatementJson {
+  id: string;
+  recordedBy: string;
+  text: string;
+  createdAt: string;
 }
 
 /** An amendment as the read's JSON aggregate carries it (bytea as base64, times as text). */
@@ -44,6 +68,7 @@ const p = placeholders<{
   afterPerformedAt: string | null;
   afterId: string | null;
   limit: number;
+  includeEnteredInError: boolean;
 }>();
 
 /** A page of a client's entries, each with its amendments (oldest first), for the lateral join. */
@@ -61,6 +86,18 @@ function entryPage(db: Database) {
     })
     .from(a)
     .where(eq(a.entryId, e.id));
+  const st = journalStatements;
+  const statements = db
+    .select({
+      list: sql<StatementJson[] | null>`json_agg(json_build_object(
+          'id', ${st.id}, 'recordedBy', ${st.recordedBy}, 'text', encode(${st.text}, 'base64'),
+          'createdAt', ${st.createdAt}
+        ) ORDER BY ${st.createdAt}, ${st.id})`,
+    })
+    .from(st)
+    .where(eq(st.entryId, e.id));
+  const cs = journalCountersignatures;
+  const er = journalEntryErrors;
   return db
     .select({
       id: e.id,
@@ -75,12 +112,23 @@ function entryPage(db: Database) {
       products: e.products,
       recordedLate: e.recordedLate,
       createdAt: e.createdAt,
+      performedBy: e.performedBy,
+      responsibleId: e.responsibleId,
       amendments: sql<AmendmentJson[] | null>`(${amendments})`.as('amendments'),
+      statements: sql<StatementJson[] | null>`(${statements})`.as('statements'),
+      countersignedBy: cs.countersignedBy,
+      countersignedAt: cs.countersignedAt,
+      errorBy: er.markedBy,
+      errorAt: er.markedAt,
+      errorReason: er.reason,
     })
     .from(e)
+    .leftJoin(cs, eq(cs.entryId, e.id))
+    .leftJoin(er, eq(er.entryId, e.id))
     .where(
       and(
         eq(e.clientId, clients.id),
+        sql`(${p.entryId}::uuid IS NOT NULL OR ${p.includeEnteredInError}::boolean OR ${er.entryId} IS NULL)`,
         sql`(${p.entryId}::uuid IS NULL OR ${e.id} = ${p.entryId}::uuid)`,
         sql`(${p.afterPerformedAt}::timestamptz IS NULL OR (${e.performedAt}, ${e.id}) > (${p.afterPerformedAt}::timestamptz, ${p.afterId}::uuid))`,
       ),
@@ -117,7 +165,15 @@ export function createJournalReader(db: Database) {
         products: page.products,
         recordedLate: page.recordedLate,
         createdAt: page.createdAt,
+        performedBy: page.performedBy,
+        responsibleId: page.responsibleId,
         amendments: page.amendments,
+        statements: page.statements,
+        countersignedBy: page.countersignedBy,
+        countersignedAt: page.countersignedAt,
+        errorBy: page.errorBy,
+        errorAt: page.errorAt,
+        errorReason: page.errorReason,
       },
     })
     .from(clients)
@@ -128,7 +184,7 @@ export function createJournalReader(db: Database) {
     )
     .where(and(eq(clients.id, p.clientId), isNull(clients.erasedAt)))
     .orderBy(asc(page.performedAt), asc(page.id))
-    .prepare('journal_read_v2');
+    .prepare('journal_read_v3');
 
   return async function readJournal(query: JournalReadQuery): Promise<JournalRead> {
     const rows = await statement.execute({
@@ -139,15 +195,58 @@ export function createJournalReader(db: Database) {
       afterPerformedAt: query.after?.performedAt.toISOString() ?? null,
       afterId: query.after?.id ?? null,
       limit: query.limit,
+      includeEnteredInError: query.includeEnteredInError ?? false,
     });
     const first = rows[0];
-    if (!first) return { client: undefined, key: null, entries: [], amendments: [] };
+    const additions = {
+      amendments: [] as AmendmentRow[],
+      statements: [] as StatementRow[],
+      countersignatures: [] as CountersignatureRow[],
+      errors: [] as EntryErrorRow[],
+    };
+    if (!first) return { client: undefined, key: null, entries: [], additions };
     const entries: EntryRow[] = [];
-    const amendments: AmendmentRow[] = [];
+    const { amendments } = additions;
     for (const { entry } of rows) {
       if (entry === null) continue; // the client has no (visible) entries
-      const { amendments: ofEntry, ...row } = entry;
+      const {
+        amendments: ofEntry,
+        statements,
+        countersignedBy,
+        countersignedAt,
+        errorBy,
+        errorAt,
+        errorReason,
+        ...row
+      } = entry;
       entries.push(row);
+      if (countersignedBy !== null && countersignedAt !== null) {
+        additions.countersignatures.push({
+          entryId: row.id,
+          clientId: query.clientId,
+          countersignedBy,
+          countersignedAt,
+        });
+      }
+      if (errorBy !== null && errorAt !== null && errorReason !== null) {
+        additions.errors.push({
+          entryId: row.id,
+          clientId: query.clientId,
+          markedBy: errorBy,
+          markedAt: errorAt,
+          reason: errorReason,
+        });
+      }
+      for (const statement of statements ?? []) {
+        additions.statements.push({
+          id: statement.id,
+          entryId: row.id,
+          clientId: query.clientId,
+          recordedBy: statement.recordedBy,
+          text: Buffer.from(statement.text, 'base64') as StatementRow['text'],
+          createdAt: new Date(statement.createdAt),
+        });
+      }
       for (const amendment of ofEntry ?? []) {
         amendments.push({
           id: amendment.id,
@@ -167,7 +266,7 @@ export function createJournalReader(db: Database) {
           ? { kekId: first.kekId, wrapped: first.wrapped }
           : null,
       entries,
-      amendments,
+      additions,
     };
   };
 }

@@ -11,21 +11,28 @@ import {
   clientJournalParams,
   createAmendmentSchema,
   createEntrySchema,
+  createStatementSchema,
+  enteredInErrorSchema,
   entryPageSchema,
   entryParams,
   entrySchema,
   listEntriesQuery,
+  statementSchema,
 } from './journal.schemas.js';
 import { createJournalService } from './journal.service.js';
 
 /** The treatment journal (API.md "Journal"): practitioners only; entries never change. */
-export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
+export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> = async (
+  app,
+  options,
+) => {
   const journal = createJournalService({
     db: app.db,
     pool: app.pool,
     keys: app.keys,
     audit: app.audit,
     clock: app.clock,
+    lateEntryHours: options.lateEntryHours,
   });
 
   app.post(
@@ -37,7 +44,7 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'createJournalEntry',
         summary: 'Write a journal entry',
         description:
-          "Needs an active consent whose template covers `treatmentType`, signed before `performedAt` (and at least the template's `coolingOffHours` before it), and a client at least the template's `minimumAge` on `performedAt`; otherwise 409 with `rule`: `consent_missing`, `consent_withdrawn`, `consent_after_treatment`, `cooling_off` or `minimum_age`. `recordedLate` is true when written more than 24 hours after `performedAt`.",
+          "Needs an active, unexpired consent whose template covers `treatmentType` and was not superseded by a version that `reconsentRequired`, signed before `performedAt` (and at least the template's `coolingOffHours` after `informedAt`, or `signedAt` when there is none), a client at least the template's `minimumAge` on `performedAt`, an authorised performer or responsible person when the template `requiresAuthorisation`, and each ink with `batchNumber` and `supplier` when it `inkRecordRequired`. `performedBy` (default: the caller) must be a practitioner of the client's clinic, `responsibleId` an authorised one. Otherwise 409 with `rule`: `consent_missing`, `consent_withdrawn`, `consent_after_treatment`, `consent_expired`, `consent_outdated`, `cooling_off`, `minimum_age`, `authorisation_required`, `responsible_not_authorised`, `performer_not_allowed`, `ink_record_missing` or `processing_restricted`. `recordedLate` is true when written more than `LATE_ENTRY_HOURS` (default 24) after `performedAt`.",
         params: clientJournalParams,
         body: createEntrySchema,
         response: {
@@ -57,9 +64,9 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['journal'],
         operationId: 'listJournalEntries',
-        summary: "A client's journal: entries with their amendments, oldest first",
+        summary: "A client's journal: entries with their amendments and statements, oldest first",
         description:
-          'A practitioner of another clinic may read it by sending `X-Break-Glass-Reason` (at least 10 characters); the audit events are then marked `breakGlass`.',
+          'Entries marked entered-in-error are left out unless `?includeEnteredInError=true`. A practitioner of another clinic may read it by sending `X-Break-Glass-Reason` (at least 10 characters); the audit events are then marked `breakGlass`.',
         params: clientJournalParams,
         querystring: listEntriesQuery,
         response: {
@@ -73,6 +80,7 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
       const after = timeIdCursor.decode(request.query.cursor);
       const page = await journal.list(request.ctx, request.params.id, {
         limit: request.query.limit,
+        includeEnteredInError: request.query.includeEnteredInError,
         after: after && { performedAt: new Date(after.at), id: after.id },
       });
       return {
@@ -123,6 +131,84 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
         .code(201)
         .send(
           await journal.amend(request.ctx, request.params.id, request.params.entryId, request.body),
+        ),
+  );
+
+  app.post(
+    '/v1/clients/:id/journal/:entryId/countersign',
+    {
+      config: { permission: 'journal.write' },
+      schema: {
+        tags: ['journal'],
+        operationId: 'countersignJournalEntry',
+        summary: 'Countersign a delegated journal entry (its responsible practitioner only)',
+        description:
+          "Only the entry's `responsibleId` countersigns (anyone else 403, before any 409); twice 409 (`already_countersigned`).",
+        params: entryParams,
+        response: {
+          200: entrySchema,
+          ...problemResponses(400, 404, 409, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) => journal.countersign(request.ctx, request.params.id, request.params.entryId),
+  );
+
+  app.post(
+    '/v1/clients/:id/journal/:entryId/entered-in-error',
+    {
+      config: { permission: 'journal.write' },
+      schema: {
+        tags: ['journal'],
+        operationId: 'markJournalEntryEnteredInError',
+        summary: 'Mark a journal entry written on the wrong client as entered-in-error',
+        description:
+          "By the entry's author or responsible practitioner (else 403). The entry is kept, but left out of journal lists unless `?includeEnteredInError=true`; twice 409 (`already_entered_in_error`). The reason is sealed under the client's data key.",
+        params: entryParams,
+        body: enteredInErrorSchema,
+        response: {
+          200: entrySchema,
+          ...problemResponses(400, 404, 409, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) =>
+      journal.markEnteredInError(
+        request.ctx,
+        request.params.id,
+        request.params.entryId,
+        request.body.reason,
+      ),
+  );
+
+  app.post(
+    '/v1/clients/:id/journal/:entryId/statements',
+    {
+      config: { permission: 'journal.statements' },
+      schema: {
+        tags: ['journal'],
+        operationId: 'addJournalStatement',
+        summary: "Record the client's own statement beside a journal entry",
+        description:
+          "The client's own words, e.g. disagreeing with an entry (GDPR Art. 16 by addition). Statements are never changed or deleted, and are sealed under the client's data key.",
+        params: entryParams,
+        body: createStatementSchema,
+        response: {
+          201: statementSchema,
+          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(
+          await journal.addStatement(
+            request.ctx,
+            request.params.id,
+            request.params.entryId,
+            request.body.text,
+          ),
         ),
   );
 

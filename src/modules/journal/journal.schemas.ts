@@ -14,6 +14,9 @@ export const productSchema = z
     ),
     quantity: z.number().positive().max(1_000_000).optional(),
     unit: text(20).optional(),
+    supplier: text(200)
+      .optional()
+      .describe('The last supplier (for inks the Tattoo Act §9 requires it)'),
   })
   .meta({ id: 'JournalProductInput' });
 
@@ -24,6 +27,18 @@ export const createEntrySchema = z
     notes: text(20_000),
     treatedAreas: z.array(text(100)).max(50).optional(),
     products: z.array(productSchema).max(50).optional(),
+    performedBy: z
+      .uuid()
+      .optional()
+      .describe(
+        "Who performed the treatment (default: the caller); a practitioner of the client's clinic",
+      ),
+    responsibleId: z
+      .uuid()
+      .optional()
+      .describe(
+        "The authorised practitioner of the client's clinic responsible for a delegated treatment",
+      ),
   })
   .meta({
     id: 'JournalEntryCreate',
@@ -58,11 +73,36 @@ export const amendmentSchema = z
   })
   .meta({ id: 'JournalAmendment' });
 
+export const statementSchema = z
+  .object({
+    id: z.uuid(),
+    entryId: z.uuid(),
+    text: z.string().describe("The client's own words"),
+    recordedBy: z.uuid(),
+    createdAt: z.iso.datetime(),
+  })
+  .meta({ id: 'JournalStatement' });
+
+export const createStatementSchema = z.strictObject({ text: text(20_000) }).meta({
+  id: 'JournalStatementCreate',
+  requestExample: { text: 'I was told about bruising, not about the swelling.' },
+});
+
+export const enteredInErrorSchema = z.strictObject({ reason: text(1000) }).meta({
+  id: 'JournalEnteredInError',
+  requestExample: { reason: 'Written on the wrong client' },
+});
+
 export const entrySchema = z
   .object({
     id: z.uuid(),
     clientId: z.uuid(),
-    authorId: z.uuid(),
+    authorId: z.uuid().describe('Who entered (signed) it'),
+    performedBy: z.uuid().describe('Who performed the treatment'),
+    responsibleId: z
+      .uuid()
+      .nullable()
+      .describe('The authorised practitioner responsible for a delegated treatment'),
     consentId: z.uuid().describe('The consent the treatment relied on'),
     treatmentType: z.string(),
     performedAt: z.iso.datetime(),
@@ -74,16 +114,28 @@ export const entrySchema = z
         batchNumber: z.string(),
         quantity: z.number().nullable(),
         unit: z.string().nullable(),
+        supplier: z.string().nullable(),
       }),
     ),
-    recordedLate: z.boolean().describe('Written more than 24 hours after performedAt'),
+    recordedLate: z
+      .boolean()
+      .describe('Written (signed) more than LATE_ENTRY_HOURS (default 24) after performedAt'),
     createdAt: z.iso.datetime(),
+    status: z.enum(['final', 'entered-in-error']),
+    countersignedBy: z.uuid().nullable(),
+    countersignedAt: z.iso.datetime().nullable(),
+    enteredInError: z
+      .object({ by: z.uuid(), at: z.iso.datetime(), reason: z.string() })
+      .nullable()
+      .describe('Set when the entry was written on the wrong client'),
     amendments: z.array(amendmentSchema).describe('Oldest first'),
+    statements: z.array(statementSchema).describe('Oldest first'),
   })
   .meta({ id: 'JournalEntry' });
 
 export type Entry = z.output<typeof entrySchema>;
 export type Amendment = z.output<typeof amendmentSchema>;
+export type Statement = z.output<typeof statementSchema>;
 
 export const entryPageSchema = z
   .object({ items: z.array(entrySchema), nextCursor: z.string().nullable() })
@@ -91,4 +143,10 @@ export const entryPageSchema = z
 
 export const clientJournalParams = z.strictObject({ id: z.uuid() });
 export const entryParams = z.strictObject({ id: z.uuid(), entryId: z.uuid() });
-export const listEntriesQuery = pageQuerySchema;
+export const listEntriesQuery = pageQuerySchema.extend({
+  includeEnteredInError: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((value) => value === 'true')
+    .describe('Also list entries marked entered-in-error'),
+});

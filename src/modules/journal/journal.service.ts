@@ -4,22 +4,28 @@ import type { ClientCipher, ClientKeys } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
 import type { JournalProduct } from '../../db/schema/journal.js';
-import { BadRequest, Conflict, NotFound } from '../../errors.js';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
 import { inScope, scopedClient } from '../clients/clients.scope.js';
-import { JOURNAL_FIELDS, presentAmendment, presentEntry } from './journal.fields.js';
+import {
+  JOURNAL_FIELDS,
+  presentAmendment,
+  presentEntry,
+  presentStatement,
+} from './journal.fields.js';
 import { createJournalReader, type JournalReadQuery } from './journal.read.js';
 import {
   journalRepository as repo,
   type EntryCursor,
   type EntryRow,
 } from './journal.repository.js';
-import { CLOCK_SKEW_MS, consentFor, LATE_AFTER_MS } from './journal.rules.js';
+import { CLOCK_SKEW_MS, consentFor, LATE_ENTRY_HOURS_DEFAULT } from './journal.rules.js';
 import type {
   Amendment,
   CreateAmendmentInput,
   CreateEntryInput,
   Entry,
+  Statement,
 } from './journal.schemas.js';
 import { createWriteContextReader, insertEntryWithEvent } from './journal.write.js';
 
@@ -35,6 +41,8 @@ export interface JournalServiceDeps {
   keys: ClientKeys<Executor>;
   audit: AuditDoor;
   clock: () => Date;
+  /** LATE_ENTRY_HOURS: an entry signed later than this after performedAt is recordedLate. */
+  lateEntryHours?: number | undefined;
 }
 
 function event(
@@ -54,6 +62,7 @@ function event(
 /** The treatment journal (API.md "Journal"): entries never change; amendments sit beside them. */
 export function createJournalService(deps: JournalServiceDeps) {
   const { db, pool, keys, audit, clock } = deps;
+  const lateAfterMs = (deps.lateEntryHours ?? LATE_ENTRY_HOURS_DEFAULT) * 3_600_000;
   const readJournal = createJournalReader(db);
   const readForWrite = createWriteContextReader(db);
 
@@ -64,7 +73,10 @@ export function createJournalService(deps: JournalServiceDeps) {
    */
   async function read(
     ctx: RequestContext,
-    query: Pick<JournalReadQuery, 'clientId' | 'entryId' | 'after' | 'limit'>,
+    query: Pick<
+      JournalReadQuery,
+      'clientId' | 'entryId' | 'after' | 'limit' | 'includeEnteredInError'
+    >,
   ) {
     const found = await readJournal({
       ...query,
@@ -75,7 +87,19 @@ export function createJournalService(deps: JournalServiceDeps) {
       breakGlass: true,
     });
     const cipher = await keys.cipherFromWrapped(query.clientId, found.key);
-    return { breakGlass, cipher, entries: found.entries, amendments: found.amendments };
+    return { breakGlass, cipher, entries: found.entries, additions: found.additions };
+  }
+
+  /** The entry of this client, read again after a change, as the API shows it. */
+  async function entryNow(
+    executor: Executor,
+    clientId: string,
+    entryId: string,
+    cipher: ClientCipher,
+  ) {
+    const entry = await repo.findEntry(executor, clientId, entryId);
+    if (!entry) throw new NotFound('Journal entry not found.');
+    return presentEntry(cipher, entry, await repo.additionsOf(executor, [entryId]));
   }
 
   return {
@@ -93,7 +117,11 @@ export function createJournalService(deps: JournalServiceDeps) {
         batchNumber: product.batchNumber,
         quantity: product.quantity ?? null,
         unit: product.unit ?? null,
+        supplier: product.supplier ?? null,
       }));
+      const performedBy = input.performedBy ?? actor.userId;
+      const responsibleId = input.responsibleId ?? null;
+      const staffIds = [...new Set([performedBy, responsibleId ?? performedBy])];
       const batchIndexes = await Promise.all(
         products.map((product) => keys.blindIndex('batchNumber', product.batchNumber)),
       );
@@ -105,10 +133,34 @@ export function createJournalService(deps: JournalServiceDeps) {
           clientId,
           treatmentType: input.treatmentType,
           clinicIds: actor.clinicIds,
+          performedAt,
+          staffIds,
         });
         const { client } = inScope(ctx, clientId, context.client, 'journal.create');
+        const staff = new Map(context.staff.map((member) => [member.id, member]));
+        const performer = staff.get(performedBy);
+        if (!performer?.practitionerOfClinic) {
+          throw Conflict.rule(
+            'performer_not_allowed',
+            "performedBy must be a practitioner of the client's clinic.",
+          );
+        }
+        const responsible = responsibleId === null ? undefined : staff.get(responsibleId);
+        if (
+          responsibleId !== null &&
+          !(responsible?.practitionerOfClinic && responsible.authorised)
+        ) {
+          throw Conflict.rule(
+            'responsible_not_authorised',
+            "responsibleId must be an authorised practitioner (with an authorisationId) of the client's clinic.",
+          );
+        }
         const cipher = await keys.cipherFromWrapped(clientId, context.key);
-        const consentId = consentFor(context.covering, client, cipher, performedAt);
+        const consentId = consentFor(context.covering, client, cipher, performedAt, {
+          authorised: performer.authorised || (responsible?.authorised ?? false),
+          inkRecordComplete:
+            products.length > 0 && products.every((product) => product.supplier !== null),
+        });
         const id = uuidv7();
         const row: EntryRow = {
           id,
@@ -125,8 +177,10 @@ export function createJournalService(deps: JournalServiceDeps) {
               : cipher.seal(JOURNAL_FIELDS.treatedAreas, id, input.treatedAreas),
           products:
             products.length === 0 ? null : cipher.seal(JOURNAL_FIELDS.products, id, products),
-          recordedLate: createdAt.getTime() - performedAt.getTime() > LATE_AFTER_MS,
+          recordedLate: createdAt.getTime() - performedAt.getTime() > lateAfterMs,
           createdAt,
+          performedBy,
+          responsibleId,
         };
         const written = await insertEntryWithEvent(
           pool,
@@ -135,7 +189,7 @@ export function createJournalService(deps: JournalServiceDeps) {
           batchIndexes.map((batchIndex) => ({ id: uuidv7(), batchIndex })),
           [event('journal.create', clientId, { type: 'journal_entry', id })],
         );
-        if (written) return presentEntry(cipher, row, []);
+        if (written) return presentEntry(cipher, row);
         if (attempt >= 3) {
           throw new Conflict(
             'The client or its consents changed while the entry was being written; try again.',
@@ -173,15 +227,125 @@ export function createJournalService(deps: JournalServiceDeps) {
       });
     },
 
+    /** The entry's responsibleId countersigns it, once; anyone else 403 before any 409. */
+    async countersign(ctx: RequestContext, clientId: string, entryId: string): Promise<Entry> {
+      const actor = actorOf(ctx);
+      return db.transaction(async (tx) => {
+        await scopedClient(tx, ctx, clientId, 'journal.countersign');
+        const entry = await repo.findEntry(tx, clientId, entryId, { forUpdate: true });
+        if (!entry) throw new NotFound('Journal entry not found.');
+        if (entry.responsibleId !== actor.userId) {
+          throw new Forbidden('Only the practitioner responsible for the entry countersigns it.', {
+            audit: {
+              action: 'journal.countersign',
+              resourceType: 'journal_entry',
+              resourceId: entryId,
+              clientId,
+              reason: 'not_responsible',
+            },
+          });
+        }
+        if (await repo.countersignatureOf(tx, entryId)) {
+          throw Conflict.rule('already_countersigned', 'The entry has already been countersigned.');
+        }
+        await repo.insertCountersignature(tx, {
+          entryId,
+          clientId,
+          countersignedBy: actor.userId,
+          countersignedAt: clock(),
+        });
+        await audit.write(tx, ctx, [
+          event('journal.countersign', clientId, { type: 'journal_entry', id: entryId }),
+        ]);
+        return entryNow(tx, clientId, entryId, await keys.cipherFor(tx, clientId));
+      });
+    },
+
+    /** An entry on the wrong client: kept, marked, left out of lists; by its author or responsible person, once. */
+    async markEnteredInError(
+      ctx: RequestContext,
+      clientId: string,
+      entryId: string,
+      reason: string,
+    ): Promise<Entry> {
+      const actor = actorOf(ctx);
+      return db.transaction(async (tx) => {
+        await scopedClient(tx, ctx, clientId, 'journal.entered_in_error');
+        const entry = await repo.findEntry(tx, clientId, entryId, { forUpdate: true });
+        if (!entry) throw new NotFound('Journal entry not found.');
+        if (entry.authorId !== actor.userId && entry.responsibleId !== actor.userId) {
+          throw new Forbidden(
+            "Only the entry's author or the responsible practitioner marks it entered-in-error.",
+            {
+              audit: {
+                action: 'journal.entered_in_error',
+                resourceType: 'journal_entry',
+                resourceId: entryId,
+                clientId,
+                reason: 'not_author_or_responsible',
+              },
+            },
+          );
+        }
+        if (await repo.errorOf(tx, entryId)) {
+          throw Conflict.rule(
+            'already_entered_in_error',
+            'The entry has already been marked entered-in-error.',
+          );
+        }
+        const cipher = await keys.cipherFor(tx, clientId);
+        await repo.insertError(tx, {
+          entryId,
+          clientId,
+          markedBy: actor.userId,
+          markedAt: clock(),
+          reason: cipher.seal(JOURNAL_FIELDS.errorReason, entryId, reason),
+        });
+        await audit.write(tx, ctx, [
+          event('journal.entered_in_error', clientId, { type: 'journal_entry', id: entryId }),
+        ]);
+        return entryNow(tx, clientId, entryId, cipher);
+      });
+    },
+
+    /** The client's own words beside an entry (GDPR Art. 16 by addition); never changed. */
+    async addStatement(
+      ctx: RequestContext,
+      clientId: string,
+      entryId: string,
+      text: string,
+    ): Promise<Statement> {
+      const actor = actorOf(ctx);
+      return db.transaction(async (tx) => {
+        await scopedClient(tx, ctx, clientId, 'journal.statement');
+        const entry = await repo.findEntry(tx, clientId, entryId);
+        if (!entry) throw new NotFound('Journal entry not found.');
+        const cipher = await keys.cipherFor(tx, clientId);
+        const id = uuidv7();
+        const row = await repo.insertStatement(tx, {
+          id,
+          entryId,
+          clientId,
+          recordedBy: actor.userId,
+          text: cipher.seal(JOURNAL_FIELDS.statementText, id, text),
+          createdAt: clock(),
+        });
+        await audit.write(tx, ctx, [
+          event('journal.statement', clientId, { type: 'journal_entry', id: entryId }),
+        ]);
+        return presentStatement(cipher, row);
+      });
+    },
+
     async get(ctx: RequestContext, clientId: string, entryId: string): Promise<Entry> {
-      const { breakGlass, cipher, entries, amendments } = await read(ctx, {
+      const { breakGlass, cipher, entries, additions } = await read(ctx, {
         clientId,
         entryId,
         limit: 1,
       });
       const entry = entries[0];
       if (!entry) throw new NotFound('Journal entry not found.');
-      const result = presentEntry(cipher, entry, amendments);
+      const result = presentEntry(cipher, entry, additions);
       await audit.record(ctx, [
         { ...event('journal.read', clientId, { type: 'journal_entry', id: entryId }), breakGlass },
       ]);
@@ -191,15 +355,20 @@ export function createJournalService(deps: JournalServiceDeps) {
     async list(
       ctx: RequestContext,
       clientId: string,
-      query: { limit: number; after?: EntryCursor | undefined },
+      query: {
+        limit: number;
+        after?: EntryCursor | undefined;
+        includeEnteredInError?: boolean | undefined;
+      },
     ): Promise<{ items: Entry[]; last: EntryCursor | null }> {
-      const { breakGlass, cipher, entries, amendments } = await read(ctx, {
+      const { breakGlass, cipher, entries, additions } = await read(ctx, {
         clientId,
         after: query.after,
         limit: query.limit + 1,
+        includeEnteredInError: query.includeEnteredInError,
       });
       const page = entries.slice(0, query.limit);
-      const items = page.map((row) => presentEntry(cipher, row, amendments));
+      const items = page.map((row) => presentEntry(cipher, row, additions));
       await audit.record(ctx, [{ ...event('journal.list', clientId, null), breakGlass }]);
       const last = page.at(-1);
       return {
@@ -220,11 +389,11 @@ export function createJournalService(deps: JournalServiceDeps) {
       let after: EntryCursor | undefined;
       for (;;) {
         const rows = await repo.pageEntries(executor, clientId, after, EXPORT_PAGE);
-        const amendments = await repo.amendmentsOf(
+        const additions = await repo.additionsOf(
           executor,
           rows.map((row) => row.id),
         );
-        entries.push(...rows.map((row) => presentEntry(cipher, row, amendments)));
+        entries.push(...rows.map((row) => presentEntry(cipher, row, additions)));
         const last = rows.at(-1);
         if (rows.length < EXPORT_PAGE || !last) return entries;
         after = { performedAt: last.performedAt, id: last.id };

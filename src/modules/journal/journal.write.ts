@@ -22,6 +22,16 @@ export interface JournalWriteContext {
   key: WrappedDataKey | null;
   /** Oldest signature first; empty unless the client is in the caller's clinics. */
   covering: CoveringConsent[];
+  /** The users asked about (performer, responsible person), as the rules see them. */
+  staff: StaffMember[];
+}
+
+/** A user named on an entry, as the journal rules see them against the client's clinic. */
+export interface StaffMember {
+  id: string;
+  /** An enabled practitioner of the client's clinic. */
+  practitionerOfClinic: boolean;
+  authorised: boolean;
 }
 
 /** A covering consent as the read's JSON aggregate carries it (times as text). */
@@ -29,11 +39,22 @@ interface CoveringJson {
   id: string;
   status: 'active' | 'withdrawn';
   signedAt: string;
+  informedAt: string | null;
+  expiresAt: string | null;
+  outdated: boolean;
   coolingOffHours: number | null;
   minimumAge: number | null;
+  requiresAuthorisation: boolean;
+  inkRecordRequired: boolean;
 }
 
-const r = placeholders<{ clientId: string; treatmentType: string; clinicIds: readonly string[] }>();
+const r = placeholders<{
+  clientId: string;
+  treatmentType: string;
+  clinicIds: readonly string[];
+  performedAt: string;
+  staffIds: readonly string[];
+}>();
 
 /** The write's read (prepared): scope, wrapped key, and the consents covering the treatment. */
 export function createWriteContextReader(db: Database) {
@@ -50,24 +71,43 @@ export function createWriteContextReader(db: Database) {
       >`CASE WHEN ${clients.clinicId} = ANY(${r.clinicIds}::uuid[]) THEN (
         SELECT json_agg(json_build_object(
             'id', ${c.id}, 'status', ${c.status}, 'signedAt', ${c.signedAt},
-            'coolingOffHours', ${t.coolingOffHours}, 'minimumAge', ${t.minimumAge}
+            'informedAt', ${c.informedAt}, 'expiresAt', ${c.expiresAt},
+            'outdated', EXISTS (SELECT 1 FROM consent_templates newer
+              WHERE newer.key = ${t.key} AND newer.version > ${t.version} AND newer.reconsent_required
+                AND newer.created_at <= ${r.performedAt}::timestamptz),
+            'coolingOffHours', ${t.coolingOffHours}, 'minimumAge', ${t.minimumAge},
+            'requiresAuthorisation', ${t.requiresAuthorisation},
+            'inkRecordRequired', ${t.inkRecordRequired}
           ) ORDER BY ${c.signedAt}, ${c.id})
         FROM ${c} JOIN ${t} ON ${t.id} = ${c.templateId}
         WHERE ${c.clientId} = ${clients.id} AND ${r.treatmentType}::text = ANY(${t.treatmentTypes})
       ) END`,
+      staff: sql<StaffMember[] | null>`(
+        SELECT json_agg(json_build_object(
+            'id', u.id,
+            'practitionerOfClinic', u.role = 'practitioner' AND NOT u.disabled AND EXISTS (
+              SELECT 1 FROM user_clinics uc WHERE uc.user_id = u.id AND uc.clinic_id = ${clients.clinicId}),
+            'authorised', u.authorisation_id IS NOT NULL))
+        FROM users u WHERE u.id = ANY(${r.staffIds}::uuid[])
+      )`,
     })
     .from(clients)
     .leftJoin(clientDataKeys, eq(clientDataKeys.clientId, clients.id))
     .where(and(eq(clients.id, r.clientId), isNull(clients.erasedAt)))
-    .prepare('journal_write_context_v2');
+    .prepare('journal_write_context_v3');
 
   return async function readForWrite(query: {
     clientId: string;
     treatmentType: string;
     clinicIds: readonly string[];
+    performedAt: Date;
+    staffIds: readonly string[];
   }): Promise<JournalWriteContext> {
-    const [row] = await statement.execute(query);
-    if (!row) return { client: undefined, key: null, covering: [] };
+    const [row] = await statement.execute({
+      ...query,
+      performedAt: query.performedAt.toISOString(),
+    });
+    if (!row) return { client: undefined, key: null, covering: [], staff: [] };
     return {
       client: { id: query.clientId, clinicId: row.clinicId, dateOfBirth: row.dateOfBirth },
       key:
@@ -75,9 +115,22 @@ export function createWriteContextReader(db: Database) {
           ? { kekId: row.kekId, wrapped: row.wrapped }
           : null,
       covering: (row.covering ?? []).map((consent) => ({
-        consent: { id: consent.id, status: consent.status, signedAt: new Date(consent.signedAt) },
-        template: { coolingOffHours: consent.coolingOffHours, minimumAge: consent.minimumAge },
+        consent: {
+          id: consent.id,
+          status: consent.status,
+          signedAt: new Date(consent.signedAt),
+          informedAt: consent.informedAt === null ? null : new Date(consent.informedAt),
+          expiresAt: consent.expiresAt === null ? null : new Date(consent.expiresAt),
+          outdated: consent.outdated,
+        },
+        template: {
+          coolingOffHours: consent.coolingOffHours,
+          minimumAge: consent.minimumAge,
+          requiresAuthorisation: consent.requiresAuthorisation,
+          inkRecordRequired: consent.inkRecordRequired,
+        },
       })),
+      staff: row.staff ?? [],
     };
   };
 }
@@ -96,6 +149,8 @@ const ENTRY_COLUMNS = [
   'products',
   'recordedLate',
   'createdAt',
+  'performedBy',
+  'responsibleId',
 ] as const satisfies readonly (keyof EntryRow)[];
 
 type EntryParams = { [K in (typeof ENTRY_COLUMNS)[number]]: unknown } & {

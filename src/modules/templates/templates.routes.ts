@@ -12,7 +12,7 @@ import { createTemplatesService } from './templates.service.js';
 
 /** Consent templates (API.md "Consent templates"): global, versioned, never changed. */
 export const templatesRoutes: FastifyPluginAsyncZod = async (app) => {
-  const templates = createTemplatesService({ db: app.db, audit: app.audit });
+  const templates = createTemplatesService({ db: app.db, audit: app.audit, clock: app.clock });
 
   app.post(
     '/v1/consent-templates',

@@ -10,6 +10,15 @@ export const treatmentTypeSchema = z
   .max(100, 'must be at most 100 characters')
   .regex(/^[a-z0-9][a-z0-9 ._-]*$/, 'must be letters, digits, spaces, dots, dashes or underscores');
 
+/** The photo uses a client may grant when signing (API.md "Consent templates"). */
+export const PHOTO_SCOPES = ['clinical', 'marketing'] as const;
+export const photoScopeSchema = z.enum(PHOTO_SCOPES);
+export const photoScopesSchema = z
+  .array(photoScopeSchema)
+  .max(PHOTO_SCOPES.length)
+  .refine((scopes) => new Set(scopes).size === scopes.length, 'must not repeat a scope')
+  .meta({ uniqueItems: true });
+
 /** A template's version: 1 for a new key, previous + 1 after (a PostgreSQL `integer`). */
 export const templateVersionSchema = z.int().min(1).max(2_147_483_647);
 
@@ -30,6 +39,33 @@ export const publishTemplateSchema = z
       .regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'must be a language tag, e.g. da or en-GB'),
     minimumAge: z.number().int().min(0).max(130).optional(),
     coolingOffHours: z.number().int().min(0).max(8760).optional(),
+    requiresAuthorisation: z
+      .boolean()
+      .optional()
+      .describe('Performed by, or delegated under, a user with an authorisationId'),
+    inkRecordRequired: z
+      .boolean()
+      .optional()
+      .describe('Every entry lists each ink used, with batchNumber and supplier'),
+    retentionYears: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('How long entries under this version are kept; absent: RETENTION_YEARS'),
+    validForDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(36_500)
+      .optional()
+      .describe('A consent allows treatments performed before signedAt + validForDays'),
+    reconsentRequired: z
+      .boolean()
+      .optional()
+      .describe('Consents signed on earlier versions of this key no longer allow treatments'),
+    photoScopes: photoScopesSchema.optional(),
   })
   .meta({
     id: 'ConsentTemplatePublish',
@@ -58,6 +94,12 @@ export const templateSchema = z
     language: z.string(),
     minimumAge: z.int().min(0).max(130).nullable(),
     coolingOffHours: z.int().min(0).max(8760).nullable(),
+    requiresAuthorisation: z.boolean(),
+    inkRecordRequired: z.boolean(),
+    retentionYears: z.int().min(1).max(100).nullable(),
+    validForDays: z.int().min(1).max(36_500).nullable(),
+    reconsentRequired: z.boolean(),
+    photoScopes: z.array(photoScopeSchema),
     createdAt: z.iso.datetime(),
     createdBy: z.uuid(),
   })

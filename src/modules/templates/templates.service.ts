@@ -6,11 +6,13 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { NotFound, ServiceUnavailable } from '../../errors.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
 import { templatesRepository as repo, type TemplateRow } from './templates.repository.js';
-import type { PublishTemplateInput, Template } from './templates.schemas.js';
+import { PHOTO_SCOPES, type PublishTemplateInput, type Template } from './templates.schemas.js';
 
 export interface TemplatesServiceDeps {
   db: Database;
   audit: AuditDoor;
+  /** A version's publication time: a consent on an earlier version is outdated from then on. */
+  clock?: () => Date;
 }
 
 export function sha256Hex(value: string | Buffer): string {
@@ -29,6 +31,12 @@ export function presentTemplate(row: TemplateRow): Template {
     language: row.language,
     minimumAge: row.minimumAge,
     coolingOffHours: row.coolingOffHours,
+    requiresAuthorisation: row.requiresAuthorisation,
+    inkRecordRequired: row.inkRecordRequired,
+    retentionYears: row.retentionYears,
+    validForDays: row.validForDays,
+    reconsentRequired: row.reconsentRequired,
+    photoScopes: row.photoScopes,
     createdAt: row.createdAt.toISOString(),
     createdBy: row.createdBy,
   };
@@ -65,7 +73,14 @@ export function createTemplatesService(deps: TemplatesServiceDeps) {
               language: input.language,
               minimumAge: input.minimumAge ?? null,
               coolingOffHours: input.coolingOffHours ?? null,
+              requiresAuthorisation: input.requiresAuthorisation ?? false,
+              inkRecordRequired: input.inkRecordRequired ?? false,
+              retentionYears: input.retentionYears ?? null,
+              validForDays: input.validForDays ?? null,
+              reconsentRequired: input.reconsentRequired ?? false,
+              photoScopes: PHOTO_SCOPES.filter((scope) => input.photoScopes?.includes(scope)),
               createdBy: actor.userId,
+              ...(deps.clock && { createdAt: deps.clock() }),
             });
             await audit.write(tx, ctx, [event('template.publish', id)]);
             return presentTemplate(row);

@@ -15,6 +15,8 @@ export async function insertUser(
     displayName: string;
     role: Role;
     passwordHash: string;
+    authorisationId?: string | null;
+    profession?: string | null;
     now: Date;
   },
 ) {
@@ -24,6 +26,8 @@ export async function insertUser(
     displayName: user.displayName,
     role: user.role,
     passwordHash: user.passwordHash,
+    authorisationId: user.authorisationId ?? null,
+    profession: user.profession ?? null,
     createdAt: user.now,
     updatedAt: user.now,
   });
@@ -52,7 +56,9 @@ export async function listUsers(
 export async function updateUser(
   db: Executor,
   id: string,
-  patch: Partial<Pick<UserRow, 'role' | 'displayName' | 'disabled'>> & {
+  patch: Partial<
+    Pick<UserRow, 'role' | 'displayName' | 'disabled' | 'authorisationId' | 'profession'>
+  > & {
     updatedAt: Date;
   },
 ) {

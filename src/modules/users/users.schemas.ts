@@ -18,6 +18,14 @@ export const newPasswordSchema = z
   .meta({ minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX });
 
 const displayNameSchema = z.string().trim().min(1).max(200);
+/** The Danish autorisations-ID: 5 letters or digits, kept upper-case. */
+export const authorisationIdSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9]{5}$/, 'must be 5 letters or digits (autorisations-ID)')
+  .transform((value) => value.toUpperCase());
+const professionSchema = z.string().trim().min(1).max(100);
+
 const clinicIdsSchema = z
   .array(z.uuid())
   .min(1, 'a user belongs to at least one clinic')
@@ -32,6 +40,8 @@ export const createUserBodySchema = z
     role: roleSchema,
     displayName: displayNameSchema,
     clinicIds: clinicIdsSchema,
+    authorisationId: authorisationIdSchema.nullable().optional(),
+    profession: professionSchema.nullable().optional(),
   })
   .meta({
     id: 'UserCreate',
@@ -41,6 +51,8 @@ export const createUserBodySchema = z
       role: 'practitioner',
       displayName: 'Dr. Hansen',
       clinicIds: ['01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f'],
+      authorisationId: '0013Q',
+      profession: 'læge',
     },
   });
 export type CreateUserInput = z.infer<typeof createUserBodySchema>;
@@ -51,6 +63,8 @@ export const updateUserBodySchema = z
     displayName: displayNameSchema.optional(),
     clinicIds: clinicIdsSchema.optional(),
     disabled: z.boolean().optional(),
+    authorisationId: authorisationIdSchema.nullable().optional(),
+    profession: professionSchema.nullable().optional(),
   })
   .refine((body) => Object.keys(body).length > 0, 'name at least one field to change')
   .meta({ id: 'UserUpdate', requestExample: { displayName: 'Dr. Karen Hansen' } });

@@ -52,6 +52,8 @@ export function createUsersService({ db, passwords, clock, audit }: UsersService
             displayName: input.displayName,
             role: input.role,
             passwordHash,
+            authorisationId: input.authorisationId ?? null,
+            profession: input.profession ?? null,
             now: clock(),
           });
           await replaceUserClinics(tx, id, input.clinicIds);
@@ -115,6 +117,8 @@ export function createUsersService({ db, passwords, clock, audit }: UsersService
           ...(patch.role !== undefined && { role: patch.role }),
           ...(patch.displayName !== undefined && { displayName: patch.displayName }),
           ...(patch.disabled !== undefined && { disabled: patch.disabled }),
+          ...(patch.authorisationId !== undefined && { authorisationId: patch.authorisationId }),
+          ...(patch.profession !== undefined && { profession: patch.profession }),
           updatedAt: at,
         });
         if (patch.clinicIds) await replaceUserClinics(tx, id, patch.clinicIds);
