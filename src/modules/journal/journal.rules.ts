@@ -1,6 +1,6 @@
 import type { ClientCipher } from '../../crypto/index.js';
 import type { Sealed } from '../../crypto/sealed.js';
-import { Conflict } from '../../errors.js';
+import { Conflict, type ProblemOptions } from '../../errors.js';
 import { CLIENT_FIELDS } from '../clients/clients.fields.js';
 
 /** An entry written more than this after the treatment is marked recordedLate. */
@@ -34,10 +34,21 @@ export function consentFor(
   cipher: ClientCipher,
   performedAt: Date,
 ): string {
+  // Each refusal is audited (API.md "What is audited": 409 refusals), naming the rule.
+  const refusal = (rule: string): ProblemOptions => ({
+    audit: {
+      action: 'journal.create',
+      resourceType: 'client',
+      resourceId: client.id,
+      clientId: client.id,
+      reason: rule,
+    },
+  });
   if (covering.length === 0) {
     throw Conflict.rule(
       'consent_missing',
       'No consent of this client covers this treatment type; record a signed consent first.',
+      refusal('consent_missing'),
     );
   }
   const active = covering.filter((row) => row.consent.status === 'active');
@@ -45,6 +56,7 @@ export function consentFor(
     throw Conflict.rule(
       'consent_withdrawn',
       'Every consent covering this treatment type has been withdrawn.',
+      refusal('consent_withdrawn'),
     );
   }
   const before = active.filter((row) => row.consent.signedAt <= performedAt);
@@ -52,6 +64,7 @@ export function consentFor(
     throw Conflict.rule(
       'consent_after_treatment',
       'The consent covering this treatment was signed after it was performed.',
+      refusal('consent_after_treatment'),
     );
   }
   const cooled = before.filter(
@@ -63,6 +76,7 @@ export function consentFor(
     throw Conflict.rule(
       'cooling_off',
       "The consent was signed less than the template's cooling-off period before the treatment.",
+      refusal('cooling_off'),
     );
   }
   const dateOfBirth = cipher.open(CLIENT_FIELDS.dateOfBirth, client.id, client.dateOfBirth);
@@ -72,6 +86,7 @@ export function consentFor(
     throw Conflict.rule(
       'minimum_age',
       "The client was younger than the template's minimum age on the day of the treatment.",
+      refusal('minimum_age'),
     );
   }
   return eligible.consent.id;
