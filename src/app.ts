@@ -16,6 +16,7 @@ import type { PasswordHashingOptions } from './modules/auth/password.js';
 import clockPlugin from './plugins/clock.js';
 import dbPlugin from './plugins/db.js';
 import errorsPlugin, { clientErrorHandler, frameworkErrorHandler } from './plugins/errors.js';
+import inputGuardPlugin from './plugins/input-guard.js';
 import keysPlugin from './plugins/keys.js';
 import routePolicyPlugin from './plugins/route-policy.js';
 import securityPlugin from './plugins/security.js';
@@ -96,6 +97,7 @@ export async function buildApp(options: BuildAppOptions) {
   // request (audit, then auth: refusing a request is itself an audited event); then the rest.
   await app.register(errorsPlugin);
   await app.register(securityPlugin);
+  await app.register(inputGuardPlugin);
   await app.register(clockPlugin, { now: options.now });
   await app.register(routePolicyPlugin);
   await app.register(dbPlugin, { pool });

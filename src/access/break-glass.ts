@@ -21,17 +21,25 @@ export function parseBreakGlass(
 ): { reason: string } | null {
   if (raw === undefined) return null;
   const reason = typeof raw === 'string' ? raw.trim() : '';
-  const invalid = (message: string) =>
-    new BadRequest('The break-glass request is not valid.', [
-      { path: `headers.${BREAK_GLASS_HEADER}`, message },
-    ]);
+  // Misuse is audited (API.md "What is audited"), naming the rule broken, never the text sent.
+  const invalid = (message: string, rule: string) =>
+    new BadRequest(
+      'The break-glass request is not valid.',
+      [{ path: `headers.${BREAK_GLASS_HEADER}`, message }],
+      { audit: { action: 'access.denied', resourceType: 'route', reason: `break_glass:${rule}` } },
+    );
   if (reason.length < BREAK_GLASS_MIN || reason.length > BREAK_GLASS_MAX) {
-    throw invalid(`must state a reason of ${BREAK_GLASS_MIN} to ${BREAK_GLASS_MAX} characters`);
+    throw invalid(
+      `must state a reason of ${BREAK_GLASS_MIN} to ${BREAK_GLASS_MAX} characters`,
+      'reason_length',
+    );
   }
   // eslint-disable-next-line no-control-regex -- refusing control characters is the point
-  if (/[\u0000-\u001f\u007f]/.test(reason)) throw invalid('must not contain control characters');
-  if (actor.role !== 'practitioner') throw invalid('only practitioners may use break-glass');
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(reason))
+    throw invalid('must not contain control characters', 'control_characters');
+  if (actor.role !== 'practitioner')
+    throw invalid('only practitioners may use break-glass', 'role');
   if (permission !== BREAK_GLASS_PERMISSION)
-    throw invalid('break-glass applies to journal reads only');
+    throw invalid('break-glass applies to journal reads only', 'route');
   return { reason };
 }

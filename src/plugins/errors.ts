@@ -10,6 +10,7 @@ import type {
 } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { DataKeyNotFound } from '../crypto/index.js';
 import { isDatabaseUnavailable, postgresError } from '../db/errors.js';
 import { HttpProblem, statusTitle, type ProblemFieldError } from '../errors.js';
 import { SANE_REQUEST_ID } from '../schemas/headers.js';
@@ -105,6 +106,11 @@ function toProblem(
       document: problem(400, 'The request is not valid.', { errors: validationErrors(error) }),
       headers: {},
     };
+  }
+  // A read that raced an erasure: the client's key went between reading its row and opening
+  // it. Erased clients answer 404 (API.md "Clients"), whichever came first.
+  if (error instanceof DataKeyNotFound) {
+    return { document: problem(404, 'Not found.'), headers: {} };
   }
   if (isDatabaseUnavailable(error)) {
     request.log.error({ err: { code: (error as { code?: string }).code } }, 'database unavailable');

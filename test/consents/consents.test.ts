@@ -173,7 +173,8 @@ t.test('consents: record, read, hash, withdraw, scope', async (t) => {
       t.equal(res.statusCode, 404, `${request.method} ${request.url}`);
     }
     const denied = await db.pool.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM audit_events WHERE client_id = $1 AND outcome = 'denied'",
+      // (The second withdrawal above was refused and audited too; these are the scope refusals.)
+      "SELECT count(*)::int AS n FROM audit_events WHERE client_id = $1 AND outcome = 'denied' AND reason = 'clinic_scope'",
       [client.id],
     );
     t.equal(denied.rows[0]!.n, 3);

@@ -2,8 +2,9 @@
  * Property-based fuzzing of every /v1 route as every role (and anonymously), driven by the
  * OpenAPI document the application serves: a valid request per route (from the permission
  * matrix's builders) is mutated (wrong types, missing and extra keys, boundary numbers, huge,
- * empty, NUL and lone-surrogate strings, deep nesting, `__proto__`/`constructor` keys, raw
- * bodies, odd content types, duplicate query parameters, odd methods, odd headers).
+ * empty, NUL, other control-character and lone-surrogate strings, dates outside 1900–9999,
+ * numbers past 2^53 − 1, nesting just past 32 levels and far past it, `__proto__`/`constructor`
+ * keys, raw bodies, odd content types, duplicate query parameters, odd methods, odd headers).
  *
  * Every answer must be: not 5xx; a status the document declares for that operation, in one of
  * the media types it declares there, with a body matching that media type's schema (ajv, with
@@ -63,12 +64,48 @@ const weirdString = fc.oneof(
     '00000000-0000-0000-0000-000000000000',
     'ffffffff-ffff-ffff-ffff-ffffffffffff',
     '\u202e\u0301\uFEFF',
+    // Control characters (API.md: refused everywhere, tab/CR/LF only in free text).
+    'a\tb',
+    'a\r\nb',
+    'x\u0001',
+    'x\u001f',
+    'x\u007f',
+    'x\u0085',
+    'x\u009f',
+    // Dates and date-times at and past the edges of 1900–9999 (PostgreSQL has no year 0).
+    '0000-01-01T00:00:00Z',
+    '0000-01-01',
+    '1899-12-31T23:59:59Z',
+    '1900-01-01T00:00:00Z',
+    '9999-12-31T23:59:59Z',
+    '9999-12-31T23:30:00-01:00',
+    '+010000-01-01T00:00:00Z',
+    '-000001-01-01T00:00:00Z',
+    // Numbers a JSON double cannot hold exactly, as text (query strings, cursors, heads).
+    '9007199254740993',
+    '99999999999999999999',
+    `9007199254740993:${'a'.repeat(64)}`,
+    Buffer.from('0000-01-01T00:00:00Z|01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f').toString('base64url'),
   ),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.string({ unit: 'binary', maxLength: 40 }),
 );
 const weirdNumber = fc.oneof(
-  fc.constantFrom(0, -0, -1, 1, 0.5, 2 ** 31, 2 ** 53 + 2, -(2 ** 63), 1e308, 500, 501),
+  fc.constantFrom(
+    0,
+    -0,
+    -1,
+    1,
+    0.5,
+    2 ** 31,
+    2 ** 53 - 1,
+    2 ** 53 + 2,
+    -(2 ** 63),
+    2 ** 64,
+    1e308,
+    500,
+    501,
+  ),
   fc.integer(),
   fc.double({ noNaN: true }),
 );
@@ -77,7 +114,17 @@ const weirdValue: fc.Arbitrary<unknown> = fc.oneof(
   weirdNumber,
   fc.boolean(),
   fc.constant(null),
-  fc.constantFrom([], {}, [null], { __proto__: null }, deepObject(2_000), [[[[[]]]]]),
+  fc.constantFrom(
+    [],
+    {},
+    [null],
+    { __proto__: null },
+    deepObject(31),
+    deepObject(33),
+    deepObject(2_000),
+    [[[[[]]]]],
+    { 'k\u0000': 1 },
+  ),
   fc.jsonValue({ maxDepth: 3 }),
 );
 const oddKey = fc.oneof(
@@ -132,6 +179,9 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
         '{"constructor":{"prototype":{"polluted":true}}}',
         '{"a":1,"a":2}',
         deepArray(100_000),
+        deepArray(33),
+        `{"a":${deepArray(40)}}`,
+        '{"x":"\\u0000"}',
         `{"x":"${'y'.repeat(1_100_000)}"}`,
         '\uFEFF{}',
         '{"email":"\\ud800"}',
@@ -156,12 +206,38 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   }),
   fc.record({
     kind: fc.constant('query' as const),
-    key: fc.option(fc.constantFrom('limit', 'cursor', 'clinicId', 'from', 'to', 'format', 'x'), {
-      nil: null,
-    }),
+    key: fc.option(
+      fc.constantFrom(
+        'limit',
+        'cursor',
+        'clinicId',
+        'from',
+        'to',
+        'format',
+        'head',
+        'actorId',
+        'clientId',
+        'batchNumber',
+        'x',
+      ),
+      { nil: null },
+    ),
     value: fc.oneof(
       weirdString.filter((s) => s.length < 1_000),
-      fc.constantFrom('0', '-1', '500', '501', '1e3', '1.5', '', 'ndjson', 'csv'),
+      fc.constantFrom(
+        '0',
+        '-1',
+        '500',
+        '501',
+        '1e3',
+        '1.5',
+        '',
+        'ndjson',
+        'csv',
+        '9007199254740993',
+        '0000-01-01T00:00:00Z',
+        'a\u0000b',
+      ),
     ),
     duplicate: fc.boolean(),
   }),

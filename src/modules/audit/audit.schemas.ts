@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dateTimeInput } from '../../schemas/text.js';
 import { ROLES } from '../../access/roles.js';
 
 export const auditEventSchema = z
@@ -30,8 +31,8 @@ export const auditPageSchema = z
 const limit = z.coerce.number().int().min(1).max(500).default(50);
 const cursor = z.string().max(300).optional();
 const range = {
-  from: z.iso.datetime({ offset: true }).optional().describe('Events at or after this time'),
-  to: z.iso.datetime({ offset: true }).optional().describe('Events before this time'),
+  from: dateTimeInput().optional().describe('Events at or after this time'),
+  to: dateTimeInput().optional().describe('Events before this time'),
 };
 
 export const auditQuerySchema = z.strictObject({

@@ -43,6 +43,10 @@ export function createAuthService(deps: AuthServiceDeps) {
     async me(ctx: RequestContext): Promise<PublicUser> {
       const user = await findUserById(deps.db, actorOf(ctx).userId);
       if (!user) throw new NotFound('No such user.');
+      // The caller's own account, read: audited like any read of a user.
+      await deps.audit.record(ctx, [
+        { action: 'user.read', outcome: 'success', resourceType: 'user', resourceId: user.id },
+      ]);
       return toPublicUser(user);
     },
   };

@@ -3,7 +3,8 @@ import type { RequestContext } from '../../access/context.js';
 import type { Role } from '../../access/roles.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
-import { TooManyRequests, Unauthorized, type HttpProblem } from '../../errors.js';
+import { BadRequest, TooManyRequests, Unauthorized, type HttpProblem } from '../../errors.js';
+import { CONTROL_MESSAGE, hasControl } from '../../schemas/text.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import {
   claimTotpCounter,
@@ -21,6 +22,7 @@ import type { TotpSecretBox } from './totp-secret.js';
 
 export type DeniedReason =
   | 'throttled'
+  | 'bad_input'
   | 'unknown_user'
   | 'bad_password'
   | 'disabled'
@@ -104,9 +106,15 @@ export function createLogin(deps: LoginDeps) {
       [userKey, THROTTLE.loginPerUsername],
       [`login:ip:${ctx.ip ?? 'unknown'}`, THROTTLE.loginPerAddress],
     ];
+    // A control character (PostgreSQL cannot even compare U+0000) makes the attempt a failure
+    // like any other: counted, audited, answered 400 without a lookup.
+    const malformed = (['username', 'password', 'otp'] as const).find((field) => {
+      const value = input[field];
+      return value !== undefined && hasControl(value);
+    });
     // The user is looked up even for a refusal, so its audit event names the account tried:
     // "every access is traceable".
-    const user = await findUserByUsername(db, input.username);
+    const user = malformed ? undefined : await findUserByUsername(db, input.username);
     const refuse = async (reason: DeniedReason, error: HttpProblem): Promise<never> => {
       // Fail closed: if the event cannot be written, the answer is 503, not 401 or 429.
       await audit.record(ctx, [
@@ -137,6 +145,14 @@ export function createLogin(deps: LoginDeps) {
 
     const retryAfter = await throttle.retryAfter(limits);
     if (retryAfter !== null) return throttled(retryAfter);
+    if (malformed) {
+      return fail(
+        'bad_input',
+        new BadRequest('The request is not valid.', [
+          { path: `body.${malformed}`, message: CONTROL_MESSAGE },
+        ]),
+      );
+    }
 
     // A storm's attempts all pass the check above at once and then queue for a hashing slot;
     // by the time one gets its slot, the failures ahead of it may have taken a counter to its

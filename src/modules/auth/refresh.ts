@@ -83,6 +83,18 @@ export function createSessions(deps: SessionsDeps) {
         await markRefreshTokenUsed(tx, hash, clock());
         await insertRefreshToken(tx, next.hash, state.id, clock());
         await setSessionLastSeen(tx, state.id, clock());
+        // A refresh leaves a trace (a stolen refresh token is seen before its reuse), named
+        // after the session's user, committed with the rotation.
+        await audit.write(tx, ctx, [
+          {
+            action: 'auth.refresh',
+            outcome: 'success',
+            resourceType: 'session',
+            resourceId: state.id,
+            actorId: state.user.id,
+            actorRole: state.user.role,
+          },
+        ]);
         return { ok: true as const, refreshToken: next.token, role: state.user.role, ...who };
       });
       if (!result.ok) {

@@ -33,10 +33,20 @@ export function createErasure(deps: ErasureDeps) {
 
   /** On a row locked by the caller's transaction. */
   async function shred(tx: Executor, ctx: RequestContext, row: ClientRow, reason: string | null) {
+    // A refused erasure is audited too (API.md "What is audited": 409 refusals).
+    const refusal = (rule: 'legal_hold' | 'retention') => ({
+      action: 'client.erase',
+      outcome: 'denied' as const,
+      resourceType: 'client',
+      resourceId: row.id,
+      clientId: row.id,
+      reason: rule,
+    });
     if (row.legalHold) {
       throw Conflict.rule(
         'legal_hold',
         'The client is on legal hold; nothing of theirs may be erased.',
+        { audit: refusal('legal_hold') },
       );
     }
     const newest = await deps.retention.newestEntryAt(tx, row.id);
@@ -49,6 +59,7 @@ export function createErasure(deps: ErasureDeps) {
           'The journal must be kept until the retention period ends.',
           {
             extensions: { retainUntil: retainUntil.toISOString() },
+            audit: refusal('retention'),
           },
         );
       }

@@ -1,9 +1,7 @@
 import { z } from 'zod';
+import { freeText, hasControl, singleLine } from '../../schemas/text.js';
 import { normaliseEmail, normaliseNationalId, normalisePhone } from '../../crypto/index.js';
 import { pageOf, pageQuerySchema } from '../../schemas/page.js';
-
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/;
 
 const name = (label: string) =>
   z
@@ -11,7 +9,7 @@ const name = (label: string) =>
     .trim()
     .min(1, `${label} must not be empty`)
     .max(100, `${label} must be at most 100 characters`)
-    .refine((value) => !CONTROL.test(value), `${label} must not contain control characters`);
+    .refine((value) => !hasControl(value), `${label} must not contain control characters`);
 
 function isRealDate(value: string): boolean {
   const date = new Date(`${value}T00:00:00Z`);
@@ -70,14 +68,14 @@ export const nationalIdSchema = z
 
 export const addressSchema = z
   .strictObject({
-    street: z.string().trim().min(1).max(200),
+    street: singleLine(z.string().trim().min(1).max(200)),
     postalCode: z
       .string()
       .trim()
       .min(1)
       .max(20)
       .regex(/^[A-Za-z0-9 -]+$/, 'must be a postal code'),
-    city: z.string().trim().min(1).max(100),
+    city: singleLine(z.string().trim().min(1).max(100)),
     country: z
       .string()
       .trim()
@@ -142,9 +140,9 @@ export type UpdateClientInput = z.output<typeof updateClientSchema>;
 
 export const searchClientsSchema = z
   .strictObject({
-    email: z.string().max(254).optional(),
-    phone: z.string().max(40).optional(),
-    nationalId: z.string().max(20).optional(),
+    email: singleLine(z.string().max(254)).optional(),
+    phone: singleLine(z.string().max(40)).optional(),
+    nationalId: singleLine(z.string().max(20)).optional(),
   })
   .refine(
     (query) =>
@@ -188,7 +186,7 @@ export const clientSearchResultSchema = z
 export const legalHoldSchema = z
   .strictObject({
     active: z.boolean(),
-    reason: z.string().trim().min(3).max(1000),
+    reason: freeText(z.string().trim().min(3).max(1000)),
   })
   .meta({
     id: 'LegalHoldChange',
@@ -205,5 +203,5 @@ export const legalHoldStateSchema = z
   .meta({ id: 'LegalHold' });
 
 export const erasureSchema = z
-  .strictObject({ reason: z.string().trim().min(3).max(1000) })
+  .strictObject({ reason: freeText(z.string().trim().min(3).max(1000)) })
   .meta({ id: 'ErasureRequest', requestExample: { reason: 'Erasure requested by the client' } });

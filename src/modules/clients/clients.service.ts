@@ -1,5 +1,5 @@
 import { actorOf, type RequestContext } from '../../access/context.js';
-import { birthDateFromNationalId, type ClientKeys } from '../../crypto/index.js';
+import { birthDateFromNationalId, DataKeyNotFound, type ClientKeys } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, NotFound } from '../../errors.js';
@@ -37,6 +37,14 @@ function event(action: string, clientId: string): AuditEventInput {
   return { action, outcome: 'success', resourceType: 'client', resourceId: clientId, clientId };
 }
 
+/**
+ * The one event of a list or search that returned nothing (API.md "What is audited"): its kind
+ * (e.g. which fields were searched by), never the value.
+ */
+function nothingFound(action: string, kind: string): AuditEventInput {
+  return { action, outcome: 'success', resourceType: 'client', reason: `none_found:${kind}` };
+}
+
 function assertBirthDateMatches(nationalId: string | null | undefined, dateOfBirth: string) {
   if (nationalId == null) return;
   if (birthDateFromNationalId(nationalId) !== dateOfBirth) {
@@ -50,10 +58,22 @@ function assertBirthDateMatches(nationalId: string | null | undefined, dateOfBir
 export function createClientsService(deps: ClientsServiceDeps) {
   const { db, keys, audit, clock } = deps;
 
+  /**
+   * The rows as clients; one whose key is gone (an erasure that committed after the rows were
+   * read) is left out, as it would be had the list been read a moment later.
+   */
   async function presentAll(executor: Executor, rows: ClientRow[]): Promise<Client[]> {
-    return Promise.all(
-      rows.map(async (row) => presentClient(await keys.cipherFor(executor, row.id), row)),
+    const presented = await Promise.all(
+      rows.map(async (row) => {
+        try {
+          return presentClient(await keys.cipherFor(executor, row.id), row);
+        } catch (error) {
+          if (error instanceof DataKeyNotFound) return null;
+          throw error;
+        }
+      }),
     );
+    return presented.filter((client): client is Client => client !== null);
   }
 
   function allowedClinics(ctx: RequestContext, clinicId: string | undefined): readonly string[] {
@@ -119,9 +139,12 @@ export function createClientsService(deps: ClientsServiceDeps) {
       );
       const page = rows.slice(0, query.limit);
       const items = await presentAll(db, page);
+      // One event per client returned; a list that returns nothing leaves one event too.
       await audit.record(
         ctx,
-        items.map((client) => event('client.list', client.id)),
+        items.length === 0
+          ? [nothingFound('client.list', query.clinicId === undefined ? 'all_clinics' : 'clinic')]
+          : items.map((client) => event('client.list', client.id)),
       );
       return { items, last: rows.length > query.limit ? (page.at(-1)?.id ?? null) : null };
     },
@@ -143,7 +166,9 @@ export function createClientsService(deps: ClientsServiceDeps) {
       const items = await presentAll(db, rows);
       await audit.record(
         ctx,
-        items.map((client) => event('client.search', client.id)),
+        items.length === 0
+          ? [nothingFound('client.search', Object.keys(indexes).sort().join(','))]
+          : items.map((client) => event('client.search', client.id)),
       );
       return items;
     },

@@ -45,6 +45,6 @@ export const clinicsRoutes: FastifyPluginAsyncZod = async (app) => {
         },
       },
     },
-    async (request) => clinics.list(request.query),
+    async (request) => clinics.list(request.ctx, request.query),
   );
 };

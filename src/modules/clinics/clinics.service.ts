@@ -43,10 +43,19 @@ export function createClinicsService({
       }
     },
 
-    async list(page: { limit: number; cursor?: string | undefined }) {
+    async list(ctx: RequestContext, page: { limit: number; cursor?: string | undefined }) {
       const after = idCursor.decode(page.cursor);
       const rows = await listClinics(db, { limit: page.limit + 1, after });
       const items = rows.slice(0, page.limit);
+      // One event for the page (clinics are not personal data; the read is still traceable).
+      await audit.record(ctx, [
+        {
+          action: 'clinic.list',
+          outcome: 'success',
+          resourceType: 'clinic',
+          reason: items.length === 0 ? 'none_found' : null,
+        },
+      ]);
       return {
         items: items.map(toPublicClinic),
         nextCursor: rows.length > page.limit ? idCursor.encode(items.at(-1)!.id) : null,

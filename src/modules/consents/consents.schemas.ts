@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { dateTimeInput, freeText, singleLine } from '../../schemas/text.js';
 import {
   photoScopeSchema,
   photoScopesSchema,
@@ -60,11 +61,10 @@ export const answersSchema = z
 export const createConsentSchema = z
   .strictObject({
     templateId: z.uuid(),
-    signerName: z.string().trim().min(1).max(200),
+    signerName: singleLine(z.string().trim().min(1).max(200)),
     signatureImage: signatureImageSchema.optional(),
     answers: answersSchema.optional(),
-    signedAt: z.iso
-      .datetime({ offset: true })
+    signedAt: dateTimeInput()
       .optional()
       .describe('When the client signed; now if absent, at most 30 days back'),
     informedBy: z
@@ -73,8 +73,7 @@ export const createConsentSchema = z
       .describe(
         "The practitioner of the client's clinic who informed the client (an authorised one when the template requiresAuthorisation)",
       ),
-    informedAt: z.iso
-      .datetime({ offset: true })
+    informedAt: dateTimeInput()
       .optional()
       .describe('When the client was informed: not after signedAt, at most 90 days before it'),
     photoScopes: photoScopesSchema
@@ -93,7 +92,7 @@ export const createConsentSchema = z
 export type CreateConsentInput = z.output<typeof createConsentSchema>;
 
 export const withdrawConsentSchema = z
-  .strictObject({ reason: z.string().trim().min(3).max(1000) })
+  .strictObject({ reason: freeText(z.string().trim().min(3).max(1000)) })
   .meta({ id: 'ConsentWithdraw', requestExample: { reason: 'The client withdrew her consent' } });
 
 export const consentSchema = z

@@ -204,7 +204,15 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
         const current = await repo.find(tx, clientId, consentId, { forUpdate: true });
         if (!current) throw new NotFound('Consent not found.');
         if (current.consent.status === 'withdrawn') {
-          throw Conflict.rule('already_withdrawn', 'The consent has already been withdrawn.');
+          throw Conflict.rule('already_withdrawn', 'The consent has already been withdrawn.', {
+            audit: {
+              action: 'consent.withdraw',
+              resourceType: 'consent',
+              resourceId: consentId,
+              clientId,
+              reason: 'already_withdrawn',
+            },
+          });
         }
         const cipher = await keys.cipherFor(tx, clientId);
         const row = await repo.withdraw(tx, consentId, {

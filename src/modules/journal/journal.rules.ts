@@ -1,6 +1,6 @@
 import type { ClientCipher } from '../../crypto/index.js';
 import type { Sealed } from '../../crypto/sealed.js';
-import { Conflict } from '../../errors.js';
+import { Conflict, type ProblemOptions } from '../../errors.js';
 import { CLIENT_FIELDS } from '../clients/clients.fields.js';
 
 /** LATE_ENTRY_HOURS' default: an entry signed later than this after the treatment is recordedLate. */
@@ -57,10 +57,21 @@ export function consentFor(
   performedAt: Date,
   facts: TreatmentFacts,
 ): string {
+  // Each refusal is audited (API.md "What is audited": 409 refusals), naming the rule.
+  const refusal = (rule: string): ProblemOptions => ({
+    audit: {
+      action: 'journal.create',
+      resourceType: 'client',
+      resourceId: client.id,
+      clientId: client.id,
+      reason: rule,
+    },
+  });
   if (covering.length === 0) {
     throw Conflict.rule(
       'consent_missing',
       'No consent of this client covers this treatment type; record a signed consent first.',
+      refusal('consent_missing'),
     );
   }
   const active = covering.filter((row) => row.consent.status === 'active');
@@ -68,6 +79,7 @@ export function consentFor(
     throw Conflict.rule(
       'consent_withdrawn',
       'Every consent covering this treatment type has been withdrawn.',
+      refusal('consent_withdrawn'),
     );
   }
   const before = active.filter((row) => row.consent.signedAt <= performedAt);
@@ -75,6 +87,7 @@ export function consentFor(
     throw Conflict.rule(
       'consent_after_treatment',
       'The consent covering this treatment was signed after it was performed.',
+      refusal('consent_after_treatment'),
     );
   }
   const current = before.filter(
@@ -104,6 +117,7 @@ export function consentFor(
     throw Conflict.rule(
       'cooling_off',
       "The consent was signed less than the template's cooling-off period before the treatment.",
+      refusal('cooling_off'),
     );
   }
   const dateOfBirth = cipher.open(CLIENT_FIELDS.dateOfBirth, client.id, client.dateOfBirth);
@@ -113,6 +127,7 @@ export function consentFor(
     throw Conflict.rule(
       'minimum_age',
       "The client was younger than the template's minimum age on the day of the treatment.",
+      refusal('minimum_age'),
     );
   }
   const allowed = aged.filter((row) => !row.template.requiresAuthorisation || facts.authorised);

@@ -1,9 +1,13 @@
 import { z } from 'zod';
+import { dateTimeInput, freeText, singleLine } from '../../schemas/text.js';
 import { normaliseBatchNumber } from '../../crypto/index.js';
 import { pageQuerySchema } from '../../schemas/page.js';
 import { treatmentTypeSchema } from '../templates/templates.schemas.js';
 
-const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max);
+/** Single-line text (a name, an area, a unit). */
+const text = (max: number) => singleLine(z.string().trim().min(1, 'must not be empty').max(max));
+/** Free text (notes, a reason): tab, CR and LF allowed. */
+const prose = (max: number) => freeText(z.string().trim().min(1, 'must not be empty').max(max));
 
 export const productSchema = z
   .strictObject({
@@ -23,8 +27,8 @@ export const productSchema = z
 export const createEntrySchema = z
   .strictObject({
     treatmentType: treatmentTypeSchema,
-    performedAt: z.iso.datetime({ offset: true }),
-    notes: text(20_000),
+    performedAt: dateTimeInput(),
+    notes: prose(20_000),
     treatedAreas: z.array(text(100)).max(50).optional(),
     products: z.array(productSchema).max(50).optional(),
     performedBy: z
@@ -54,7 +58,7 @@ export const createEntrySchema = z
 export type CreateEntryInput = z.output<typeof createEntrySchema>;
 
 export const createAmendmentSchema = z
-  .strictObject({ notes: text(20_000), reason: text(1000) })
+  .strictObject({ notes: prose(20_000), reason: prose(1000) })
   .meta({
     id: 'JournalAmendmentCreate',
     requestExample: { notes: 'Glabella 15 E, not 20 E.', reason: 'Dose recorded wrongly' },

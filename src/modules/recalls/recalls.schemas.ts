@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { singleLine } from '../../schemas/text.js';
 
 export const recallQuery = z.strictObject({
   // A batch number is not a personal value, so it may travel in the query string (API.md).
-  batchNumber: z.string().trim().min(1).max(100),
+  batchNumber: singleLine(z.string().trim().min(1).max(100)),
 });
 
 export const recallSchema = z

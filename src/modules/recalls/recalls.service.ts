@@ -1,5 +1,5 @@
 import { actorOf, type RequestContext } from '../../access/context.js';
-import type { ClientKeys } from '../../crypto/index.js';
+import { DataKeyNotFound, type ClientKeys } from '../../crypto/index.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest } from '../../errors.js';
 import type { AuditDoor } from '../audit/audit.types.js';
@@ -32,11 +32,21 @@ export function createRecallsService(deps: RecallsServiceDeps) {
       }
       const rows = await repo.entriesWithBatch(db, actorOf(ctx).clinicIds, index);
       const items: Recall['items'] = [];
+      // A client erased since the rows were read (its key is gone) is left out.
+      const erased = new Set<string>();
       for (const row of rows) {
+        if (erased.has(row.client.id)) continue;
         let item = items.at(-1);
         if (item?.clientId !== row.client.id) {
           const client = row.client;
-          const cipher = await keys.cipherFor(db, client.id);
+          let cipher;
+          try {
+            cipher = await keys.cipherFor(db, client.id);
+          } catch (error) {
+            if (!(error instanceof DataKeyNotFound)) throw error;
+            erased.add(client.id);
+            continue;
+          }
           item = {
             clientId: client.id,
             firstName: cipher.open(CLIENT_FIELDS.firstName, client.id, client.firstName),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { freeText, singleLine } from '../../schemas/text.js';
 import { pageOf, pageQuerySchema } from '../../schemas/page.js';
 
 /** A treatment type as templates and journal entries name it: trimmed, lower-case. */
@@ -30,8 +31,8 @@ export const publishTemplateSchema = z
       .min(1)
       .max(100)
       .regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be lower-case letters, digits, dots, dashes'),
-    title: z.string().trim().min(1).max(200),
-    body: z.string().min(1).max(100_000),
+    title: singleLine(z.string().trim().min(1).max(200)),
+    body: freeText(z.string().min(1).max(100_000)),
     treatmentTypes: z.array(treatmentTypeSchema).min(1).max(50),
     language: z
       .string()

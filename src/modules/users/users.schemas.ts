@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { singleLine } from '../../schemas/text.js';
 import { roleSchema } from '../../schemas/user.js';
 import { PASSWORD_MAX, PASSWORD_MIN, passwordLengthOk } from '../auth/password.js';
 
@@ -12,19 +13,18 @@ export const usernameSchema = z
  * Taken exactly as typed: no trimming, no normalisation. The length counts code points, as
  * JSON Schema's minLength and maxLength do.
  */
-export const newPasswordSchema = z
-  .string()
+export const newPasswordSchema = singleLine()
   .refine(passwordLengthOk, `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`)
   .meta({ minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX });
 
-const displayNameSchema = z.string().trim().min(1).max(200);
+const displayNameSchema = singleLine(z.string().trim().min(1).max(200));
 /** The Danish autorisations-ID: 5 letters or digits, kept upper-case. */
 export const authorisationIdSchema = z
   .string()
   .trim()
   .regex(/^[A-Za-z0-9]{5}$/, 'must be 5 letters or digits (autorisations-ID)')
   .transform((value) => value.toUpperCase());
-const professionSchema = z.string().trim().min(1).max(100);
+const professionSchema = singleLine(z.string().trim().min(1).max(100));
 
 const clinicIdsSchema = z
   .array(z.uuid())
