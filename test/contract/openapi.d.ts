@@ -533,8 +533,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Clients of the caller's clinics treated with a product of a batch
-     * @description Matched through a blind index of the normalised batch number (case and spaces ignored). One audit event per client returned.
+     * Clients of the caller's clinics (an admin: of every clinic) treated with a product of a batch
+     * @description Matched through a blind index of the normalised batch number (case and spaces ignored). Paged by client (`limit`, `cursor`); each client carries all its matching entries. One audit event per client returned.
      */
     get: operations['getRecall'];
     put?: never;
@@ -1165,6 +1165,7 @@ export interface components {
           performedAt: string;
         }[];
       }[];
+      nextCursor: string | null;
     };
     SubjectExport: {
       /** Format: date-time */
@@ -5532,6 +5533,8 @@ export interface operations {
   getRecall: {
     parameters: {
       query: {
+        limit?: number;
+        cursor?: string;
         batchNumber: string;
       };
       header?: {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isOrganisationWide } from '../../access/roles.js';
 import { roleSchema } from '../../schemas/user.js';
 import { PASSWORD_MAX, PASSWORD_MIN, passwordLengthOk } from '../auth/password.js';
 
@@ -17,10 +18,13 @@ export const newPasswordSchema = z
   .refine(passwordLengthOk, `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`)
   .meta({ minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX });
 
+/** Reception and practitioners see only their own clinics' clients, so they need one. */
+export const CLINIC_REQUIRED = 'reception and practitioners belong to at least one clinic';
+
 const displayNameSchema = z.string().trim().min(1).max(200);
+// Empty only for the organisation-wide roles (admin, auditor), whose clinics grant nothing.
 const clinicIdsSchema = z
   .array(z.uuid())
-  .min(1, 'a user belongs to at least one clinic')
   .max(100)
   .refine((ids) => new Set(ids).size === ids.length, 'must not repeat a clinic')
   .meta({ uniqueItems: true });
@@ -32,6 +36,10 @@ export const createUserBodySchema = z
     role: roleSchema,
     displayName: displayNameSchema,
     clinicIds: clinicIdsSchema,
+  })
+  .refine((body) => isOrganisationWide(body.role) || body.clinicIds.length > 0, {
+    path: ['clinicIds'],
+    message: CLINIC_REQUIRED,
   })
   .meta({
     id: 'UserCreate',
