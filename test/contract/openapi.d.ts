@@ -593,8 +593,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * Clients of the caller's clinics treated with a product of a batch
-     * @description Matched through a blind index of the normalised batch number (case and spaces ignored). One audit event per client returned.
+     * Clients of the caller's clinics (an admin: of every clinic) treated with a product of a batch
+     * @description Matched through a blind index of the normalised batch number (case and spaces ignored). Paged by client (`limit`, `cursor`); each client carries all its matching entries. One audit event per client returned.
      */
     get: operations['getRecall'];
     put?: never;
@@ -1354,6 +1354,7 @@ export interface components {
           performedAt: string;
         }[];
       }[];
+      nextCursor: string | null;
     };
     SubjectExport: {
       /** Format: date-time */
@@ -6106,6 +6107,8 @@ export interface operations {
   getRecall: {
     parameters: {
       query: {
+        limit?: number;
+        cursor?: string;
         batchNumber: string;
       };
       header?: {

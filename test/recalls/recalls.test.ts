@@ -1,3 +1,4 @@
+import type { LightMyRequestResponse } from 'fastify';
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs, type SignedIn } from '../helpers/auth.js';
@@ -13,7 +14,7 @@ t.test('recall by batch number: exactly the treated clients of the caller’s cl
   const { app, db } = await buildTestApp(t, { build: { now: clock.now } });
   const clinicA = await createClinic(app);
   const clinicB = await createClinic(app);
-  const admin = await loginAs(app, { role: 'admin', clinicIds: [clinicA] });
+  const admin = await loginAs(app, { role: 'admin', clinicIds: [] });
   const template = (
     await publishTemplate(app, admin.headers, { key: 'filler', treatmentTypes: ['filler'] })
   ).id;
@@ -100,7 +101,49 @@ t.test('recall by batch number: exactly the treated clients of the caller’s cl
     headers: admin.headers,
   });
   t.equal(byAdmin.statusCode, 200);
-  t.equal(byAdmin.json<{ items: unknown[] }>().items.length, 2);
+  t.same(
+    byAdmin
+      .json<{ items: { firstName: string }[] }>()
+      .items.map((item) => item.firstName)
+      .sort(),
+    ['Anna', 'Bo', 'Dora'],
+    'an admin recalls across every clinic (organisation-wide)',
+  );
+
+  // Paged by client: two pages of one, then the last.
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const page: LightMyRequestResponse = await app.inject({
+      method: 'GET',
+      url: `/v1/recalls?batchNumber=AB12-3&limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+      headers: admin.headers,
+    });
+    t.equal(page.statusCode, 200, page.body);
+    const json = page.json<{
+      items: { clientId: string; entries: unknown[] }[];
+      nextCursor: string | null;
+    }>();
+    t.equal(json.items.length, 1, 'one client a page');
+    seen.push(...json.items.map((item) => item.clientId));
+    cursor = json.nextCursor;
+    pages += 1;
+  } while (cursor && pages < 10);
+  t.equal(pages, 3, 'three pages, the last with nextCursor null');
+  t.equal(new Set(seen).size, 3, 'every client once');
+  t.same([...seen].sort(), seen, 'in client id order');
+  t.equal(
+    (
+      await app.inject({
+        method: 'GET',
+        url: '/v1/recalls?batchNumber=AB12-3&cursor=bogus',
+        headers: admin.headers,
+      })
+    ).statusCode,
+    400,
+    'a cursor this list never returned',
+  );
   const reception = await loginAs(app, { role: 'reception', clinicIds: [clinicA] });
   t.equal(
     (
@@ -121,5 +164,5 @@ t.test('recall by batch number: exactly the treated clients of the caller’s cl
     url: '/v1/recalls?batchNumber=NOPE-1',
     headers: admin.headers,
   });
-  t.same(none.json(), { items: [] });
+  t.same(none.json(), { items: [], nextCursor: null });
 });

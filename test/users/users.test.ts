@@ -111,14 +111,87 @@ t.test('users: create, read, list, change', async (t) => {
     400,
     'an empty change',
   );
-  const self = await app.inject({
-    method: 'PATCH',
-    url: `/v1/users/${admin.id}`,
-    headers: admin.headers,
-    payload: { disabled: true },
-  });
-  t.equal(self.statusCode, 409, 'an admin cannot lock themselves out');
 });
+
+t.test(
+  'roles: admin and auditor are organisation-wide; nobody changes their own rights',
+  async (t) => {
+    const { app, db } = await buildTestApp(t);
+    const admin = await loginAs(app, { role: 'admin', clinicIds: [] });
+    const clinicId = await createClinic(app);
+    const otherClinicId = await createClinic(app);
+    const post = (role: string, clinicIds: string[]) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/users',
+        headers: admin.headers,
+        payload: {
+          username: `user-${role}-${clinicIds.length}`,
+          password: TEST_PASSWORD,
+          role,
+          displayName: role,
+          clinicIds,
+        },
+      });
+    t.equal((await post('admin', [])).statusCode, 201, 'an admin needs no clinic');
+    t.equal((await post('auditor', [])).statusCode, 201, 'an auditor needs no clinic');
+    for (const role of ['reception', 'practitioner']) {
+      const refused = await post(role, []);
+      t.equal(refused.statusCode, 400, `${role} needs a clinic`);
+      t.match(refused.json(), { errors: [{ path: 'body.clinicIds' }] });
+    }
+    const practitioner = (await post('practitioner', [clinicId])).json<{ id: string }>();
+    const patch = (id: string, payload: Record<string, unknown>, headers = admin.headers) =>
+      app.inject({ method: 'PATCH', url: `/v1/users/${id}`, headers, payload });
+    t.equal(
+      (await patch(practitioner.id, { clinicIds: [] })).statusCode,
+      400,
+      'a practitioner cannot be left without a clinic',
+    );
+    t.equal(
+      (await patch(practitioner.id, { role: 'auditor', clinicIds: [] })).statusCode,
+      200,
+      'an auditor may have none',
+    );
+
+    for (const [what, payload] of [
+      ['role', { role: 'auditor' }],
+      ['clinics', { clinicIds: [otherClinicId] }],
+      ['disabled', { disabled: true }],
+    ] as const) {
+      const self = await patch(admin.id, payload);
+      t.equal(self.statusCode, 403, `an admin cannot change their own ${what}`);
+      t.match(self.headers['content-type'], /^application\/problem\+json/);
+    }
+    const me = await app.inject({
+      method: 'GET',
+      url: `/v1/users/${admin.id}`,
+      headers: admin.headers,
+    });
+    t.match(me.json(), { role: 'admin', clinicIds: [], disabled: false }, 'nothing changed');
+    const refusals = await db.pool.query<{ outcome: string; reason: string }>(
+      `SELECT outcome, reason FROM audit_events WHERE action = 'user.update' AND resource_id = $1`,
+      [admin.id],
+    );
+    t.same(
+      refusals.rows.map((row) => [row.outcome, row.reason]),
+      Array(3).fill(['denied', 'own_rights']),
+      'each refusal is audited',
+    );
+    t.equal(
+      (await patch(admin.id, { role: 'admin', clinicIds: [], disabled: false, displayName: 'Me' }))
+        .statusCode,
+      200,
+      'unchanged rights and a new display name are fine',
+    );
+    const otherAdmin = await loginAs(app, { role: 'admin', clinicIds: [] });
+    t.equal(
+      (await patch(admin.id, { clinicIds: [clinicId] }, otherAdmin.headers)).statusCode,
+      200,
+      'another admin may',
+    );
+  },
+);
 
 t.test('clinics: create and list', async (t) => {
   const { app } = await buildTestApp(t);

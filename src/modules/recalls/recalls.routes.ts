@@ -14,13 +14,14 @@ export const recallsRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['journal'],
         operationId: 'getRecall',
-        summary: "Clients of the caller's clinics treated with a product of a batch",
+        summary:
+          "Clients of the caller's clinics (an admin: of every clinic) treated with a product of a batch",
         description:
-          'Matched through a blind index of the normalised batch number (case and spaces ignored). One audit event per client returned.',
+          'Matched through a blind index of the normalised batch number (case and spaces ignored). Paged by client (`limit`, `cursor`); each client carries all its matching entries. One audit event per client returned.',
         querystring: recallQuery,
         response: { 200: recallSchema, ...problemResponses(400, ...AUTHENTICATED_PROBLEMS) },
       },
     },
-    async (request) => recalls.byBatch(request.ctx, request.query.batchNumber),
+    async (request) => recalls.byBatch(request.ctx, request.query),
   );
 };

@@ -1,7 +1,9 @@
 import { actorOf, type RequestContext } from '../../access/context.js';
+import { isOrganisationWide } from '../../access/roles.js';
 import { DataKeyNotFound, type ClientKeys } from '../../crypto/index.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest } from '../../errors.js';
+import { idCursor } from '../../schemas/cursor.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import { CLIENT_FIELDS } from '../clients/clients.fields.js';
 import { recallsRepository as repo } from './recalls.repository.js';
@@ -18,19 +20,32 @@ export function createRecallsService(deps: RecallsServiceDeps) {
 
   return {
     /**
-     * The clients of the caller's clinics treated with a product of the batch, found through
+     * The clients of the caller's clinics (an admin: of every clinic) treated with a product of the batch, found through
      * the batch's blind index (normalised: case and spaces), one audit event per client.
      */
-    async byBatch(ctx: RequestContext, batchNumber: string): Promise<Recall> {
+    async byBatch(
+      ctx: RequestContext,
+      query: { batchNumber: string; limit: number; cursor?: string | undefined },
+    ): Promise<Recall> {
+      const after = idCursor.decode(query.cursor);
       let index;
       try {
-        index = await keys.blindIndex('batchNumber', batchNumber);
+        index = await keys.blindIndex('batchNumber', query.batchNumber);
       } catch {
         throw new BadRequest('The request is not valid.', [
           { path: 'querystring.batchNumber', message: 'is not a batch number' },
         ]);
       }
-      const rows = await repo.entriesWithBatch(db, actorOf(ctx).clinicIds, index);
+      const actor = actorOf(ctx);
+      const page = {
+        clinicIds: isOrganisationWide(actor.role) ? null : actor.clinicIds,
+        batch: index,
+        after,
+        limit: query.limit,
+      };
+      const ids = await repo.clientIdsWithBatch(db, page);
+      const onPage = ids.slice(0, query.limit);
+      const rows = await repo.entriesWithBatch(db, page, onPage);
       const items: Recall['items'] = [];
       // A client erased since the rows were read (its key is gone) is left out.
       const erased = new Set<string>();
@@ -73,7 +88,10 @@ export function createRecallsService(deps: RecallsServiceDeps) {
               clientId: item.clientId,
             })),
       );
-      return { items };
+      return {
+        items,
+        nextCursor: ids.length > query.limit ? idCursor.encode(onPage.at(-1)!) : null,
+      };
     },
   };
 }

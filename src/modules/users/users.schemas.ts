@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isOrganisationWide } from '../../access/roles.js';
 import { singleLine } from '../../schemas/text.js';
 import { roleSchema } from '../../schemas/user.js';
 import { PASSWORD_MAX, PASSWORD_MIN, passwordLengthOk } from '../auth/password.js';
@@ -17,6 +18,9 @@ export const newPasswordSchema = singleLine()
   .refine(passwordLengthOk, `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`)
   .meta({ minLength: PASSWORD_MIN, maxLength: PASSWORD_MAX });
 
+/** Reception and practitioners see only their own clinics' clients, so they need one. */
+export const CLINIC_REQUIRED = 'reception and practitioners belong to at least one clinic';
+
 const displayNameSchema = singleLine(z.string().trim().min(1).max(200));
 /** The Danish autorisations-ID: 5 letters or digits, kept upper-case. */
 export const authorisationIdSchema = z
@@ -26,9 +30,9 @@ export const authorisationIdSchema = z
   .transform((value) => value.toUpperCase());
 const professionSchema = singleLine(z.string().trim().min(1).max(100));
 
+// Empty only for the organisation-wide roles (admin, auditor), whose clinics grant nothing.
 const clinicIdsSchema = z
   .array(z.uuid())
-  .min(1, 'a user belongs to at least one clinic')
   .max(100)
   .refine((ids) => new Set(ids).size === ids.length, 'must not repeat a clinic')
   .meta({ uniqueItems: true });
@@ -42,6 +46,10 @@ export const createUserBodySchema = z
     clinicIds: clinicIdsSchema,
     authorisationId: authorisationIdSchema.nullable().optional(),
     profession: professionSchema.nullable().optional(),
+  })
+  .refine((body) => isOrganisationWide(body.role) || body.clinicIds.length > 0, {
+    path: ['clinicIds'],
+    message: CLINIC_REQUIRED,
   })
   .meta({
     id: 'UserCreate',

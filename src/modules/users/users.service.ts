@@ -2,7 +2,8 @@ import { actorOf, type RequestContext } from '../../access/context.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database } from '../../db/pool.js';
 import { isUniqueViolation } from '../../db/errors.js';
-import { BadRequest, Conflict, NotFound } from '../../errors.js';
+import { isOrganisationWide } from '../../access/roles.js';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors.js';
 import { idCursor } from '../../schemas/cursor.js';
 import { toPublicUser, type PublicUser } from '../../schemas/user.js';
 import type { AuditDoor } from '../audit/audit.types.js';
@@ -16,7 +17,7 @@ import {
   replaceUserClinics,
   updateUser,
 } from './users.repository.js';
-import type { CreateUserInput, UpdateUserInput } from './users.schemas.js';
+import { CLINIC_REQUIRED, type CreateUserInput, type UpdateUserInput } from './users.schemas.js';
 
 export interface UsersServiceDeps {
   db: Database;
@@ -39,7 +40,7 @@ export function createUsersService({ db, passwords, clock, audit }: UsersService
   }
 
   return {
-    /** `clinicIds` may be empty only for the bootstrap admin (there is no clinic yet). */
+    /** `clinicIds` may be empty only for an admin or auditor (their clinics grant nothing). */
     async create(ctx: RequestContext, input: CreateUserInput): Promise<PublicUser> {
       await assertClinicsExist(input.clinicIds);
       const passwordHash = await passwords.hash(input.password);
@@ -102,16 +103,32 @@ export function createUsersService({ db, passwords, clock, audit }: UsersService
      */
     async update(ctx: RequestContext, id: string, patch: UpdateUserInput): Promise<PublicUser> {
       const actor = actorOf(ctx);
-      if (
-        id === actor.userId &&
-        (patch.disabled === true || (patch.role && patch.role !== actor.role))
-      ) {
-        throw new Conflict('You cannot disable yourself or change your own role.');
-      }
       if (patch.clinicIds) await assertClinicsExist(patch.clinicIds);
       await db.transaction(async (tx) => {
         const current = await findUserById(tx, id);
         if (!current) throw new NotFound('No such user.');
+        const roleChanged = patch.role !== undefined && patch.role !== current.role;
+        const disabledChanged = patch.disabled !== undefined && patch.disabled !== current.disabled;
+        const clinicsChanged =
+          patch.clinicIds !== undefined &&
+          [...patch.clinicIds].sort().join() !== [...current.clinicIds].sort().join();
+        // Nobody grants themselves rights or locks themselves out: another admin must do it.
+        if (id === actor.userId && (roleChanged || disabledChanged || clinicsChanged)) {
+          throw new Forbidden('You cannot change your own role, clinics or disabled flag.', {
+            audit: {
+              action: 'user.update',
+              resourceType: 'user',
+              resourceId: id,
+              reason: 'own_rights',
+            },
+          });
+        }
+        const role = patch.role ?? current.role;
+        if (!isOrganisationWide(role) && (patch.clinicIds ?? current.clinicIds).length === 0) {
+          throw new BadRequest('The request is not valid.', [
+            { path: 'body.clinicIds', message: CLINIC_REQUIRED },
+          ]);
+        }
         const at = clock();
         await updateUser(tx, id, {
           ...(patch.role !== undefined && { role: patch.role }),
@@ -123,10 +140,7 @@ export function createUsersService({ db, passwords, clock, audit }: UsersService
         });
         if (patch.clinicIds) await replaceUserClinics(tx, id, patch.clinicIds);
         const rightsChanged =
-          (patch.role !== undefined && patch.role !== current.role) ||
-          (patch.disabled === true && !current.disabled) ||
-          (patch.clinicIds !== undefined &&
-            [...patch.clinicIds].sort().join() !== [...current.clinicIds].sort().join());
+          roleChanged || (patch.disabled === true && !current.disabled) || clinicsChanged;
         if (rightsChanged) await revokeUserSessions(tx, id, 'rights_changed', at);
         await audit.write(tx, ctx, [
           { action: 'user.update', outcome: 'success', resourceType: 'user', resourceId: id },
