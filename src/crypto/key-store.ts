@@ -5,8 +5,10 @@ import type { WrappedKey } from './keyring.js';
  * kind names what a wrapped value belongs to (its wrap context), so a value copied to another
  * row fails to unwrap. Add a kind here and in the store, and rotation covers it.
  */
-export const WRAPPED_KINDS = ['dataKey', 'indexRoot'] as const;
+export const WRAPPED_KINDS = ['dataKey', 'indexRoot', 'totpSecret'] as const;
 export type WrappedKind = (typeof WRAPPED_KINDS)[number];
+/** The kinds that are small secrets sealed for their owner, not keys the door uses itself. */
+export type SecretKind = Exclude<WrappedKind, 'dataKey' | 'indexRoot'>;
 
 /** One batch of a rotation pass over one kind. */
 export interface RewrapBatch {

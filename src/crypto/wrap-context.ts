@@ -10,5 +10,7 @@ export function wrapContext(kind: WrappedKind, id: string): string {
       return `client:${id.toLowerCase()}`;
     case 'indexRoot':
       return `blind-index:${id}`;
+    case 'totpSecret':
+      return `totp:${id.toLowerCase()}`;
   }
 }

@@ -7,6 +7,7 @@ import type { KeyEncryptionKeys, WrappedKey } from '../crypto/keyring.js';
 import type { Database, Executor } from './pool.js';
 import { blindIndexKeys } from './schema/blind-index-keys.js';
 import { clientDataKeys } from './schema/client-data-keys.js';
+import { users } from './schema/users.js';
 
 /**
  * Each kind of wrapped value: its table, its columns, and its id (a client id; a blind-index
@@ -37,6 +38,15 @@ const TABLES: Record<WrappedKind, WrappedTable> = {
     is: (id) => eq(blindIndexKeys.version, Number(id)),
     after: (id) => gt(blindIndexKeys.version, Number(id)),
   },
+  totpSecret: {
+    table: users,
+    kekId: users.totpKekId,
+    wrapped: users.totpSecret,
+    rewrappedAt: users.totpRewrappedAt,
+    id: users.id,
+    is: (id) => eq(users.id, id),
+    after: (id) => gt(users.id, id),
+  },
 };
 
 function pick(table: typeof clientDataKeys | typeof blindIndexKeys) {
@@ -45,7 +55,8 @@ function pick(table: typeof clientDataKeys | typeof blindIndexKeys) {
 
 /**
  * The encryption door's key store on PostgreSQL: data keys in `client_data_keys` (deleting a
- * row shreds a client), blind-index roots in `blind_index_keys`.
+ * row shreds a client), blind-index roots in `blind_index_keys`, TOTP secrets in `users`
+ * (`totp_secret` under `totp_kek_id`; rows without a secret have no version and are skipped).
  */
 export function createKeyStore(db: Database): KeyStore<Executor> {
   return {
