@@ -20,6 +20,7 @@ export {
   WRAPPED_KINDS,
   type KeyStore,
   type RewrapBatch,
+  type RootKind,
   type SecretKind,
   type WrappedKind,
 } from './key-store.js';
