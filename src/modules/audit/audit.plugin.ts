@@ -71,4 +71,8 @@ async function auditPlugin(app: FastifyInstance, options: AuditPluginOptions) {
   });
 }
 
-export default fp(auditPlugin, { name: 'audit', fastify: '5.x', dependencies: ['db', 'errors', 'keys'] });
+export default fp(auditPlugin, {
+  name: 'audit',
+  fastify: '5.x',
+  dependencies: ['db', 'errors', 'keys'],
+});
