@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util';
-import { chainKeyring, createAuditSealer } from '../modules/audit/audit.chain.js';
+import { createLocalKeyring } from '../crypto/index.js';
+import { createDatabaseClientKeys } from '../db/key-store.js';
+import { createDatabase } from '../db/pool.js';
+import { createAuditSealer, storedChainKeyring } from '../modules/audit/audit.chain.js';
 import { verifyChain, type VerifyOptions } from '../modules/audit/audit.verify.js';
 import { withDatabase, type CliCommand } from './context.js';
 
@@ -40,8 +43,8 @@ function parse(args: string[]): (VerifyOptions & { seal: boolean }) | string {
 }
 
 /**
- * Recomputes the audit chain from the database with the keys derived from MASTER_KEY and
- * MASTER_KEYS_OLD; prints the result as JSON (keep `head` somewhere the database's
+ * Recomputes the audit chain from the database with the chain key the keyring owns (and, for
+ * links sealed before it did, the keys derived from MASTER_KEY and MASTER_KEYS_OLD); prints the result as JSON (keep `head` somewhere the database's
  * administrators cannot write) and exits 1 when anything does not match. Read-only unless
  * `--seal` (then it first chains the events committed but not yet sealed).
  */
@@ -54,7 +57,11 @@ export const verifyAuditCommand: CliCommand = {
       return 2;
     }
     return withDatabase(async ({ config, pool }) => {
-      const keys = chainKeyring(config);
+      const door = createDatabaseClientKeys({
+        db: createDatabase(pool),
+        keyring: createLocalKeyring(config.masterKey, config.masterKeysOld),
+      });
+      const keys = storedChainKeyring(config, () => door.chainKey());
       if (options.seal) await createAuditSealer({ pool, keys }).sealNow();
       const result = await verifyChain(pool, keys, options);
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

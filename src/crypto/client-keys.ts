@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { BLIND_INDEX_VERSION, createBlindIndexer, type BlindIndexer } from './blind-index.js';
 import { createDataKeyCache, type DataKeyCache } from './cache.js';
 import { KEY_BYTES } from './envelope.js';
-import { DataKeyNotFound } from './errors.js';
+import { DataKeyNotFound, DecryptionFailed } from './errors.js';
 import { openField, sealField, type EncryptedField } from './fields.js';
-import type { KeyStore } from './key-store.js';
+import type { KeyStore, RootKind, SecretKind } from './key-store.js';
 import type { KeyEncryptionKeys, WrappedKey } from './keyring.js';
 import type { BlindIndexKind } from './normalise.js';
 import { rewrapAll, type RewrapProgress, type RewrapResult } from './rotation.js';
@@ -54,6 +54,19 @@ export interface ClientKeys<E = unknown> {
     batchSize?: number;
     onProgress?: (progress: RewrapProgress) => void;
   }): Promise<RewrapResult>;
+  /**
+   * Seals a small secret of its owner `id` (a user's TOTP secret) under the current master
+   * key: the same keyring, version ids and rotation as the data keys.
+   */
+  sealSecret(kind: SecretKind, id: string, secret: Buffer): Promise<WrappedKey>;
+  /** Opens it under any configured version; throws DecryptionFailed when none opens it. */
+  openSecret(kind: SecretKind, id: string, stored: WrappedKey): Promise<Buffer>;
+  /**
+   * The audit chain's HMAC key (version 1): random, stored wrapped like the blind-index root,
+   * created on first use, so rotation re-wraps it and retiring a master key keeps the chain
+   * verifiable.
+   */
+  chainKey(): Promise<Buffer>;
   /** HMAC blind index of the normalised value; throws InvalidIndexValue when it does not normalise. */
   blindIndex(kind: BlindIndexKind, value: string): Promise<BlindIndex>;
 }
@@ -89,20 +102,28 @@ export function createClientKeys<E>(options: ClientKeysOptions<E>): ClientKeys<E
   const { store, keyring } = options;
   const cache = options.cache ?? createDataKeyCache();
   let indexer: Promise<BlindIndexer> | undefined;
+  let chainKey: Promise<Buffer> | undefined;
 
-  async function loadIndexer(): Promise<BlindIndexer> {
-    const context = wrapContext('indexRoot', String(BLIND_INDEX_VERSION));
-    let stored = await store.findIndexRoot(BLIND_INDEX_VERSION);
+  async function loadRootKey(kind: RootKind, version: number): Promise<Buffer> {
+    const context = wrapContext(kind, String(version));
+    let stored = await store.findRootKey(kind, version);
     if (!stored) {
       // First use on this database: concurrent processes race; the first insert wins.
-      await store.insertIndexRoot(
-        BLIND_INDEX_VERSION,
-        await keyring.wrap(randomBytes(KEY_BYTES), context),
-      );
-      stored = await store.findIndexRoot(BLIND_INDEX_VERSION);
-      if (!stored) throw new Error('the blind-index key could not be stored');
+      await store.insertRootKey(kind, version, await keyring.wrap(randomBytes(KEY_BYTES), context));
+      stored = await store.findRootKey(kind, version);
+      if (!stored) throw new Error(`the ${kind} key could not be stored`);
     }
-    return createBlindIndexer(await keyring.unwrap(stored.kekId, stored.wrapped, context));
+    return unwrapKey(stored, context);
+  }
+
+  async function loadIndexer(): Promise<BlindIndexer> {
+    return createBlindIndexer(await loadRootKey('indexRoot', BLIND_INDEX_VERSION));
+  }
+
+  async function unwrapKey(stored: WrappedKey, context: string): Promise<Buffer> {
+    const key = await keyring.unwrap(stored.kekId, stored.wrapped, context);
+    if (key.length !== KEY_BYTES) throw new DecryptionFailed();
+    return key;
   }
 
   async function cipherFromWrapped(
@@ -112,11 +133,7 @@ export function createClientKeys<E>(options: ClientKeysOptions<E>): ClientKeys<E
     const cached = cache.get(clientId);
     if (cached) return cipher(clientId, cached);
     if (!stored) throw new DataKeyNotFound(clientId);
-    const dataKey = await keyring.unwrap(
-      stored.kekId,
-      stored.wrapped,
-      wrapContext('dataKey', clientId),
-    );
+    const dataKey = await unwrapKey(stored, wrapContext('dataKey', clientId));
     cache.set(clientId, dataKey);
     return cipher(clientId, dataKey);
   }
@@ -146,7 +163,20 @@ export function createClientKeys<E>(options: ClientKeysOptions<E>): ClientKeys<E
       return store.deleteDataKey(executor, clientId);
     },
 
+    sealSecret: (kind, id, secret) => keyring.wrap(secret, wrapContext(kind, id)),
+
+    openSecret: (kind, id, stored) =>
+      keyring.unwrap(stored.kekId, stored.wrapped, wrapContext(kind, id)),
+
     rewrapAll: (rewrapOptions) => rewrapAll(store, keyring, rewrapOptions),
+
+    chainKey() {
+      chainKey ??= loadRootKey('chainKey', 1).catch((error: unknown) => {
+        chainKey = undefined;
+        throw error;
+      });
+      return chainKey;
+    },
 
     async blindIndex(kind, value) {
       indexer ??= loadIndexer().catch((error: unknown) => {

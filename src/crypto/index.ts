@@ -16,7 +16,15 @@ export {
   type RewrapResult,
   type WrappedDataKey,
 } from './client-keys.js';
-export { WRAPPED_KINDS, type KeyStore, type RewrapBatch, type WrappedKind } from './key-store.js';
+export {
+  WRAPPED_KINDS,
+  type KeyStore,
+  type RewrapBatch,
+  type RootKind,
+  type SecretKind,
+  type WrappedKind,
+} from './key-store.js';
+export { LEGACY_TOTP_KEK_ID } from './legacy-totp.js';
 export { createDataKeyCache, type DataKeyCache, type DataKeyCacheOptions } from './cache.js';
 export { DataKeyNotFound, DecryptionFailed, InvalidIndexValue } from './errors.js';
 export {

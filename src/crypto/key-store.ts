@@ -5,8 +5,12 @@ import type { WrappedKey } from './keyring.js';
  * kind names what a wrapped value belongs to (its wrap context), so a value copied to another
  * row fails to unwrap. Add a kind here and in the store, and rotation covers it.
  */
-export const WRAPPED_KINDS = ['dataKey', 'indexRoot'] as const;
+export const WRAPPED_KINDS = ['dataKey', 'indexRoot', 'chainKey', 'totpSecret'] as const;
 export type WrappedKind = (typeof WRAPPED_KINDS)[number];
+/** Random keys of the service itself, one per version: the blind-index root, the audit chain's. */
+export type RootKind = 'indexRoot' | 'chainKey';
+/** Small secrets sealed for their owner (a user's TOTP secret). */
+export type SecretKind = Exclude<WrappedKind, 'dataKey' | RootKind>;
 
 /** One batch of a rotation pass over one kind. */
 export interface RewrapBatch {
@@ -30,9 +34,9 @@ export interface KeyStore<E> {
   insertDataKey(executor: E, clientId: string, key: WrappedKey): Promise<void>;
   /** Whether a key existed. */
   deleteDataKey(executor: E, clientId: string): Promise<boolean>;
-  findIndexRoot(version: number): Promise<WrappedKey | null>;
+  findRootKey(kind: RootKind, version: number): Promise<WrappedKey | null>;
   /** The first insert wins: processes starting on a new database race here. */
-  insertIndexRoot(version: number, key: WrappedKey): Promise<void>;
+  insertRootKey(kind: RootKind, version: number, key: WrappedKey): Promise<void>;
   /**
    * One transaction: up to `limit` values of `kind` wrapped under another master key than
    * `currentKekId`, after `after` in the store's order, locked (rows locked by others are

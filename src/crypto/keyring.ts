@@ -1,8 +1,12 @@
 import { createHmac } from 'node:crypto';
 import { associatedData, KEY_BYTES, openBytes, sealBytes } from './envelope.js';
 import { DecryptionFailed } from './errors.js';
+import { LEGACY_TOTP_KEK_ID, openLegacyTotp } from './legacy-totp.js';
 
-/** A key wrapped under the master key version `kekId`. */
+/**
+ * A value (a data key, the blind-index root, a TOTP secret) wrapped under the master key
+ * version `kekId`.
+ */
 export interface WrappedKey {
   kekId: string;
   wrapped: Buffer;
@@ -19,8 +23,12 @@ export interface KeyEncryptionKeys {
   readonly currentId: string;
   /** Whether this keyring can still unwrap keys wrapped under `kekId`. */
   has(kekId: string): boolean;
-  wrap(dataKey: Buffer, context: string): Promise<WrappedKey>;
-  /** Throws DecryptionFailed for an unknown (retired) version, a wrong context or tampering. */
+  wrap(value: Buffer, context: string): Promise<WrappedKey>;
+  /**
+   * Throws DecryptionFailed for an unknown (retired) version, a wrong context or tampering.
+   * The length of what comes out is the caller's to check (a data key is 32 bytes, a TOTP
+   * secret 20).
+   */
   unwrap(kekId: string, wrapped: Buffer, context: string): Promise<Buffer>;
 }
 
@@ -32,6 +40,9 @@ export interface KeyEncryptionKeys {
 export function masterKeyId(key: Buffer): string {
   return `mk1:${createHmac('sha256', key).update('master-key-id/v1').digest('hex').slice(0, 16)}`;
 }
+
+/** The wrap context of a TOTP secret (wrap-context.ts), whose legacy format names the user. */
+const LEGACY_TOTP_CONTEXT = 'totp:';
 
 const wrapAad = (kekId: string, context: string) => associatedData('data-key', [kekId, context]);
 
@@ -53,17 +64,18 @@ export function createLocalKeyring(
   const currentKey = keys.get(currentId)!;
   return {
     currentId,
-    has: (kekId) => keys.has(kekId),
-    wrap: async (dataKey, context) => ({
+    has: (kekId) => keys.has(kekId) || kekId === LEGACY_TOTP_KEK_ID,
+    wrap: async (value, context) => ({
       kekId: currentId,
-      wrapped: sealBytes(currentKey, dataKey, wrapAad(currentId, context)),
+      wrapped: sealBytes(currentKey, value, wrapAad(currentId, context)),
     }),
     unwrap: async (kekId, wrapped, context) => {
+      if (kekId === LEGACY_TOTP_KEK_ID && context.startsWith(LEGACY_TOTP_CONTEXT)) {
+        return openLegacyTotp(keys.values(), context.slice(LEGACY_TOTP_CONTEXT.length), wrapped);
+      }
       const key = keys.get(kekId);
       if (!key) throw new DecryptionFailed();
-      const dataKey = openBytes(key, wrapped, wrapAad(kekId, context));
-      if (dataKey.length !== KEY_BYTES) throw new DecryptionFailed();
-      return dataKey;
+      return openBytes(key, wrapped, wrapAad(kekId, context));
     },
   };
 }

@@ -10,5 +10,9 @@ export function wrapContext(kind: WrappedKind, id: string): string {
       return `client:${id.toLowerCase()}`;
     case 'indexRoot':
       return `blind-index:${id}`;
+    case 'chainKey':
+      return `audit-chain:${id}`;
+    case 'totpSecret':
+      return `totp:${id.toLowerCase()}`;
   }
 }

@@ -2,11 +2,13 @@ import { and, asc, count, eq, gt, ne, sql, type SQL } from 'drizzle-orm';
 import type { AnyPgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { DataKeyCache } from '../crypto/cache.js';
 import { createClientKeys, type ClientKeys } from '../crypto/client-keys.js';
-import type { KeyStore, RewrapBatch, WrappedKind } from '../crypto/key-store.js';
+import type { KeyStore, RewrapBatch, RootKind, WrappedKind } from '../crypto/key-store.js';
 import type { KeyEncryptionKeys, WrappedKey } from '../crypto/keyring.js';
 import type { Database, Executor } from './pool.js';
+import { auditChainKeys } from './schema/audit-chain-keys.js';
 import { blindIndexKeys } from './schema/blind-index-keys.js';
 import { clientDataKeys } from './schema/client-data-keys.js';
+import { users } from './schema/users.js';
 
 /**
  * Each kind of wrapped value: its table, its columns, and its id (a client id; a blind-index
@@ -37,15 +39,38 @@ const TABLES: Record<WrappedKind, WrappedTable> = {
     is: (id) => eq(blindIndexKeys.version, Number(id)),
     after: (id) => gt(blindIndexKeys.version, Number(id)),
   },
+  chainKey: {
+    table: auditChainKeys,
+    ...pick(auditChainKeys),
+    id: auditChainKeys.version,
+    is: (id) => eq(auditChainKeys.version, Number(id)),
+    after: (id) => gt(auditChainKeys.version, Number(id)),
+  },
+  totpSecret: {
+    table: users,
+    kekId: users.totpKekId,
+    wrapped: users.totpSecret,
+    rewrappedAt: users.totpRewrappedAt,
+    id: users.id,
+    is: (id) => eq(users.id, id),
+    after: (id) => gt(users.id, id),
+  },
 };
 
-function pick(table: typeof clientDataKeys | typeof blindIndexKeys) {
+const ROOTS = { indexRoot: blindIndexKeys, chainKey: auditChainKeys } satisfies Record<
+  RootKind,
+  unknown
+>;
+
+function pick(table: typeof clientDataKeys | typeof blindIndexKeys | typeof auditChainKeys) {
   return { kekId: table.kekId, wrapped: table.wrapped, rewrappedAt: table.rewrappedAt };
 }
 
 /**
  * The encryption door's key store on PostgreSQL: data keys in `client_data_keys` (deleting a
- * row shreds a client), blind-index roots in `blind_index_keys`.
+ * row shreds a client), blind-index roots in `blind_index_keys`, the audit chain's key in
+ * `audit_chain_keys`, TOTP secrets in `users`
+ * (`totp_secret` under `totp_kek_id`; rows without a secret have no version and are skipped).
  */
 export function createKeyStore(db: Database): KeyStore<Executor> {
   return {
@@ -69,17 +94,18 @@ export function createKeyStore(db: Database): KeyStore<Executor> {
       return deleted.length > 0;
     },
 
-    async findIndexRoot(version) {
+    async findRootKey(kind, version) {
+      const table = ROOTS[kind];
       const [row] = await db
-        .select({ kekId: blindIndexKeys.kekId, wrapped: blindIndexKeys.wrapped })
-        .from(blindIndexKeys)
-        .where(eq(blindIndexKeys.version, version));
+        .select({ kekId: table.kekId, wrapped: table.wrapped })
+        .from(table)
+        .where(eq(table.version, version));
       return row ?? null;
     },
 
-    async insertIndexRoot(version, key) {
+    async insertRootKey(kind, version, key) {
       await db
-        .insert(blindIndexKeys)
+        .insert(ROOTS[kind])
         .values({ version, ...key })
         .onConflictDoNothing();
     },

@@ -3,6 +3,7 @@ export * from './schema-migrations.js';
 export * from './clinics.js';
 export * from './client-data-keys.js';
 export * from './blind-index-keys.js';
+export * from './audit-chain-keys.js';
 export * from './users.js';
 export * from './user-clinics.js';
 export * from './sessions.js';

@@ -8,7 +8,10 @@ export const users = pgTable('users', {
   role: text('role', { enum: ['reception', 'practitioner', 'auditor', 'admin'] }).notNull(),
   passwordHash: text('password_hash').notNull(),
   disabled: boolean('disabled').notNull().default(false),
+  /** Wrapped by the keyring (app.keys.sealSecret) under the master-key version totp_kek_id. */
   totpSecret: bytea('totp_secret'),
+  totpKekId: text('totp_kek_id'),
+  totpRewrappedAt: timestamp('totp_rewrapped_at', { withTimezone: true }),
   totpConfirmedAt: timestamp('totp_confirmed_at', { withTimezone: true }),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),

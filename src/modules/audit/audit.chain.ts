@@ -7,8 +7,11 @@ import type pg from 'pg';
  *
  * The sealer gives every event a chain position in its own order and stores
  *   link[p] = HMAC-SHA-256(chainKey, "audit-chain/v1" | p | link[p-1] | canonical(event))
- * in audit_chain. The key is derived from the master key (HKDF, info `audit-chain/v1`) and
- * never stored, so whoever can write the database cannot forge a consistent chain.
+ * in audit_chain. The key is a random key the keyring owns (`app.keys.chainKey()`, stored only
+ * wrapped under the master key, re-wrapped by rotate-master-key), so whoever can write the
+ * database but holds no master key cannot forge a consistent chain. Links sealed before the
+ * keyring owned it were made with a key derived from a master key (HKDF, info
+ * `audit-chain/v1`); verify still derives those from MASTER_KEY and MASTER_KEYS_OLD.
  *
  * Sequence numbers commit out of order, so the sealer never chains by seq alone: it seals,
  * in (xid, seq) order, only events whose inserting transaction is certainly finished
@@ -36,22 +39,63 @@ export interface ChainKeyring {
 
 export function deriveChainKey(masterKey: Buffer): ChainKey {
   const key = Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), CHAIN_INFO, 32));
-  const id = createHmac('sha256', key).update('audit-chain/key-id').digest('hex').slice(0, 16);
-  return { id, key };
+  return { id: chainKeyId(key), key };
+}
+
+/** A chain key's id as links record it: a fingerprint of the key, saying nothing about it. */
+export function chainKeyId(key: Buffer): string {
+  return createHmac('sha256', key).update('audit-chain/key-id').digest('hex').slice(0, 16);
 }
 
 /**
- * The current master key seals; older ones (MASTER_KEYS_OLD) still verify the segments they
- * sealed before a rotation: each link records the fingerprint of the key that made it.
+ * Keys derived from the master keys (the chain before the keyring owned its key, and tests
+ * that seal without a database key): the current master key's seals; older ones
+ * (MASTER_KEYS_OLD) still verify the segments they sealed: each link records the fingerprint
+ * of the key that made it.
  */
-export function chainKeyring(config: { masterKey: Buffer; masterKeysOld: Buffer[] }): ChainKeyring {
-  const current = deriveChainKey(config.masterKey);
-  const byId = new Map<string, Buffer>([[current.id, current.key]]);
+export function chainKeyring(
+  config: { masterKey: Buffer; masterKeysOld: Buffer[] },
+  stored?: Buffer,
+): ChainKeyring {
+  const derived = deriveChainKey(config.masterKey);
+  const current = stored ? { id: chainKeyId(stored), key: stored } : derived;
+  const byId = new Map<string, Buffer>([
+    [current.id, current.key],
+    [derived.id, derived.key],
+  ]);
   for (const old of config.masterKeysOld) {
-    const derived = deriveChainKey(old);
-    if (!byId.has(derived.id)) byId.set(derived.id, derived.key);
+    const key = deriveChainKey(old);
+    if (!byId.has(key.id)) byId.set(key.id, key.key);
   }
   return { current, byId };
+}
+
+/** A keyring, or how to load one (the stored chain key is read on first use). */
+export type ChainKeySource = ChainKeyring | (() => Promise<ChainKeyring>);
+
+/**
+ * The keyring the service seals and verifies with: the stored chain key (current) plus the
+ * derived keys of every configured master key (older links). Loaded once; a failed load is
+ * tried again next time.
+ */
+export function storedChainKeyring(
+  config: { masterKey: Buffer; masterKeysOld: Buffer[] },
+  loadKey: () => Promise<Buffer>,
+): () => Promise<ChainKeyring> {
+  let loaded: Promise<ChainKeyring> | undefined;
+  return () => {
+    loaded ??= loadKey()
+      .then((key) => chainKeyring(config, key))
+      .catch((error: unknown) => {
+        loaded = undefined;
+        throw error;
+      });
+    return loaded;
+  };
+}
+
+export async function resolveChainKeys(source: ChainKeySource): Promise<ChainKeyring> {
+  return typeof source === 'function' ? source() : source;
 }
 
 /** Every column of an event, as text fixed by SQL (microsecond UTC timestamps), in one order. */
@@ -118,7 +162,7 @@ export function chainLink(
 
 export interface SealerOptions {
   pool: pg.Pool;
-  keys: ChainKeyring;
+  keys: ChainKeySource;
   log?: FastifyBaseLogger;
   /** Events sealed per transaction. */
   batchSize?: number;
@@ -168,13 +212,14 @@ async function readHead(client: pg.ClientBase): Promise<ChainHead> {
 }
 
 export function createAuditSealer(options: SealerOptions): AuditSealer {
-  const { pool, keys, log } = options;
+  const { pool, log } = options;
   const batchSize = options.batchSize ?? 5000;
   let interval: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
 
   /** One transaction: under the leader lock, chain the next sealable events. */
   async function sealBatch(client: pg.ClientBase, wait: boolean): Promise<number | null> {
+    const keys = await resolveChainKeys(options.keys);
     await client.query('BEGIN');
     try {
       const { rows: lock } = await client.query<{ locked: boolean }>(

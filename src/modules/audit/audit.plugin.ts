@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { SYSTEM_CONTEXT, type RequestContext } from '../../access/context.js';
 import type { Config } from '../../config.js';
 import { HttpProblem } from '../../errors.js';
-import { chainKeyring, createAuditSealer, type AuditSealer } from './audit.chain.js';
+import { createAuditSealer, storedChainKeyring, type AuditSealer } from './audit.chain.js';
 import { createAuditRecorder } from './audit.recorder.js';
 import { verifyChain, type VerifyOptions, type VerifyResult } from './audit.verify.js';
 
@@ -41,7 +41,7 @@ function contextOf(request: FastifyRequest): RequestContext {
  * instead when it cannot be recorded (fail closed).
  */
 async function auditPlugin(app: FastifyInstance, options: AuditPluginOptions) {
-  const keys = chainKeyring(options.config);
+  const keys = storedChainKeyring(options.config, () => app.keys.chainKey());
   const recorder = createAuditRecorder({ pool: app.pool, log: app.log });
   const sealer = createAuditSealer({ pool: app.pool, keys, log: app.log });
   app.decorate('audit', recorder);
@@ -71,4 +71,8 @@ async function auditPlugin(app: FastifyInstance, options: AuditPluginOptions) {
   });
 }
 
-export default fp(auditPlugin, { name: 'audit', fastify: '5.x', dependencies: ['db', 'errors'] });
+export default fp(auditPlugin, {
+  name: 'audit',
+  fastify: '5.x',
+  dependencies: ['db', 'errors', 'keys'],
+});

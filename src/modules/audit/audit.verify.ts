@@ -5,7 +5,8 @@ import {
   GENESIS,
   chainLink,
   type CanonicalEvent,
-  type ChainKeyring,
+  resolveChainKeys,
+  type ChainKeySource,
 } from './audit.chain.js';
 
 export interface ChainProblem {
@@ -76,9 +77,10 @@ async function positionRange(
  */
 export async function verifyChain(
   pool: pg.Pool,
-  keys: ChainKeyring,
+  source: ChainKeySource,
   options: VerifyOptions = {},
 ): Promise<VerifyResult> {
+  const keys = await resolveChainKeys(source);
   const pageSize = options.pageSize ?? 5000;
   const range = await positionRange(pool, options.from, options.to);
   let checked = 0;

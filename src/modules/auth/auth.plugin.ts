@@ -58,7 +58,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   const identity: Identity = {
     passwords: createPasswordHasher(options.passwordHashing ?? PRODUCTION_PASSWORD_HASHING),
     tokens: createAccessTokens(app.jwt, app.clock),
-    totpBox: createTotpSecretBox(config.masterKey),
+    totpBox: createTotpSecretBox(app.keys),
     mfaRequiredRoles: config.mfaRequiredRoles,
     throttledLoginDelayMs: options.throttledLoginDelayMs ?? THROTTLED_LOGIN_DELAY_MS,
   };

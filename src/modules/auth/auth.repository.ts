@@ -45,7 +45,7 @@ export async function findUserByUsername(
 export async function updateCredentials(
   db: Executor,
   id: string,
-  patch: Partial<Pick<UserRow, 'passwordHash' | 'totpSecret' | 'totpConfirmedAt'>> & {
+  patch: Partial<Pick<UserRow, 'passwordHash' | 'totpSecret' | 'totpKekId' | 'totpConfirmedAt'>> & {
     updatedAt: Date;
   },
 ) {

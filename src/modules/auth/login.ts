@@ -3,7 +3,14 @@ import type { RequestContext } from '../../access/context.js';
 import type { Role } from '../../access/roles.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
-import { BadRequest, TooManyRequests, Unauthorized, type HttpProblem } from '../../errors.js';
+import { DecryptionFailed } from '../../crypto/index.js';
+import {
+  BadRequest,
+  ServiceUnavailable,
+  TooManyRequests,
+  Unauthorized,
+  type HttpProblem,
+} from '../../errors.js';
 import { CONTROL_MESSAGE, hasControl } from '../../schemas/text.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import {
@@ -28,7 +35,34 @@ export type DeniedReason =
   | 'disabled'
   | 'otp_missing'
   | 'otp_invalid'
-  | 'otp_replayed';
+  | 'otp_replayed'
+  | 'otp_secret_unavailable';
+
+/**
+ * The answer when a user's TOTP secret opens under no configured master key (e.g. a master key
+ * retired before `rotate-master-key` re-wrapped it): the factor cannot be checked, which is
+ * neither the user's fault (401) nor a crash (500).
+ */
+export const totpSecretUnavailable = () =>
+  new ServiceUnavailable(
+    'The second factor cannot be checked: its secret is sealed under a master key this service does not have. An operator must restore the key (MASTER_KEYS_OLD) and run rotate-master-key.',
+    60,
+  );
+
+/** Opens a stored TOTP secret; a secret no configured key opens is a 503 problem, never a 500. */
+export async function openTotpSecret(
+  box: TotpSecretBox,
+  userId: string,
+  totpSecret: Buffer,
+  totpKekId: string | null,
+): Promise<Buffer> {
+  try {
+    return await box.open(userId, { totpSecret, totpKekId });
+  } catch (error) {
+    if (error instanceof DecryptionFailed) throw totpSecretUnavailable();
+    throw error;
+  }
+}
 
 export interface TokenPair {
   accessToken: string;
@@ -180,11 +214,18 @@ export function createLogin(deps: LoginDeps) {
           }),
         );
       }
-      const counter = matchTotp(
-        totpBox.open(user.id, user.totpSecret),
-        input.otp,
-        clock().getTime(),
-      );
+      let secret: Buffer;
+      try {
+        secret = await totpBox.open(user.id, {
+          totpSecret: user.totpSecret,
+          totpKekId: user.totpKekId,
+        });
+      } catch (error) {
+        if (!(error instanceof DecryptionFailed)) throw error;
+        // Audited and counted like any refused attempt, after the password was checked.
+        return fail('otp_secret_unavailable', totpSecretUnavailable());
+      }
+      const counter = matchTotp(secret, input.otp, clock().getTime());
       if (counter === null)
         return fail('otp_invalid', new Unauthorized('The one-time code is not valid.'));
       if (!(await claimTotpCounter(db, user.id, counter, clock()))) {

@@ -1,6 +1,7 @@
 import { actorOf, type RequestContext } from '../../access/context.js';
 import type { Database } from '../../db/pool.js';
 import { BadRequest, Conflict, NotFound } from '../../errors.js';
+import { openTotpSecret } from './login.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import { claimTotpCounter, findUserById, updateCredentials } from './auth.repository.js';
 import { matchTotp, newTotpSecret, totpEnrollment } from './totp.js';
@@ -34,7 +35,7 @@ export function createMfa(deps: MfaDeps) {
           throw new Conflict('A second factor is already set up for this account.');
         const secret = newTotpSecret();
         await updateCredentials(tx, user.id, {
-          totpSecret: totpBox.seal(user.id, secret),
+          ...(await totpBox.seal(user.id, secret)),
           totpConfirmedAt: null,
           updatedAt: clock(),
         });
@@ -53,7 +54,11 @@ export function createMfa(deps: MfaDeps) {
       const invalid = new BadRequest('The one-time code is not valid.', [
         { path: 'body.code', message: 'does not match the enrolled secret' },
       ]);
-      const counter = matchTotp(totpBox.open(user.id, user.totpSecret), code, clock().getTime());
+      const counter = matchTotp(
+        await openTotpSecret(totpBox, user.id, user.totpSecret, user.totpKekId),
+        code,
+        clock().getTime(),
+      );
       if (counter === null) throw invalid;
       if (!(await claimTotpCounter(db, user.id, counter, clock()))) throw invalid;
       await db.transaction(async (tx) => {

@@ -1,42 +1,35 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import type { ClientKeys } from '../../crypto/index.js';
 
-/**
- * Seals a user's TOTP secret at rest: AES-256-GCM under a key derived from MASTER_KEY with
- * HKDF-SHA-256 (info "totp-secret"), a fresh 96-bit nonce each time, and the user id as
- * associated data so a sealed secret copied to another user's row does not open.
- * Layout: version (1 byte) | nonce (12) | ciphertext | tag (16).
- */
-const VERSION = 1;
-
-export interface TotpSecretBox {
-  seal(userId: string, secret: Buffer): Buffer;
-  open(userId: string, sealed: Buffer): Buffer;
+/** A user's TOTP secret as stored: wrapped under the master-key version `totpKekId`. */
+export interface SealedTotpSecret {
+  totpSecret: Buffer;
+  totpKekId: string;
 }
 
-export function createTotpSecretBox(masterKey: Buffer): TotpSecretBox {
-  const key = Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'totp-secret', 32));
-  const aad = (userId: string) => Buffer.from(`users.totp_secret:${userId}:v${VERSION}`);
+/**
+ * Seals a user's TOTP secret at rest through the keyring (app.keys): AES-256-GCM under the
+ * current master key, bound to the user id (a sealed secret copied to another user's row does
+ * not open), with the master-key version beside it, so it opens under any configured version
+ * and `rotate-master-key` re-wraps it like a data key (README, "Rotating the master key").
+ */
+export interface TotpSecretBox {
+  seal(userId: string, secret: Buffer): Promise<SealedTotpSecret>;
+  /** Throws DecryptionFailed when no configured master key opens it (or it was tampered with). */
+  open(userId: string, sealed: { totpSecret: Buffer; totpKekId: string | null }): Promise<Buffer>;
+}
+
+export function createTotpSecretBox(
+  keys: Pick<ClientKeys, 'sealSecret' | 'openSecret'>,
+): TotpSecretBox {
   return {
-    seal(userId, secret) {
-      const nonce = randomBytes(12);
-      const cipher = createCipheriv('aes-256-gcm', key, nonce);
-      cipher.setAAD(aad(userId));
-      const body = Buffer.concat([cipher.update(secret), cipher.final()]);
-      return Buffer.concat([Buffer.from([VERSION]), nonce, body, cipher.getAuthTag()]);
+    async seal(userId, secret) {
+      const { kekId, wrapped } = await keys.sealSecret('totpSecret', userId, secret);
+      return { totpSecret: wrapped, totpKekId: kekId };
     },
-    open(userId, sealed) {
-      if (sealed.length < 1 + 12 + 16 || sealed[0] !== VERSION) {
-        throw new Error('sealed TOTP secret has an unknown format');
-      }
-      const nonce = sealed.subarray(1, 13);
-      const tag = sealed.subarray(sealed.length - 16);
-      const decipher = createDecipheriv('aes-256-gcm', key, nonce);
-      decipher.setAAD(aad(userId));
-      decipher.setAuthTag(tag);
-      return Buffer.concat([
-        decipher.update(sealed.subarray(13, sealed.length - 16)),
-        decipher.final(),
-      ]);
-    },
+    open: (userId, sealed) =>
+      keys.openSecret('totpSecret', userId, {
+        kekId: sealed.totpKekId ?? '',
+        wrapped: sealed.totpSecret,
+      }),
   };
 }
