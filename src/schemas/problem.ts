@@ -14,6 +14,7 @@ export const CONFLICT_RULES = [
   'consent_after_treatment',
   'cooling_off',
   'minimum_age',
+  'idempotency_in_progress',
 ] as const;
 export type ConflictRule = (typeof CONFLICT_RULES)[number];
 

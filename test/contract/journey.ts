@@ -52,6 +52,8 @@ function explain(problem: Problem): string {
     case 'cooling_off':
     case 'minimum_age':
       return 'the treatment may not be recorded under this consent';
+    case 'idempotency_in_progress':
+      return 'the same request is still running: retry it with the same Idempotency-Key';
     case undefined:
       return problem.detail;
   }

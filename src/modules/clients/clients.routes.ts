@@ -35,7 +35,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
   app.post(
     '/v1/clients',
     {
-      config: { permission: 'clients.write' },
+      config: { permission: 'clients.write', idempotent: true },
       schema: {
         tags: ['clients'],
         operationId: 'createClient',
@@ -118,7 +118,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
   app.patch(
     '/v1/clients/:id',
     {
-      config: { permission: 'clients.write' },
+      config: { permission: 'clients.write', idempotent: true },
       schema: {
         tags: ['clients'],
         operationId: 'updateClient',
@@ -138,7 +138,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
   app.put(
     '/v1/clients/:id/legal-hold',
     {
-      config: { permission: 'subjects.manage' },
+      config: { permission: 'subjects.manage', idempotent: true },
       schema: {
         tags: ['data-subject requests'],
         operationId: 'setClientLegalHold',
@@ -158,7 +158,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
   app.delete(
     '/v1/clients/:id',
     {
-      config: { permission: 'subjects.manage' },
+      config: { permission: 'subjects.manage', idempotent: true },
       schema: {
         tags: ['data-subject requests'],
         operationId: 'eraseClient',

@@ -96,7 +96,9 @@ export function createClientsService(deps: ClientsServiceDeps) {
         });
         await repo.recordMarketingChange(tx, id, row.marketingOptIn, actor.userId);
         await audit.write(tx, ctx, [event('client.create', id)]);
-        return presentClient(cipher, row);
+        const client = presentClient(cipher, row);
+        await ctx.idempotency?.remember(tx, { clientId: id, body: client });
+        return client;
       });
     },
 
@@ -168,7 +170,9 @@ export function createClientsService(deps: ClientsServiceDeps) {
           await repo.recordMarketingChange(tx, id, patch.marketingOptIn, actor.userId);
         }
         await audit.write(tx, ctx, [event('client.update', id)]);
-        return presentClient(cipher, row);
+        const client = presentClient(cipher, row);
+        await ctx.idempotency?.remember(tx, { clientId: id, body: client });
+        return client;
       });
     },
 
@@ -190,7 +194,9 @@ export function createClientsService(deps: ClientsServiceDeps) {
         await audit.write(tx, ctx, [
           { ...event('client.legal_hold', id), reason: change.active ? 'hold_on' : 'hold_off' },
         ]);
-        return { clientId: id, ...legalHoldOf(row, cipher) };
+        const state = { clientId: id, ...legalHoldOf(row, cipher) };
+        await ctx.idempotency?.remember(tx, { clientId: id, body: state });
+        return state;
       });
     },
 

@@ -111,7 +111,9 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
           documentHash: documentHash(signed),
         });
         await audit.write(tx, ctx, [event('consent.create', clientId, id)]);
-        return presentConsent(row, template);
+        const consent = presentConsent(row, template);
+        await ctx.idempotency?.remember(tx, { clientId, body: consent });
+        return consent;
       });
     },
 
@@ -157,7 +159,9 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
           withdrawalReason: cipher.seal(CONSENT_FIELDS.withdrawalReason, consentId, reason),
         });
         await audit.write(tx, ctx, [event('consent.withdraw', clientId, consentId)]);
-        return presentConsent(row, current.template);
+        const consent = presentConsent(row, current.template);
+        await ctx.idempotency?.remember(tx, { clientId, body: consent });
+        return consent;
       });
     },
   };

@@ -31,7 +31,7 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/clients/:id/journal',
     {
-      config: { permission: 'journal.write' },
+      config: { permission: 'journal.write', idempotent: true },
       schema: {
         tags: ['journal'],
         operationId: 'createJournalEntry',
@@ -104,7 +104,7 @@ export const journalRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/clients/:id/journal/:entryId/amendments',
     {
-      config: { permission: 'journal.write' },
+      config: { permission: 'journal.write', idempotent: true },
       schema: {
         tags: ['journal'],
         operationId: 'amendJournalEntry',
