@@ -79,8 +79,9 @@ export async function forgetClient(executor: Executor, clientId: string): Promis
   return rows.length;
 }
 
-/** purge-expired: rows past their window. */
-export async function purgeExpired(executor: Executor, now: Date): Promise<number> {
+/** purge-expired: rows past their window (only counted unless `apply`). */
+export async function purgeExpired(executor: Executor, now: Date, apply: boolean): Promise<number> {
+  if (!apply) return executor.$count(idempotencyKeys, lte(idempotencyKeys.expiresAt, now));
   const rows = await executor
     .delete(idempotencyKeys)
     .where(lte(idempotencyKeys.expiresAt, now))
