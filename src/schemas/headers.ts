@@ -93,9 +93,10 @@ export const RESPONSE_HEADERS = {
   },
   ETag: {
     description:
-      'The version of this resource (strong), derived from a version counter, never from its values. Send it back in If-Match.',
+      'The version of this resource (strong), derived from a version counter, never from its values. Send it back in If-Match. (A replayed answer, Idempotency-Replayed, carries none: read the resource again.)',
     schema: z.string(),
     example: '"3"',
+    required: false,
   },
 } as const satisfies Record<string, ResponseHeaderDefinition>;
 

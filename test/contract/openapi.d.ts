@@ -1195,6 +1195,8 @@ export interface components {
     'X-Purpose-Of-Use': string;
     /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
     'Idempotency-Key': string;
+    /** @description The `ETag` you last read: the change is made only if the resource has not changed since (else 412, and nothing changes). */
+    'If-Match': string;
     /** @description Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400. */
     'X-Break-Glass-Reason': string;
   };
@@ -1220,6 +1222,11 @@ export interface components {
      * @example true
      */
     'Idempotency-Replayed': 'true';
+    /**
+     * @description The version of this resource (strong), derived from a version counter, never from its values. Send it back in If-Match. (A replayed answer, Idempotency-Replayed, carries none: read the resource again.)
+     * @example "3"
+     */
+    ETag: string;
   };
   pathItems: never;
 }
@@ -3287,7 +3294,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Default Response */
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
       422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -3468,6 +3475,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          ETag: components['headers']['ETag'];
           [name: string]: unknown;
         };
         content: {
@@ -3654,7 +3662,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Default Response */
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
       422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -3706,6 +3714,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description The `ETag` you last read: the change is made only if the resource has not changed since (else 412, and nothing changes). */
+        'If-Match'?: components['parameters']['If-Match'];
         /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
         'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
@@ -3730,6 +3740,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          ETag: components['headers']['ETag'];
           'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
@@ -3787,6 +3798,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description If-Match no longer matches: the resource changed since it was read; nothing changed */
+      412: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -3807,7 +3828,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Default Response */
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
       422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -3960,7 +3981,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Default Response */
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
       422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -4533,7 +4554,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Default Response */
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
       422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -4787,7 +4808,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Default Response */
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
       422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -5057,7 +5078,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Default Response */
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
       422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -5647,7 +5668,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Default Response */
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
       422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];

@@ -325,3 +325,54 @@ t.test('without a key nothing changes; signConsent factory still works', async (
   });
   t.equal(await s.count('SELECT count(*) AS n FROM idempotency_keys'), 0);
 });
+
+t.test('ETag and If-Match on a client', async (t) => {
+  const s = await setup(t);
+  const client = await makeClient(s.app, { clinicId: s.clinic, headers: s.reception.headers });
+  const url = `/v1/clients/${client.id}`;
+  const read = await s.app.inject({ method: 'GET', url, headers: s.reception.headers });
+  t.equal(read.statusCode, 200);
+  const etag = read.headers.etag as string;
+  t.match(etag, /^"\d+"$/, 'a strong ETag from the version counter');
+  t.notMatch(etag, /Test|Client|example/, 'no personal value in it');
+
+  const patch = (ifMatch: string | undefined, payload: object) =>
+    s.app.inject({
+      method: 'PATCH',
+      url,
+      headers: {
+        ...s.reception.headers,
+        ...(ifMatch === undefined ? {} : { 'if-match': ifMatch }),
+      },
+      payload,
+    });
+  const first = await patch(etag, { firstName: 'Changed' });
+  t.equal(first.statusCode, 200, 'a current If-Match');
+  const next = first.headers.etag as string;
+  t.not(next, etag, 'the ETag moves with each change');
+
+  const stale = await patch(etag, { firstName: 'Overwritten' });
+  t.equal(stale.statusCode, 412, 'a stale If-Match');
+  t.equal(stale.headers['content-type'], 'application/problem+json; charset=utf-8');
+  const after = await s.app.inject({ method: 'GET', url, headers: s.reception.headers });
+  t.equal(after.json<{ firstName: string }>().firstName, 'Changed', 'nothing changed');
+  t.equal(after.headers.etag, next);
+  t.equal(await s.events('client.update'), 1, 'one update');
+
+  t.equal((await patch('*', { lastName: 'Star' })).statusCode, 200, '* matches any');
+  t.equal(
+    (await patch(`"0", ${after.headers.etag as string}`, { lastName: 'L' })).statusCode,
+    412,
+    'the list has no current tag any more',
+  );
+  t.equal(
+    (await patch(undefined, { lastName: 'Free' })).statusCode,
+    200,
+    'without If-Match as before',
+  );
+  t.equal(
+    (await patch('W/' + (after.headers.etag as string), { lastName: 'W' })).statusCode,
+    412,
+    'a weak tag never matches',
+  );
+});
