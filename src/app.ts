@@ -12,6 +12,7 @@ import { readMigrations } from './db/migrate.js';
 import { createLogger } from './logger.js';
 import auditPlugin from './modules/audit/audit.plugin.js';
 import authPlugin from './modules/auth/auth.plugin.js';
+import idempotencyPlugin from './modules/idempotency/idempotency.plugin.js';
 import type { PasswordHashingOptions } from './modules/auth/password.js';
 import clockPlugin from './plugins/clock.js';
 import dbPlugin from './plugins/db.js';
@@ -109,6 +110,8 @@ export async function buildApp(options: BuildAppOptions) {
     passwordHashing: options.passwordHashing,
     throttledLoginDelayMs: options.throttledLoginDelayMs,
   });
+  // Before the routes: it equips the ones that declare `config.idempotent`.
+  await app.register(idempotencyPlugin);
 
   await app.register(healthRoutes, { migrations: readMigrations() });
   await app.register(authRoutes);

@@ -111,6 +111,14 @@ export class Conflict extends HttpProblem {
   }
 }
 
+export class PreconditionFailed extends HttpProblem {
+  readonly status = 412;
+}
+
+export class UnprocessableContent extends HttpProblem {
+  readonly status = 422;
+}
+
 export class TooManyRequests extends HttpProblem {
   readonly status = 429;
   constructor(detail: string, retryAfterSeconds: number) {

@@ -207,6 +207,12 @@ t.test('headers: each defined once, on the operations and statuses that have the
       .map((route) => `${route.method} ${route.url.replace(/:([A-Za-z]+)/g, '{$1}')}`),
   );
   t.ok(breakGlass.size >= 2, 'the journal reads');
+  const idempotent = new Set(
+    app.apiRoutes
+      .filter((route) => route.idempotent)
+      .map((route) => `${route.method} ${route.url.replace(/:([A-Za-z]+)/g, '{$1}')}`),
+  );
+  t.ok(idempotent.size >= 8, 'the client writes are retry-safe');
   for (const [route, operations] of Object.entries(document.paths)) {
     for (const [method, operation] of Object.entries(operations)) {
       const where = `${method.toUpperCase()} ${route}`;
@@ -219,9 +225,24 @@ t.test('headers: each defined once, on the operations and statuses that have the
           'X-Request-Id',
           ...(route.startsWith('/v1/') ? ['X-Purpose-Of-Use'] : []),
           ...(breakGlass.has(where) ? ['X-Break-Glass-Reason'] : []),
+          ...(where === 'PATCH /v1/clients/{id}' ? ['If-Match'] : []),
+          ...(idempotent.has(where) ? ['Idempotency-Key'] : []),
         ],
         `${where}: request headers`,
       );
+      if (idempotent.has(where)) {
+        for (const status of ['409', '422'])
+          t.ok(operation.responses[status], `${where}: ${status} documented`);
+        const success = Object.keys(operation.responses).filter((status) => status.startsWith('2'));
+        t.ok(
+          success.every((status) =>
+            Object.keys(operation.responses[status]?.headers ?? {}).includes(
+              'Idempotency-Replayed',
+            ),
+          ),
+          `${where}: Idempotency-Replayed on its 2xx`,
+        );
+      }
       for (const [status, response] of Object.entries(operation.responses)) {
         const names = Object.keys(response.headers ?? {});
         t.ok(names.includes('X-Request-Id'), `${where} ${status}: X-Request-Id`);

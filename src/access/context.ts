@@ -1,3 +1,4 @@
+import type { Executor } from '../db/pool.js';
 import { Unauthorized } from '../errors.js';
 import type { Role } from './roles.js';
 
@@ -29,6 +30,42 @@ export interface RequestContext {
    * it (access/break-glass.ts); the scope gate decides whether it is needed.
    */
   readonly breakGlass: { readonly reason: string } | null;
+  /**
+   * The request's `Idempotency-Key` on a route that declares `config.idempotent`
+   * (modules/idempotency): the write's transaction hands its answer to `remember`, so the
+   * key's row commits with the write and its audit event. Absent without a key.
+   */
+  readonly idempotency?: IdempotencyScope;
+}
+
+/** What a service's write transaction does with the request's Idempotency-Key. */
+export interface IdempotencyScope {
+  /**
+   * Keeps the answer (`body` as the route sends it, sealed under `clientId`'s data key) in
+   * the caller's transaction. Throws a 409 when the key was taken meanwhile (a concurrent
+   * duplicate, which then rolls back).
+   */
+  remember(executor: Executor, answer: { clientId: string | null; body: unknown }): Promise<void>;
+  /**
+   * For a write done in one statement: the key row's values, `responseEnc` sealed by the
+   * caller (`seal(rowId)`, under the client's data key). The statement inserts the row with
+   * `ON CONFLICT DO NOTHING`-like care and writes only if it did; see journal.write.ts.
+   */
+  rowFor(answer: { clientId: string; seal: (rowId: string) => Buffer }): IdempotencyRowValues;
+  /** After a one-statement write wrote nothing: 409 if the key is taken (else returns). */
+  assertFree(executor: Executor): Promise<void>;
+}
+
+export interface IdempotencyRowValues {
+  id: string;
+  actorId: string;
+  keyHash: Buffer;
+  requestHash: Buffer;
+  clientId: string;
+  status: number;
+  responseEnc: Buffer;
+  createdAt: Date;
+  expiresAt: Date;
 }
 
 /** The context of work no person asked for over HTTP: operator commands, housekeeping. */

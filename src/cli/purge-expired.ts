@@ -4,6 +4,7 @@ import { pruneCredentials } from '../modules/auth/auth.housekeeping.js';
 import { createAuditRecorder } from '../modules/audit/audit.recorder.js';
 import { createClientsService } from '../modules/clients/clients.service.js';
 import { journalRetention } from '../modules/journal/journal.retention.js';
+import { purgeExpired as pruneIdempotencyKeys } from '../modules/idempotency/idempotency.repository.js';
 import { createLogger } from '../logger.js';
 import { withDatabase, type CliCommand } from './context.js';
 import { createDatabaseClientKeys } from '../db/key-store.js';
@@ -14,7 +15,8 @@ import { createDatabaseClientKeys } from '../db/key-store.js';
  * default: prints the ids it would erase. With --apply each erasure re-checks the rules under
  * the row lock and commits with its audit event (action client.erase, reason
  * retention_expired). It also prunes credentials that can no longer be used: ended sessions
- * (and their refresh tokens), old login throttle counters and spent TOTP codes.
+ * (and their refresh tokens), old login throttle counters, spent TOTP codes and expired
+ * Idempotency-Key rows (24 hours).
  */
 export const purgeExpiredCommand: CliCommand = {
   summary: 'erase clients past retention, prune ended sessions (dry run unless --apply)',
@@ -54,9 +56,11 @@ export const purgeExpiredCommand: CliCommand = {
           }
         }
         const leftovers = await pruneCredentials(db, new Date(), apply);
+        const keys = await pruneIdempotencyKeys(db, new Date(), apply);
         out(
           `${apply ? 'pruned' : 'would prune'} ${leftovers.sessions} ended session(s), ` +
-            `${leftovers.throttleCounters} login throttle counter(s), ${leftovers.usedTotpCodes} spent TOTP code(s)`,
+            `${leftovers.throttleCounters} login throttle counter(s), ${leftovers.usedTotpCodes} spent TOTP code(s), ` +
+            `${keys} expired Idempotency-Key(s) (older than 24 hours)`,
         );
         out(
           apply

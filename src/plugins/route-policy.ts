@@ -8,6 +8,8 @@ export interface ApiRoute {
   url: string;
   permission: Permission | undefined;
   public: boolean;
+  /** Declares `config.idempotent`: retry-safe with Idempotency-Key (modules/idempotency). */
+  idempotent: boolean;
 }
 
 declare module 'fastify' {
@@ -47,7 +49,13 @@ async function routePolicyPlugin(app: FastifyInstance) {
     }
     for (const method of [route.method].flat()) {
       if (method === 'HEAD') continue;
-      apiRoutes.push({ method, url: route.url, permission, public: isPublic });
+      apiRoutes.push({
+        method,
+        url: route.url,
+        permission,
+        public: isPublic,
+        idempotent: route.config?.idempotent === true,
+      });
     }
   });
 }

@@ -5,6 +5,9 @@ import { PURPOSE_OF_USE } from '../access/request-context.js';
 /** A request id the service keeps as sent; anything else is replaced by a fresh UUID. */
 export const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** `Idempotency-Key`: 1–255 printable ASCII characters, no space (API.md "Conventions"). */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
 /**
  * A request header as the document shows it (`components.parameters`), always optional. It
  * has no example: Swagger UI's "Try it out" fills a header with its example, and would send
@@ -47,6 +50,16 @@ export const REQUEST_HEADERS = {
       "Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400.",
     schema: z.string().min(BREAK_GLASS_MIN).max(BREAK_GLASS_MAX),
   },
+  'Idempotency-Key': {
+    description:
+      'Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered.',
+    schema: z.string().regex(IDEMPOTENCY_KEY),
+  },
+  'If-Match': {
+    description:
+      'The `ETag` you last read: the change is made only if the resource has not changed since (else 412, and nothing changes).',
+    schema: z.string().min(1).max(256),
+  },
 } as const satisfies Record<string, RequestHeaderDefinition>;
 
 /**
@@ -70,6 +83,20 @@ export const RESPONSE_HEADERS = {
     description: 'The body is a file to save, with its name.',
     schema: z.string(),
     example: 'attachment; filename="audit-events-2030-01-15T09-00-00-000Z.ndjson"',
+  },
+  'Idempotency-Replayed': {
+    description:
+      'Sent (`true`) when this is the remembered answer to an earlier request with the same Idempotency-Key; nothing was written again.',
+    schema: z.literal('true'),
+    example: 'true',
+    required: false,
+  },
+  ETag: {
+    description:
+      'The version of this resource (strong), derived from a version counter, never from its values. Send it back in If-Match. (A replayed answer, Idempotency-Replayed, carries none: read the resource again.)',
+    schema: z.string(),
+    example: '"3"',
+    required: false,
   },
 } as const satisfies Record<string, ResponseHeaderDefinition>;
 

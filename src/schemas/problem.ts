@@ -23,6 +23,7 @@ export const CONFLICT_RULES = [
   'processing_restricted',
   'already_countersigned',
   'already_entered_in_error',
+  'idempotency_in_progress',
 ] as const;
 export type ConflictRule = (typeof CONFLICT_RULES)[number];
 

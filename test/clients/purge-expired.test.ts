@@ -83,7 +83,16 @@ t.test(
     const sessions = await count('sessions');
     t.ok((sessions ?? 0) > 0 && ((await count('throttle_counters')) ?? 0) > 0);
 
+    // Idempotency-Key rows: one past its 24 hours, one still live.
+    await db.pool.query(
+      `INSERT INTO idempotency_keys (id, actor_id, key_hash, request_hash, status, created_at, expires_at)
+       VALUES (gen_random_uuid(), gen_random_uuid(), '\\x01', '\\x01', 201, now() - interval '2 days', now() - interval '1 day'),
+              (gen_random_uuid(), gen_random_uuid(), '\\x02', '\\x02', 201, now(), now() + interval '1 day')`,
+    );
+
     const dry = cli();
+    t.match(dry.stdout, 'would prune', 'counted');
+    t.match(dry.stdout, ' 1 expired Idempotency-Key(s)');
     t.equal(dry.status, 0, dry.stderr);
     t.match(dry.stdout, `would erase ${expired}`);
     for (const kept of [onHold, untreated, recent]) t.notMatch(dry.stdout, kept);
@@ -105,6 +114,11 @@ t.test(
     t.equal(await count('sessions'), 0, 'ended sessions pruned');
     t.equal(await count('refresh_tokens'), 0, 'with their refresh tokens');
     t.equal(await count('throttle_counters'), 0, 'old throttle counters pruned');
+    t.equal(
+      await count('idempotency_keys'),
+      1,
+      'the expired Idempotency-Key row pruned, the live one kept',
+    );
     // This test process still caches the key for up to a minute, as any other API process
     // would; a fresh door reads the database, where the key is gone.
     const fresh = createDatabaseClientKeys({

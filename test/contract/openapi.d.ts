@@ -663,7 +663,8 @@ export interface components {
         | 'ink_record_missing'
         | 'processing_restricted'
         | 'already_countersigned'
-        | 'already_entered_in_error';
+        | 'already_entered_in_error'
+        | 'idempotency_in_progress';
       /**
        * Format: date-time
        * @description 409 `retention`: the client cannot be erased before this time
@@ -1382,6 +1383,10 @@ export interface components {
     'X-Request-Id': string;
     /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
     'X-Purpose-Of-Use': string;
+    /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+    'Idempotency-Key': string;
+    /** @description The `ETag` you last read: the change is made only if the resource has not changed since (else 412, and nothing changes). */
+    'If-Match': string;
     /** @description Break-glass (practitioners only): read the journal of another clinic's client, stating why. The audit events are marked `breakGlass` with this reason. Outside a journal read, or too short, it answers 400. */
     'X-Break-Glass-Reason': string;
   };
@@ -1402,6 +1407,16 @@ export interface components {
      * @example attachment; filename="audit-events-2030-01-15T09-00-00-000Z.ndjson"
      */
     'Content-Disposition': string;
+    /**
+     * @description Sent (`true`) when this is the remembered answer to an earlier request with the same Idempotency-Key; nothing was written again.
+     * @example true
+     */
+    'Idempotency-Replayed': 'true';
+    /**
+     * @description The version of this resource (strong), derived from a version counter, never from its values. Send it back in If-Match. (A replayed answer, Idempotency-Replayed, carries none: read the resource again.)
+     * @example "3"
+     */
+    ETag: string;
   };
   pathItems: never;
 }
@@ -3360,6 +3375,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path?: never;
       cookie?: never;
@@ -3392,6 +3409,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -3438,6 +3456,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -3450,6 +3478,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -3629,6 +3667,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          ETag: components['headers']['ETag'];
           [name: string]: unknown;
         };
         content: {
@@ -3717,6 +3756,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -3738,6 +3779,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content?: never;
@@ -3812,6 +3854,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description Too many requests; see Retry-After */
       429: {
         headers: {
@@ -3854,6 +3906,10 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description The `ETag` you last read: the change is made only if the resource has not changed since (else 412, and nothing changes). */
+        'If-Match'?: components['parameters']['If-Match'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -3876,6 +3932,8 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          ETag: components['headers']['ETag'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -3922,6 +3980,26 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description If-Match no longer matches: the resource changed since it was read; nothing changed */
+      412: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -3934,6 +4012,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -3984,6 +4072,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -4006,6 +4096,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -4052,6 +4143,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -4064,6 +4165,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -4530,6 +4641,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -4556,6 +4669,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -4602,6 +4716,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -4614,6 +4738,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -4765,6 +4899,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -4787,6 +4923,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -4855,6 +4992,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -5012,6 +5159,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -5046,6 +5195,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -5114,6 +5264,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -5600,6 +5760,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -5623,6 +5785,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -5669,6 +5832,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -5681,6 +5854,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;

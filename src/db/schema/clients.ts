@@ -1,4 +1,4 @@
-import { boolean, pgTable, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { integer, boolean, pgTable, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { blindIndexColumn, encrypted } from './columns.js';
 import { clinics } from './clinics.js';
 
@@ -32,4 +32,6 @@ export const clients = pgTable('clients', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   erasedAt: timestamp('erased_at', { withTimezone: true }),
+  /** Bumped by every change; the client's ETag (migrations/0017). */
+  version: integer('version').notNull().default(1),
 });

@@ -16,3 +16,4 @@ export * from './client-marketing-events.js';
 export * from './consent-templates.js';
 export * from './consents.js';
 export * from './journal.js';
+export * from './idempotency-keys.js';

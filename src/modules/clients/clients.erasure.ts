@@ -3,6 +3,7 @@ import type { ClientKeys } from '../../crypto/index.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { Conflict } from '../../errors.js';
 import type { AuditDoor } from '../audit/audit.types.js';
+import { forgetClient } from '../idempotency/idempotency.repository.js';
 import { clientsRepository as repo, type ClientRow } from './clients.repository.js';
 import { scopedClient } from './clients.scope.js';
 
@@ -65,6 +66,8 @@ export function createErasure(deps: ErasureDeps) {
       }
     }
     await keys.destroy(tx, row.id);
+    // What was remembered for retries goes with the key: those keys answer as never used.
+    await forgetClient(tx, row.id);
     await repo.update(tx, row.id, {
       erasedAt: clock(),
       emailIndex: null,
@@ -88,6 +91,8 @@ export function createErasure(deps: ErasureDeps) {
       await db.transaction(async (tx) => {
         const { client } = await scopedClient(tx, ctx, id, 'client.erase', { forUpdate: true });
         await shred(tx, ctx, client, null);
+        // The erasure's own answer (204, no body) is kept apart from the client's.
+        await ctx.idempotency?.remember(tx, { clientId: null, body: null });
       });
     },
 

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../../db/pool.js';
 import { clientMarketingEvents } from '../../db/schema/client-marketing-events.js';
 import { clients } from '../../db/schema/clients.js';
@@ -71,7 +71,7 @@ export const clientsRepository = {
   async update(executor: Executor, id: string, changes: Partial<NewClientRow>): Promise<ClientRow> {
     const [row] = await executor
       .update(clients)
-      .set({ ...changes, updatedAt: new Date() })
+      .set({ ...changes, updatedAt: new Date(), version: sql`${clients.version} + 1` })
       .where(eq(clients.id, id))
       .returning();
     return row!;

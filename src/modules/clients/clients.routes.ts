@@ -15,7 +15,7 @@ import {
   searchClientsSchema,
   updateClientSchema,
 } from './clients.schemas.js';
-import { createClientsService, type RetentionSource } from './clients.service.js';
+import { clientEtag, createClientsService, type RetentionSource } from './clients.service.js';
 
 /** Clients and the data-subject requests about them (API.md "Clients"). */
 export const clientsRoutes: FastifyPluginAsyncZod<{
@@ -35,7 +35,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
   app.post(
     '/v1/clients',
     {
-      config: { permission: 'clients.write' },
+      config: { permission: 'clients.write', idempotent: true },
       schema: {
         tags: ['clients'],
         operationId: 'createClient',
@@ -110,15 +110,21 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
         summary: 'Read a client',
         params: clientIdParams,
         response: { 200: clientSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
+        responseHeaders: { 200: ['ETag'] },
       },
     },
-    async (request) => clients.get(request.ctx, request.params.id),
+    async (request, reply) => {
+      const client = await clients.get(request.ctx, request.params.id);
+      const etag = clientEtag(client);
+      if (etag) reply.header('etag', etag);
+      return client;
+    },
   );
 
   app.patch(
     '/v1/clients/:id',
     {
-      config: { permission: 'clients.write' },
+      config: { permission: 'clients.write', idempotent: true },
       schema: {
         tags: ['clients'],
         operationId: 'updateClient',
@@ -128,17 +134,27 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
         body: updateClientSchema,
         response: {
           200: clientSchema,
-          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+          ...problemResponses(400, 404, 412, 413, 415, ...AUTHENTICATED_PROBLEMS),
         },
+        requestHeaders: ['If-Match'],
+        responseHeaders: { 200: ['ETag'] },
       },
     },
-    async (request) => clients.update(request.ctx, request.params.id, request.body),
+    async (request, reply) => {
+      const ifMatch = request.headers['if-match'];
+      const client = await clients.update(request.ctx, request.params.id, request.body, {
+        ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined,
+      });
+      const etag = clientEtag(client);
+      if (etag) reply.header('etag', etag);
+      return client;
+    },
   );
 
   app.put(
     '/v1/clients/:id/legal-hold',
     {
-      config: { permission: 'subjects.manage' },
+      config: { permission: 'subjects.manage', idempotent: true },
       schema: {
         tags: ['data-subject requests'],
         operationId: 'setClientLegalHold',
@@ -158,7 +174,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
   app.delete(
     '/v1/clients/:id',
     {
-      config: { permission: 'subjects.manage' },
+      config: { permission: 'subjects.manage', idempotent: true },
       schema: {
         tags: ['data-subject requests'],
         operationId: 'eraseClient',

@@ -2,7 +2,7 @@ import { actorOf, type RequestContext } from '../../access/context.js';
 import { birthDateFromNationalId, DataKeyNotFound, type ClientKeys } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
-import { BadRequest, NotFound } from '../../errors.js';
+import { BadRequest, NotFound, PreconditionFailed } from '../../errors.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
 import { createErasure, type RetentionSource } from './clients.erasure.js';
 import {
@@ -32,6 +32,24 @@ export interface ClientsServiceDeps {
 }
 
 const SEARCH_LIMIT = 100;
+
+/** The version each client answer was read at, for its ETag (set by get and update). */
+const versions = new WeakMap<Client, number>();
+
+/** A client's strong ETag: its version counter, never a personal value. */
+export function clientEtag(client: Client): string | undefined {
+  const version = versions.get(client);
+  return version === undefined ? undefined : `"${version}"`;
+}
+
+/** If-Match (RFC 9110 §13.1.1): `*` or a list of strong ETags, one of which must be current. */
+function ifMatchHolds(ifMatch: string, version: number): boolean {
+  const current = `"${version}"`;
+  return ifMatch.split(',').some((tag) => {
+    const candidate = tag.trim();
+    return candidate === '*' || candidate === current;
+  });
+}
 
 function event(action: string, clientId: string): AuditEventInput {
   return { action, outcome: 'success', resourceType: 'client', resourceId: clientId, clientId };
@@ -116,13 +134,16 @@ export function createClientsService(deps: ClientsServiceDeps) {
         });
         await repo.recordMarketingChange(tx, id, row.marketingOptIn, actor.userId);
         await audit.write(tx, ctx, [event('client.create', id)]);
-        return presentClient(cipher, row);
+        const client = presentClient(cipher, row);
+        await ctx.idempotency?.remember(tx, { clientId: id, body: client });
+        return client;
       });
     },
 
     async get(ctx: RequestContext, id: string): Promise<Client> {
       const { client: row } = await scopedClient(db, ctx, id, 'client.read');
       const client = presentClient(await keys.cipherFor(db, id), row);
+      versions.set(client, row.version);
       await audit.record(ctx, [event('client.read', id)]);
       return client;
     },
@@ -173,13 +194,23 @@ export function createClientsService(deps: ClientsServiceDeps) {
       return items;
     },
 
-    async update(ctx: RequestContext, id: string, patch: UpdateClientInput): Promise<Client> {
+    async update(
+      ctx: RequestContext,
+      id: string,
+      patch: UpdateClientInput,
+      options: { ifMatch?: string | undefined } = {},
+    ): Promise<Client> {
       const actor = actorOf(ctx);
       const indexes = await clientIndexes(keys, patch);
       return db.transaction(async (tx) => {
         const { client: current } = await scopedClient(tx, ctx, id, 'client.update', {
           forUpdate: true,
         });
+        if (options.ifMatch !== undefined && !ifMatchHolds(options.ifMatch, current.version)) {
+          throw new PreconditionFailed(
+            'The client has changed since you read it (If-Match); read it again and retry.',
+          );
+        }
         const cipher = await keys.cipherFor(tx, id);
         const before = presentClient(cipher, current);
         assertBirthDateMatches(
@@ -193,7 +224,10 @@ export function createClientsService(deps: ClientsServiceDeps) {
           await repo.recordMarketingChange(tx, id, patch.marketingOptIn, actor.userId);
         }
         await audit.write(tx, ctx, [event('client.update', id)]);
-        return presentClient(cipher, row);
+        const client = presentClient(cipher, row);
+        versions.set(client, row.version);
+        await ctx.idempotency?.remember(tx, { clientId: id, body: client });
+        return client;
       });
     },
 
@@ -215,7 +249,9 @@ export function createClientsService(deps: ClientsServiceDeps) {
         await audit.write(tx, ctx, [
           { ...event('client.legal_hold', id), reason: change.active ? 'hold_on' : 'hold_off' },
         ]);
-        return { clientId: id, ...legalHoldOf(row, cipher) };
+        const state = { clientId: id, ...legalHoldOf(row, cipher) };
+        await ctx.idempotency?.remember(tx, { clientId: id, body: state });
+        return state;
       });
     },
 

@@ -23,7 +23,7 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/clients/:id/consents',
     {
-      config: { permission: 'consents.write' },
+      config: { permission: 'consents.write', idempotent: true },
       schema: {
         tags: ['consents'],
         operationId: 'createConsent',
@@ -83,7 +83,7 @@ export const consentsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/clients/:id/consents/:consentId/withdraw',
     {
-      config: { permission: 'consents.write' },
+      config: { permission: 'consents.write', idempotent: true },
       schema: {
         tags: ['consents'],
         operationId: 'withdrawConsent',

@@ -167,7 +167,9 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
               : new Date(signedAt.getTime() + template.validForDays * DAY_MS),
         });
         await audit.write(tx, ctx, [event('consent.create', clientId, id)]);
-        return presentConsent(row, template);
+        const consent = presentConsent(row, template);
+        await ctx.idempotency?.remember(tx, { clientId, body: consent });
+        return consent;
       });
     },
 
@@ -221,7 +223,9 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
           withdrawalReason: cipher.seal(CONSENT_FIELDS.withdrawalReason, consentId, reason),
         });
         await audit.write(tx, ctx, [event('consent.withdraw', clientId, consentId)]);
-        return presentConsent(row, current.template);
+        const consent = presentConsent(row, current.template);
+        await ctx.idempotency?.remember(tx, { clientId, body: consent });
+        return consent;
       });
     },
   };

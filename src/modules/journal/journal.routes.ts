@@ -38,7 +38,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
   app.post(
     '/v1/clients/:id/journal',
     {
-      config: { permission: 'journal.write' },
+      config: { permission: 'journal.write', idempotent: true },
       schema: {
         tags: ['journal'],
         operationId: 'createJournalEntry',
@@ -112,7 +112,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
   app.post(
     '/v1/clients/:id/journal/:entryId/amendments',
     {
-      config: { permission: 'journal.write' },
+      config: { permission: 'journal.write', idempotent: true },
       schema: {
         tags: ['journal'],
         operationId: 'amendJournalEntry',

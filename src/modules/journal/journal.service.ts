@@ -28,6 +28,7 @@ import type {
   Statement,
 } from './journal.schemas.js';
 import { createWriteContextReader, insertEntryWithEvent } from './journal.write.js';
+import { RESPONSE_FIELD } from '../idempotency/idempotency.repository.js';
 
 export { ageOn } from './journal.rules.js';
 
@@ -182,14 +183,22 @@ export function createJournalService(deps: JournalServiceDeps) {
           performedBy,
           responsibleId,
         };
+        const entry = presentEntry(cipher, row);
+        const claim = ctx.idempotency?.rowFor({
+          clientId,
+          seal: (rowId) => cipher.seal(RESPONSE_FIELD, rowId, entry),
+        });
         const written = await insertEntryWithEvent(
           pool,
           ctx,
           row,
           batchIndexes.map((batchIndex) => ({ id: uuidv7(), batchIndex })),
           [event('journal.create', clientId, { type: 'journal_entry', id })],
+          claim,
         );
-        if (written) return presentEntry(cipher, row);
+        if (written) return entry;
+        // Nothing written: a concurrent duplicate holds the key (409), or the read changed.
+        await ctx.idempotency?.assertFree(db);
         if (attempt >= 3) {
           throw new Conflict(
             'The client or its consents changed while the entry was being written; try again.',
@@ -223,7 +232,9 @@ export function createJournalService(deps: JournalServiceDeps) {
         await audit.write(tx, ctx, [
           event('journal.amend', clientId, { type: 'journal_entry', id: entryId }),
         ]);
-        return presentAmendment(cipher, row);
+        const amendment = presentAmendment(cipher, row);
+        await ctx.idempotency?.remember(tx, { clientId, body: amendment });
+        return amendment;
       });
     },
 

@@ -1,6 +1,6 @@
 import { and, eq, isNull, sql, type SQL } from 'drizzle-orm';
 import type pg from 'pg';
-import type { RequestContext } from '../../access/context.js';
+import type { IdempotencyRowValues, RequestContext } from '../../access/context.js';
 import type { BlindIndex, WrappedDataKey } from '../../crypto/index.js';
 import type { Sealed } from '../../crypto/sealed.js';
 import type { Database } from '../../db/pool.js';
@@ -9,8 +9,9 @@ import { clientDataKeys } from '../../db/schema/client-data-keys.js';
 import { clients } from '../../db/schema/clients.js';
 import { consentTemplates } from '../../db/schema/consent-templates.js';
 import { consents } from '../../db/schema/consents.js';
+import { idempotencyKeys } from '../../db/schema/idempotency-keys.js';
 import { journalEntries, journalProducts } from '../../db/schema/journal.js';
-import { auditedStatement } from '../audit/audit.statement.js';
+import { auditedStatement, type AuditPart } from '../audit/audit.statement.js';
 import type { AuditEventInput } from '../audit/audit.types.js';
 import type { EntryRow } from './journal.repository.js';
 import type { CoveringConsent } from './journal.rules.js';
@@ -158,9 +159,62 @@ type EntryParams = { [K in (typeof ENTRY_COLUMNS)[number]]: unknown } & {
   batchIndexes: BlindIndex[];
 };
 
+/** The Idempotency-Key row of a keyed write (modules/idempotency), as statement values. */
+const CLAIM_COLUMNS = [
+  'id',
+  'actorId',
+  'keyHash',
+  'requestHash',
+  'clientId',
+  'status',
+  'responseEnc',
+  'createdAt',
+  'expiresAt',
+] as const satisfies readonly (keyof IdempotencyRowValues)[];
+
+type ClaimParams = { [K in (typeof CLAIM_COLUMNS)[number] as `claim_${K}`]: unknown };
+
 const w = placeholders<EntryParams>();
 
-function entryInsert(): SQL {
+const k = placeholders<ClaimParams>();
+
+/** Both writes check the same thing at the statement's one snapshot. */
+function stillWritable(): SQL {
+  return sql`EXISTS (SELECT 1 FROM ${clients} WHERE ${clients.id} = ${w.clientId}::uuid AND ${clients.erasedAt} IS NULL)
+      AND EXISTS (SELECT 1 FROM ${consents} WHERE ${consents.id} = ${w.consentId}::uuid AND ${consents.status} = 'active')`;
+}
+
+/**
+ * The key's row, inserted (or taking over an expired one) only when the entry can be
+ * written; it returns nothing when a live row holds the key, and a concurrent insert of the
+ * same key waits for the other statement's transaction. The entry is written only if it did.
+ */
+function claimInsert(): SQL {
+  const columns = CLAIM_COLUMNS.map((key) => idempotencyKeys[key]);
+  const excluded = (name: string) => sql.raw(`${name} = excluded.${name}`);
+  return sql`INSERT INTO ${idempotencyKeys} (${sql.join(
+    columns.map((column) => sql.identifier(column.name)),
+    sql`, `,
+  )})
+    SELECT ${sql.join(
+      CLAIM_COLUMNS.map(
+        (key) => sql`${k[`claim_${key}`]}::${sql.raw(idempotencyKeys[key].getSQLType())}`,
+      ),
+      sql`, `,
+    )}
+    WHERE ${stillWritable()}
+    ON CONFLICT (${sql.identifier(idempotencyKeys.actorId.name)}, ${sql.identifier(idempotencyKeys.keyHash.name)})
+    DO UPDATE SET ${sql.join(
+      columns
+        .filter((column) => column !== idempotencyKeys.actorId)
+        .map((column) => excluded(column.name)),
+      sql`, `,
+    )}
+    WHERE ${idempotencyKeys.expiresAt} <= excluded.${sql.identifier(idempotencyKeys.createdAt.name)}
+    RETURNING ${idempotencyKeys.id}`;
+}
+
+function entryInsert(keyed = false): SQL {
   const columns = ENTRY_COLUMNS.map((key) => journalEntries[key]);
   return sql`INSERT INTO ${journalEntries} (${sql.join(
     columns.map((column) => sql.identifier(column.name)),
@@ -170,8 +224,7 @@ function entryInsert(): SQL {
       ENTRY_COLUMNS.map((key) => sql`${w[key]}::${sql.raw(journalEntries[key].getSQLType())}`),
       sql`, `,
     )}
-    WHERE EXISTS (SELECT 1 FROM ${clients} WHERE ${clients.id} = ${w.clientId}::uuid AND ${clients.erasedAt} IS NULL)
-      AND EXISTS (SELECT 1 FROM ${consents} WHERE ${consents.id} = ${w.consentId}::uuid AND ${consents.status} = 'active')
+    WHERE ${stillWritable()}${keyed ? sql` AND EXISTS (SELECT 1 FROM claim)` : sql``}
     RETURNING ${journalEntries.id}`;
 }
 
@@ -181,9 +234,8 @@ function entryInsert(): SQL {
  * snapshot, the client is still live and the consent still active; products and the event
  * only with it.
  */
-const INSERT_ENTRY = auditedStatement<EntryParams>(
-  'journal_insert_entry_v2',
-  (audit) => sql`WITH entry AS (${entryInsert()}),
+function insertEntry(audit: AuditPart, keyed: boolean): SQL {
+  return sql`WITH ${keyed ? sql`claim AS (${claimInsert()}), ` : sql``}entry AS (${entryInsert(keyed)}),
     products AS (
       INSERT INTO ${journalProducts} (${sql.join(
         [
@@ -199,7 +251,17 @@ const INSERT_ENTRY = auditedStatement<EntryParams>(
       SELECT p.id, entry.id, ${w.clientId}::uuid, ${w.clinicId}::uuid, p.batch_index, ${w.performedAt}::timestamptz
       FROM entry CROSS JOIN unnest(${w.productIds}::uuid[], ${w.batchIndexes}::bytea[]) AS p(id, batch_index)
     )
-    ${audit.perRowOf(sql`entry`)}`,
+    ${audit.perRowOf(sql`entry`)}`;
+}
+
+const INSERT_ENTRY = auditedStatement<EntryParams>('journal_insert_entry_v2', (audit) =>
+  insertEntry(audit, false),
+);
+
+/** The same with its Idempotency-Key row, which commits with the entry or not at all. */
+const INSERT_ENTRY_KEYED = auditedStatement<EntryParams & ClaimParams>(
+  'journal_insert_entry_keyed_v1',
+  (audit) => insertEntry(audit, true),
 );
 
 /** Writes the entry with its products and event; false when nothing was written (re-check). */
@@ -209,13 +271,25 @@ export async function insertEntryWithEvent(
   entry: EntryRow,
   products: { id: string; batchIndex: BlindIndex }[],
   events: AuditEventInput[],
+  claim?: IdempotencyRowValues,
 ): Promise<boolean> {
-  const result = await INSERT_ENTRY.run(pool, ctx, events, {
+  const params: EntryParams = {
     ...entry,
     performedAt: entry.performedAt.toISOString(),
     createdAt: entry.createdAt.toISOString(),
     productIds: products.map((product) => product.id),
     batchIndexes: products.map((product) => product.batchIndex),
-  });
+  };
+  const result = claim
+    ? await INSERT_ENTRY_KEYED.run(pool, ctx, events, {
+        ...params,
+        ...(Object.fromEntries(
+          CLAIM_COLUMNS.map((key) => {
+            const value = claim[key];
+            return [`claim_${key}`, value instanceof Date ? value.toISOString() : value];
+          }),
+        ) as ClaimParams),
+      })
+    : await INSERT_ENTRY.run(pool, ctx, events, params);
   return (result.rowCount ?? 0) > 0;
 }

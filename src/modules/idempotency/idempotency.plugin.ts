@@ -1,0 +1,202 @@
+import { createHash } from 'node:crypto';
+import { pipeline, Transform } from 'node:stream';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  preHandlerAsyncHookHandler,
+  preParsingAsyncHookHandler,
+} from 'fastify';
+import fp from 'fastify-plugin';
+import { actorOf, type IdempotencyScope } from '../../access/context.js';
+import { DataKeyNotFound } from '../../crypto/index.js';
+import { uuidv7 } from '../../db/ids.js';
+import { BadRequest, Conflict, UnprocessableContent } from '../../errors.js';
+import { IDEMPOTENCY_KEY } from '../../schemas/headers.js';
+import { problemSchema } from '../../schemas/problem.js';
+import {
+  claim,
+  findLive,
+  IDEMPOTENCY_WINDOW_MS,
+  RESPONSE_FIELD,
+} from './idempotency.repository.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Retry-safe with `Idempotency-Key` (API.md "Conventions"): the route's service hands its
+     * answer to `ctx.idempotency.remember(tx, …)` inside the write's transaction.
+     */
+    idempotent?: boolean;
+  }
+}
+
+const HEADER = 'idempotency-key';
+const bodyHashes = new WeakMap<FastifyRequest, Buffer>();
+const EMPTY_BODY_HASH = createHash('sha256').digest();
+
+function keyOf(request: FastifyRequest): string | undefined {
+  const raw = request.headers[HEADER];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !IDEMPOTENCY_KEY.test(raw)) {
+    throw new BadRequest('Idempotency-Key must be 1–255 printable ASCII characters.', [
+      { path: `headers.${HEADER}`, message: 'must match [\\x21-\\x7E]{1,255}' },
+    ]);
+  }
+  return raw;
+}
+
+/** The body's bytes as they arrived, hashed on their way to the JSON parser. */
+const hashBody: preParsingAsyncHookHandler = async (request, _reply, payload) => {
+  if (request.headers[HEADER] === undefined) return payload;
+  const hash = createHash('sha256');
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      bodyHashes.set(request, hash.digest());
+      callback();
+    },
+  });
+  return pipeline(payload, tap, () => {});
+};
+
+function requestHash(request: FastifyRequest): Buffer {
+  return createHash('sha256')
+    .update(`${request.method}\n${request.url}\n`)
+    .update(bodyHashes.get(request) ?? EMPTY_BODY_HASH)
+    .digest();
+}
+
+function inProgress(): Conflict {
+  return Conflict.rule(
+    'idempotency_in_progress',
+    'A request with this Idempotency-Key is still running (or has just finished); retry it.',
+  );
+}
+
+function asArray<T>(value: T | T[] | undefined): T[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+/**
+ * Retry-safe writes. A route declares `config: { idempotent: true }`; this plugin then
+ * documents the header (and 409/422), hashes the request, and before the handler either
+ * replays the remembered answer (audited as `idempotency.replay`), refuses a different
+ * request under the same key (422), or gives the context an `idempotency` scope whose
+ * `remember` the service's write transaction calls (so the key's row commits with the write
+ * and its audit event, or not at all). Only 2xx answers reach `remember`.
+ */
+async function idempotencyPlugin(app: FastifyInstance) {
+  const { db, keys, audit } = app;
+
+  function preHandlerFor(status: number): preHandlerAsyncHookHandler {
+    return async function idempotencyPreHandler(request: FastifyRequest, reply: FastifyReply) {
+      const key = keyOf(request);
+      if (key === undefined) return;
+      const actorId = actorOf(request.ctx).userId;
+      const keyHash = createHash('sha256').update(key).digest();
+      const hash = requestHash(request);
+      const found = await findLive(db, actorId, keyHash, app.clock());
+      if (found) {
+        if (!found.requestHash.equals(hash)) {
+          throw new UnprocessableContent(
+            'This Idempotency-Key was used for a different request (method, path or body).',
+          );
+        }
+        let body: unknown = null;
+        let usable = true;
+        if (found.responseEnc !== null && found.clientId !== null) {
+          try {
+            const cipher = await keys.cipherFor(db, found.clientId);
+            body = cipher.open(RESPONSE_FIELD, found.id, found.responseEnc);
+          } catch (error) {
+            // The client was erased: the key answers as never used.
+            if (!(error instanceof DataKeyNotFound)) throw error;
+            usable = false;
+          }
+        }
+        if (usable) {
+          await audit.record(request.ctx, [
+            {
+              action: 'idempotency.replay',
+              outcome: 'success',
+              resourceType: 'idempotency_key',
+              resourceId: found.id,
+              clientId: found.clientId,
+            },
+          ]);
+          reply.code(found.status).header('idempotency-replayed', 'true');
+          return reply.send(body);
+        }
+      }
+      const at = () => {
+        const now = app.clock();
+        return { createdAt: now, expiresAt: new Date(now.getTime() + IDEMPOTENCY_WINDOW_MS) };
+      };
+      const scope: IdempotencyScope = {
+        async remember(executor, answer) {
+          const ok = await claim(executor, keys, {
+            id: uuidv7(),
+            actorId,
+            keyHash,
+            requestHash: hash,
+            clientId: answer.clientId,
+            status,
+            body: answer.body,
+            ...at(),
+          });
+          if (!ok) throw inProgress();
+        },
+        rowFor(answer) {
+          const id = uuidv7();
+          return {
+            id,
+            actorId,
+            keyHash,
+            requestHash: hash,
+            clientId: answer.clientId,
+            status,
+            responseEnc: answer.seal(id),
+            ...at(),
+          };
+        },
+        async assertFree(executor) {
+          if (await findLive(executor, actorId, keyHash, app.clock())) throw inProgress();
+        },
+      };
+      request.ctx = Object.freeze({ ...request.ctx, idempotency: Object.freeze(scope) });
+    };
+  }
+
+  app.addHook('onRoute', (route) => {
+    if (route.config?.idempotent !== true) return;
+    const where = `${[route.method].flat().join(',')} ${route.url}`;
+    const schema = route.schema;
+    const response = schema?.response as Record<string, unknown> | undefined;
+    if (!schema || !response)
+      throw new Error(`${where}: an idempotent route declares its responses`);
+    const success = Object.keys(response)
+      .map(Number)
+      .filter((code) => code >= 200 && code < 300);
+    if (success.length !== 1) throw new Error(`${where}: an idempotent route has one 2xx answer`);
+    const status = success[0]!;
+    schema.requestHeaders = [...(schema.requestHeaders ?? []), 'Idempotency-Key'];
+    schema.responseHeaders = {
+      ...schema.responseHeaders,
+      [status]: [...(schema.responseHeaders?.[status] ?? []), 'Idempotency-Replayed'],
+    };
+    response[409] ??= problemSchema;
+    response[422] ??= problemSchema;
+    route.preParsing = [...asArray(route.preParsing), hashBody];
+    route.preHandler = [...asArray(route.preHandler), preHandlerFor(status)];
+  });
+}
+
+export default fp(idempotencyPlugin, {
+  name: 'idempotency',
+  fastify: '5.x',
+  dependencies: ['db', 'keys', 'audit', 'clock'],
+});
