@@ -17,6 +17,14 @@ export {
   type WrappedDataKey,
 } from './client-keys.js';
 export { WRAPPED_KINDS, type KeyStore, type RewrapBatch, type WrappedKind } from './key-store.js';
+export {
+  CHUNK_BYTES,
+  CHUNK_OVERHEAD,
+  chunkCount,
+  decryptChunks,
+  encryptChunks,
+  type SealedChunk,
+} from './chunked.js';
 export { createDataKeyCache, type DataKeyCache, type DataKeyCacheOptions } from './cache.js';
 export { DataKeyNotFound, DecryptionFailed, InvalidIndexValue } from './errors.js';
 export {
