@@ -15,3 +15,4 @@ export * from './client-marketing-events.js';
 export * from './consent-templates.js';
 export * from './consents.js';
 export * from './journal.js';
+export * from './attachments.js';
