@@ -29,7 +29,10 @@ CREATE INDEX attachments_client ON attachments (client_id, id);
 
 -- The PostgreSQL store (ATTACHMENT_STORE=postgres): one row per sealed chunk.
 CREATE TABLE attachment_chunks (
-  attachment_id uuid NOT NULL REFERENCES attachments (id) ON DELETE CASCADE,
+  -- Deferred: the chunks are streamed in before the metadata row (which needs their size
+  -- and hash) is inserted, in the same transaction.
+  attachment_id uuid NOT NULL REFERENCES attachments (id) ON DELETE CASCADE
+    DEFERRABLE INITIALLY DEFERRED,
   idx integer NOT NULL CHECK (idx >= 0),
   data bytea NOT NULL,
   PRIMARY KEY (attachment_id, idx)

@@ -16,6 +16,9 @@ export const PERMISSIONS = {
   'consents.write': ['reception', 'practitioner'],
   'journal.read': ['practitioner'],
   'journal.write': ['practitioner'],
+  /** Which kinds each role may touch is the attachments service's (API.md "Attachments"). */
+  'attachments.read': ['reception', 'practitioner'],
+  'attachments.write': ['reception', 'practitioner'],
   'recalls.read': ['practitioner', 'admin'],
   /** Data-subject requests: export, legal hold, erasure. */
   'subjects.manage': ['admin'],
