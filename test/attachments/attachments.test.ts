@@ -87,8 +87,7 @@ t.test('attachments: upload, list, read, download, tamper, roles, scope', async 
     createdBy: practitioner.id,
     marketingAllowed: false,
   });
-  t.equal(created.size, photoBytes.length, 'a photo without metadata is stored as sent (for now)');
-  t.equal(created.sha256, createHash('sha256').update(photoBytes).digest('hex'));
+  t.ok(created.size > 0);
 
   await t.test('the type comes from the bytes, not the declared one', async (t) => {
     const res = await post(practitioner.headers, { kind: 'document' }, pdf(5000), 'image/jpeg');
@@ -277,7 +276,8 @@ t.test('attachments: upload, list, read, download, tamper, roles, scope', async 
     t.equal(content.headers['content-length'], String(created.size));
     t.match(content.headers['content-disposition'], /^attachment; filename="[0-9a-f-]+\.jpg"$/);
     t.equal(content.headers['cache-control'], 'no-store');
-    t.ok(content.rawPayload.equals(photoBytes));
+    t.equal(content.rawPayload.length, created.size, 'size describes the stored bytes');
+    t.equal(createHash('sha256').update(content.rawPayload).digest('hex'), created.sha256);
     t.equal(
       (
         await app.inject({

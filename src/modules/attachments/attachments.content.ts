@@ -1,5 +1,6 @@
 import { fileTypeFromBuffer } from 'file-type';
 import { imageSize } from 'image-size';
+import sharp from 'sharp';
 import { PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
 import type { ATTACHMENT_TYPES } from '../../db/schema/attachments.js';
 
@@ -89,4 +90,27 @@ export async function peek(
     }
   }
   return { head, all: all() };
+}
+
+/**
+ * Removes what is not needed to display an image (EXIF with GPS, make, model and serials; XMP;
+ * IPTC; PNG text chunks) by decoding it and writing the pixels again with sharp (libvips):
+ * the orientation is applied to the pixels (so no EXIF orientation tag is needed), the ICC
+ * colour profile is kept, and the resolution is unchanged. PNG is re-written losslessly;
+ * JPEG is re-encoded at quality 95 without chroma subsampling (a lossless JPEG strip would
+ * keep the bytes but sharp has none; 95/4:4:4 is visually lossless for clinical photos).
+ * HEIC passes unchanged: the prebuilt libvips cannot encode HEVC (see README).
+ */
+export async function stripImage(type: AttachmentType, content: Buffer): Promise<Buffer> {
+  if (type !== 'image/jpeg' && type !== 'image/png') return content;
+  const image = sharp(content, { limitInputPixels: MAX_IMAGE_PIXELS }).rotate().keepIccProfile();
+  try {
+    return await (
+      type === 'image/jpeg'
+        ? image.jpeg({ quality: 95, chromaSubsampling: '4:4:4' })
+        : image.png({ compressionLevel: 9 })
+    ).toBuffer();
+  } catch {
+    throw new UnsupportedMediaType('The image could not be read.');
+  }
 }

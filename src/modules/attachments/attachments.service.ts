@@ -13,7 +13,7 @@ import { BadRequest, Forbidden, NotFound } from '../../errors.js';
 import { idCursor } from '../../schemas/cursor.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
 import { scopedClient } from '../clients/clients.scope.js';
-import { dimensionsOf, peek, sniffType } from './attachments.content.js';
+import { dimensionsOf, peek, sniffType, stripImage } from './attachments.content.js';
 import { attachmentsRepository as repo, type AttachmentRow } from './attachments.repository.js';
 import type {
   Attachment,
@@ -164,7 +164,9 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       if (contentType !== 'application/pdf') {
         // An image is decoded whole to be measured (bounded by ATTACHMENT_MAX_BYTES);
         // a PDF streams through untouched, byte for byte.
-        const image = await collect(all);
+        const received = await collect(all);
+        dimensionsOf(contentType, received);
+        const image = await stripImage(contentType, received);
         dimensions = dimensionsOf(contentType, image);
         source = once(image);
       }
