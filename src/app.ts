@@ -33,6 +33,7 @@ import { SANE_REQUEST_ID } from './schemas/headers.js';
 import { templatesRoutes } from './modules/templates/templates.routes.js';
 import { consentsRoutes } from './modules/consents/consents.routes.js';
 import { journalRoutes } from './modules/journal/journal.routes.js';
+import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
 import { recallsRoutes } from './modules/recalls/recalls.routes.js';
 import { subjectsRoutes } from './modules/subjects/subjects.routes.js';
 
@@ -125,6 +126,7 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(templatesRoutes);
   await app.register(consentsRoutes);
   await app.register(journalRoutes, { lateEntryHours: config.lateEntryHours });
+  await app.register(attachmentsRoutes, { maxBytes: config.attachmentMaxBytes });
   await app.register(recallsRoutes);
   await app.register(subjectsRoutes, {
     retentionYears: config.retentionYears,

@@ -123,6 +123,17 @@ const envSchema = z.object({
       })
       .optional(),
   ),
+  ATTACHMENT_MAX_BYTES: z.preprocess(
+    emptyToUndefined,
+    integer(1, 1024 * 1024 * 1024).default(20 * 1024 * 1024),
+  ),
+  // Only the PostgreSQL store exists so far; `s3` is refused at start rather than ignored.
+  ATTACHMENT_STORE: z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['postgres'], { message: 'must be postgres (the S3 store is not built yet)' })
+      .default('postgres'),
+  ),
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
     z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -147,6 +158,9 @@ export interface Config {
   lateEntryHours: number;
   apiRateLimitPerMinute: number | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** Largest attachment accepted (bytes), ATTACHMENT_MAX_BYTES. */
+  attachmentMaxBytes: number;
+  attachmentStore: 'postgres';
   /**
    * Which reverse proxies' X-Forwarded-For to believe (Fastify's trustProxy): unset, the
    * socket's address is the client's. Behind a proxy, login throttling per address and the
@@ -217,6 +231,8 @@ export function loadConfig(
     lateEntryHours: values.LATE_ENTRY_HOURS,
     apiRateLimitPerMinute: values.API_RATE_LIMIT_PER_MINUTE,
     logLevel: values.LOG_LEVEL,
+    attachmentMaxBytes: values.ATTACHMENT_MAX_BYTES,
+    attachmentStore: values.ATTACHMENT_STORE,
     trustProxy: values.TRUST_PROXY ?? false,
     dataDir,
   };

@@ -103,6 +103,14 @@ export class MethodNotAllowed extends HttpProblem {
   readonly status = 405;
 }
 
+export class PayloadTooLarge extends HttpProblem {
+  readonly status = 413;
+}
+
+export class UnsupportedMediaType extends HttpProblem {
+  readonly status = 415;
+}
+
 export class Conflict extends HttpProblem {
   readonly status = 409;
   /** A state conflict naming the rule it broke (`rule` in the problem document). */

@@ -20,6 +20,9 @@ export const PERMISSIONS = {
   'journal.drafts': ['practitioner'],
   /** The client's own words beside an entry (GDPR Art. 16 by addition). */
   'journal.statements': ['reception', 'practitioner'],
+  /** Which kinds each role may touch is the attachments service's (API.md "Attachments"). */
+  'attachments.read': ['reception', 'practitioner'],
+  'attachments.write': ['reception', 'practitioner'],
   'recalls.read': ['practitioner', 'admin'],
   /** Data-subject requests: export, legal hold, erasure. */
   'subjects.manage': ['admin'],

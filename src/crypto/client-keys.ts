@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { BLIND_INDEX_VERSION, createBlindIndexer, type BlindIndexer } from './blind-index.js';
+import { deriveAttachmentKey } from './chunked.js';
 import { createDataKeyCache, type DataKeyCache } from './cache.js';
 import { KEY_BYTES } from './envelope.js';
 import { DataKeyNotFound, DecryptionFailed } from './errors.js';
@@ -19,6 +20,8 @@ export interface ClientCipher {
   seal<T>(field: EncryptedField<T>, rowId: string, value: T): Sealed<T>;
   /** Throws DecryptionFailed if the value was tampered with, moved, or sealed under another key. */
   open<T>(field: EncryptedField<T>, rowId: string, sealed: Sealed<T> | Uint8Array): T;
+  /** The key of one attachment's content chunks (chunked.ts), derived from the data key. */
+  attachmentKey(attachmentId: string): Buffer;
 }
 
 /** A client's data key as stored: wrapped under the master key version `kekId`. */
@@ -82,6 +85,7 @@ function cipher(clientId: string, dataKey: Buffer): ClientCipher {
     clientId,
     seal: (field, rowId, value) => sealField(dataKey, field, rowId, value),
     open: (field, rowId, sealed) => openField(dataKey, field, rowId, sealed),
+    attachmentKey: (attachmentId) => deriveAttachmentKey(dataKey, attachmentId),
   };
 }
 

@@ -25,6 +25,14 @@ export {
   type WrappedKind,
 } from './key-store.js';
 export { LEGACY_TOTP_KEK_ID } from './legacy-totp.js';
+export {
+  CHUNK_BYTES,
+  CHUNK_OVERHEAD,
+  chunkCount,
+  decryptChunks,
+  encryptChunks,
+  type SealedChunk,
+} from './chunked.js';
 export { createDataKeyCache, type DataKeyCache, type DataKeyCacheOptions } from './cache.js';
 export { DataKeyNotFound, DecryptionFailed, InvalidIndexValue } from './errors.js';
 export {

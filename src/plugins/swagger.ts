@@ -53,6 +53,11 @@ const TAGS = [
   { name: 'consents', description: "A client's signed consents (reception, practitioner)." },
   { name: 'journal', description: 'The treatment journal and product recalls (practitioner).' },
   {
+    name: 'attachments',
+    description:
+      'Clinical photos and documents (practitioner) and scanned consent forms (reception, practitioner): encrypted in chunks, streamed.',
+  },
+  {
     name: 'audit',
     description: "The tamper-evident audit log (auditor) and a client's access log.",
   },
@@ -69,7 +74,7 @@ const DESCRIPTIONS: Record<string, string> = {
   '401': 'No token, or a bad, expired or revoked one',
   '403': "The caller's role may not do this",
   '404': "No such resource, or another clinic's (indistinguishable)",
-  '405': 'Journal entries never change',
+  '405': 'Journal entries and attachments never change',
   '409': 'State conflict; `rule` names the rule where there is one',
   '412': 'If-Match no longer matches: the resource changed since it was read; nothing changed',
   '413': 'The body is too large',

@@ -370,6 +370,43 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
     url: `/v1/clients/${id}/journal/${entryId}/statements`,
     payload: { text: 'I disagree with the entry.' },
   })),
+  // Attachments: a consent scan, which both reception and practitioners may handle.
+  'POST /v1/clients/:id/attachments': consentRoute(201, (id, consentId) => ({
+    method: 'POST',
+    url: `/v1/clients/${id}/attachments`,
+    ...scanUpload(consentId),
+  })),
+  'GET /v1/clients/:id/attachments': clientRoute(200, (id) => ({
+    method: 'GET',
+    url: `/v1/clients/${id}/attachments`,
+  })),
+  'GET /v1/clients/:id/attachments/:attachmentId': attachmentRoute(200, (id, attachmentId) => ({
+    method: 'GET',
+    url: `/v1/clients/${id}/attachments/${attachmentId}`,
+  })),
+  'GET /v1/clients/:id/attachments/:attachmentId/content': attachmentRoute(
+    200,
+    (id, attachmentId) => ({
+      method: 'GET',
+      url: `/v1/clients/${id}/attachments/${attachmentId}/content`,
+    }),
+  ),
+  ...Object.fromEntries(
+    (['PUT', 'PATCH', 'DELETE'] as const).map((method) => [
+      `${method} /v1/clients/:id/attachments/:attachmentId`,
+      {
+        ok: 405,
+        clinicScoped: false,
+        build: {
+          own: async (ctx: MatrixContext): Promise<InjectOptions> => ({
+            method,
+            url: `/v1/clients/${uuidv7()}/attachments/${uuidv7()}`,
+            headers: ctx.headers,
+          }),
+        },
+      },
+    ]),
+  ),
   // Entries are immutable: these answer 405 to whoever may write the journal.
   ...Object.fromEntries(
     (['PUT', 'PATCH', 'DELETE'] as const).map((method) => [
@@ -514,22 +551,45 @@ async function consentIn(
   return { clientId, consentId: consent.id };
 }
 
-/** A route on one consent of one client: own clinic's, another clinic's, missing ids. */
-function consentRoute(
+/** A multipart upload of a small scanned consent (a PDF) for `consentId`. */
+function scanUpload(consentId: string): Pick<InjectOptions, 'payload'> & {
+  headers: Record<string, string>;
+} {
+  const boundary = `matrix${unique()}`;
+  const payload = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="metadata"\r\n\r\n` +
+      JSON.stringify({ kind: 'consent-scan', consentId }) +
+      `\r\n--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="scan.pdf"\r\n` +
+      `Content-Type: application/pdf\r\n\r\n%PDF-1.4\n% matrix scan\n%%EOF\n\r\n--${boundary}--\r\n`,
+  );
+  return { payload, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+}
+
+/** A client of `clinicId` with a consent scan attached by a receptionist there. */
+async function attachmentIn(ctx: MatrixContext, clinicId: string) {
+  const { clientId, consentId } = await consentIn(ctx, clinicId);
+  const reception = await loginAs(ctx.app, { role: 'reception', clinicIds: [clinicId] });
+  const upload = scanUpload(consentId);
+  const res = await ctx.app.inject({
+    method: 'POST',
+    url: `/v1/clients/${clientId}/attachments`,
+    payload: upload.payload,
+    headers: { ...reception.headers, ...upload.headers },
+  });
+  if (res.statusCode !== 201) throw new Error(`attaching a scan: ${res.statusCode} ${res.body}`);
+  return { clientId, attachmentId: res.json<{ id: string }>().id };
+}
+
+function attachmentRoute(
   ok: number,
-  request: (
-    clientId: string,
-    consentId: string,
-    ctx: MatrixContext,
-  ) => Omit<InjectOptions, 'headers'>,
+  request: (clientId: string, attachmentId: string) => Omit<InjectOptions, 'headers'>,
 ): RouteCase {
   const build = (clinic: 'own' | 'other') => async (ctx: MatrixContext) => {
-    const { clientId, consentId } = await consentIn(
+    const { clientId, attachmentId } = await attachmentIn(
       ctx,
       clinic === 'own' ? ctx.ownClinicId : ctx.otherClinicId,
-      JOURNAL_TREATMENT,
     );
-    return { ...request(clientId, consentId, ctx), headers: ctx.headers };
+    return { ...request(clientId, attachmentId), headers: ctx.headers };
   };
   return {
     ok,
@@ -537,7 +597,39 @@ function consentRoute(
     build: {
       own: build('own'),
       other: build('other'),
-      missing: async (ctx) => ({ ...request(uuidv7(), uuidv7(), ctx), headers: ctx.headers }),
+      missing: async (ctx) => ({ ...request(uuidv7(), uuidv7()), headers: ctx.headers }),
+    },
+  };
+}
+
+/** A route on one consent of one client: own clinic's, another clinic's, missing ids. */
+function consentRoute(
+  ok: number,
+  request: (
+    clientId: string,
+    consentId: string,
+    ctx: MatrixContext,
+  ) => Omit<InjectOptions, 'headers'> & { headers?: Record<string, string> },
+): RouteCase {
+  const build = (clinic: 'own' | 'other') => async (ctx: MatrixContext) => {
+    const { clientId, consentId } = await consentIn(
+      ctx,
+      clinic === 'own' ? ctx.ownClinicId : ctx.otherClinicId,
+      JOURNAL_TREATMENT,
+    );
+    const built = request(clientId, consentId, ctx);
+    return { ...built, headers: { ...built.headers, ...ctx.headers } };
+  };
+  return {
+    ok,
+    clinicScoped: true,
+    build: {
+      own: build('own'),
+      other: build('other'),
+      missing: async (ctx) => {
+        const built = request(uuidv7(), uuidv7(), ctx);
+        return { ...built, headers: { ...built.headers, ...ctx.headers } };
+      },
     },
   };
 }

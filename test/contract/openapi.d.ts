@@ -585,6 +585,79 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/clients/{id}/attachments': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List a client's attachments (metadata), oldest first
+     * @description Reception sees consent scans only.
+     */
+    get: operations['listAttachments'];
+    put?: never;
+    /**
+     * Upload a photo, document or consent scan (multipart, streamed)
+     * @description A `multipart/form-data` body: first a part `metadata` (JSON, AttachmentMetadataInput), then a part `file`. `photo` and `document` are practitioners' only; `consent-scan` (with `consentId`) reception's or a practitioner's. The type is taken from the bytes: JPEG, PNG, HEIC or PDF, else 415; over ATTACHMENT_MAX_BYTES 413; images at most 16384 pixels a side and 100 megapixels (413). Checks run in the order role (403), type (415), size (413), rules. Stored encrypted in 64 KiB chunks under the client's data key.
+     */
+    post: operations['createAttachment'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/clients/{id}/attachments/{attachmentId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An attachment's metadata */
+    get: operations['getAttachment'];
+    /**
+     * PUT is not allowed: attachments are immutable
+     * @description Always 405; an attachment goes only with the client's erasure.
+     */
+    put: operations['putAttachment'];
+    post?: never;
+    /**
+     * DELETE is not allowed: attachments are immutable
+     * @description Always 405; an attachment goes only with the client's erasure.
+     */
+    delete: operations['deleteAttachment'];
+    options?: never;
+    head?: never;
+    /**
+     * PATCH is not allowed: attachments are immutable
+     * @description Always 405; an attachment goes only with the client's erasure.
+     */
+    patch: operations['patchAttachment'];
+    trace?: never;
+  };
+  '/v1/clients/{id}/attachments/{attachmentId}/content': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Download an attachment's content (streamed, decrypted chunk by chunk)
+     * @description The bytes with their Content-Type, Content-Length and `Content-Disposition: attachment`. Each 64 KiB chunk is checked as it is decrypted: when the first fails the answer is a 500 problem; when a later one fails the connection is closed short of Content-Length, so a partial file cannot pass for a whole one. Both are logged and audited.
+     */
+    get: operations['getAttachmentContent'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/recalls': {
     parameters: {
       query?: never;
@@ -1337,6 +1410,50 @@ export interface components {
     };
     JournalEntryPage: {
       items: components['schemas']['JournalEntry'][];
+      nextCursor: string | null;
+    };
+    AttachmentUpload: {
+      /** @description JSON: `{ kind: "photo"|"document"|"consent-scan", entryId?, consentId?, takenAt?, caption? }` (AttachmentMetadataInput); must come before `file` */
+      metadata: string;
+      /**
+       * Format: binary
+       * @description The content: JPEG, PNG, HEIC or PDF, taken from its bytes
+       */
+      file: string;
+    };
+    Attachment: {
+      /** Format: uuid */
+      id: string;
+      /** Format: uuid */
+      clientId: string;
+      /** @enum {string} */
+      kind: 'photo' | 'document' | 'consent-scan';
+      /** @enum {string} */
+      contentType: 'image/jpeg' | 'image/png' | 'image/heic' | 'application/pdf';
+      /**
+       * Format: int64
+       * @description Bytes of the stored content (what a download returns)
+       */
+      size: number;
+      /** @description SHA-256 (hex) of the stored content */
+      sha256: string;
+      /** @description Pixels (images); null for a PDF */
+      width: number | null;
+      /** @description Pixels (images); null for a PDF */
+      height: number | null;
+      entryId: string | null;
+      consentId: string | null;
+      takenAt: string | null;
+      caption: string | null;
+      /** Format: uuid */
+      createdBy: string;
+      /** Format: date-time */
+      createdAt: string;
+      /** @description Whether one of the client's active consents grants the `marketing` photo scope */
+      marketingAllowed: boolean;
+    };
+    AttachmentPage: {
+      items: components['schemas']['Attachment'][];
       nextCursor: string | null;
     };
     Recall: {
@@ -5466,7 +5583,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Journal entries never change */
+      /** @description Journal entries and attachments never change */
       405: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -5577,7 +5694,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Journal entries never change */
+      /** @description Journal entries and attachments never change */
       405: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -5688,7 +5805,7 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
-      /** @description Journal entries never change */
+      /** @description Journal entries and attachments never change */
       405: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
@@ -6266,6 +6383,784 @@ export interface operations {
       };
       /** @description The request headers or the URL are too large (refused before routing) */
       431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  listAttachments: {
+    parameters: {
+      query?: {
+        limit?: number;
+        cursor?: string;
+        entryId?: string;
+        consentId?: string;
+      };
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AttachmentPage'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  createAttachment: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'multipart/form-data': components['schemas']['AttachmentUpload'];
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Attachment'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  getAttachment: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        attachmentId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Attachment'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  putAttachment: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        attachmentId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Journal entries and attachments never change */
+      405: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  deleteAttachment: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        attachmentId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Journal entries and attachments never change */
+      405: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  patchAttachment: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        attachmentId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Journal entries and attachments never change */
+      405: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  getAttachmentContent: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        attachmentId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The stored bytes */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Content-Disposition': components['headers']['Content-Disposition'];
+          [name: string]: unknown;
+        };
+        content: {
+          'image/jpeg': string;
+          'image/png': string;
+          'image/heic': string;
+          'application/pdf': string;
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Default Response */
+      500: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;

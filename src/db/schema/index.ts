@@ -17,3 +17,4 @@ export * from './consent-templates.js';
 export * from './consents.js';
 export * from './journal.js';
 export * from './idempotency-keys.js';
+export * from './attachments.js';

@@ -1,0 +1,68 @@
+import { and, asc, eq, gte, inArray } from 'drizzle-orm';
+import type { SealedChunk } from '../../crypto/index.js';
+import type { Database, Executor } from '../../db/pool.js';
+import { attachmentChunks } from '../../db/schema/index.js';
+
+/**
+ * Where attachments' sealed chunks live. Only ciphertext ever reaches a store; what the chunks
+ * mean (order, final flag, key) is checked by src/crypto/chunked.ts when they are opened.
+ */
+export interface AttachmentStore {
+  readonly kind: 'postgres' | 's3';
+  /**
+   * Stores the chunks as they come (constant memory). `tx` is the upload's transaction: a
+   * database store writes in it, so the chunks commit with the metadata row or not at all.
+   * Returns how many chunks were stored.
+   */
+  put(tx: Executor, attachmentId: string, chunks: AsyncIterable<SealedChunk>): Promise<number>;
+  /** The sealed chunks in index order, a few at a time. */
+  get(attachmentId: string): AsyncIterable<Buffer>;
+  /** Removes the content of these attachments (erasure), in the caller's transaction. */
+  remove(tx: Executor, attachmentIds: readonly string[]): Promise<void>;
+}
+
+/** How many chunks a download reads per query: 8 × 64 KiB. */
+const READ_BATCH = 8;
+
+/** The default store: one `attachment_chunks` row per sealed chunk. */
+export function createPostgresStore(db: Database): AttachmentStore {
+  return {
+    kind: 'postgres',
+    async put(tx, attachmentId, chunks) {
+      let count = 0;
+      for await (const chunk of chunks) {
+        await tx
+          .insert(attachmentChunks)
+          .values({ attachmentId, idx: chunk.index, data: chunk.data });
+        count++;
+      }
+      return count;
+    },
+    async *get(attachmentId) {
+      let next = 0;
+      for (;;) {
+        const rows = await db
+          .select({ idx: attachmentChunks.idx, data: attachmentChunks.data })
+          .from(attachmentChunks)
+          .where(
+            and(eq(attachmentChunks.attachmentId, attachmentId), gte(attachmentChunks.idx, next)),
+          )
+          .orderBy(asc(attachmentChunks.idx))
+          .limit(READ_BATCH);
+        for (const row of rows) {
+          // A gap (a deleted row) is passed on as the next chunk: opening it at the wrong
+          // index fails, which is the point.
+          yield row.data;
+          next = row.idx + 1;
+        }
+        if (rows.length < READ_BATCH) return;
+      }
+    },
+    async remove(tx, attachmentIds) {
+      if (attachmentIds.length === 0) return;
+      await tx
+        .delete(attachmentChunks)
+        .where(inArray(attachmentChunks.attachmentId, [...attachmentIds]));
+    },
+  };
+}

@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import sharp from 'sharp';
+import t from 'tap';
+import { buildTestApp } from '../helpers/app.js';
+import { createClinic, loginAs } from '../helpers/auth.js';
+import { makeClient } from '../helpers/clients.js';
+import { upload } from './multipart.js';
+
+const MARKER = 'KANARIE-EXIF-Mk22';
+
+t.test(
+  'images lose EXIF (GPS, marker) but keep dimensions; PDFs are stored byte for byte',
+  async (t) => {
+    const { app } = await buildTestApp(t);
+    const clinic = await createClinic(app);
+    const practitioner = await loginAs(app, { role: 'practitioner', clinicIds: [clinic] });
+    const client = await makeClient(app, { clinicId: clinic, headers: practitioner.headers });
+    const base = `/v1/clients/${client.id}/attachments`;
+    const send = async (content: Buffer, kind = 'photo') => {
+      const body = upload({ kind }, content);
+      const res = await app.inject({
+        method: 'POST',
+        url: base,
+        headers: { ...practitioner.headers, ...body.headers },
+        payload: body.payload,
+      });
+      t.equal(res.statusCode, 201, res.body);
+      const created = res.json<{ id: string; width: number | null; height: number | null }>();
+      const back = await app.inject({
+        url: `${base}/${created.id}/content`,
+        headers: practitioner.headers,
+      });
+      return { created, bytes: back.rawPayload };
+    };
+
+    const exif = {
+      IFD0: { ImageDescription: MARKER, Make: 'KanarieCam', Model: 'K-1' },
+      IFD3: {
+        GPSLatitudeRef: 'N',
+        GPSLatitude: '55/1 40/1 0/1',
+        GPSLongitudeRef: 'E',
+        GPSLongitude: '12/1 34/1 0/1',
+      },
+    };
+    const jpeg = await sharp({
+      create: { width: 320, height: 200, channels: 3, background: '#c83232' },
+    })
+      .jpeg()
+      .withExif(exif)
+      .toBuffer();
+    const before = await sharp(jpeg).metadata();
+    t.ok(
+      before.exif && before.exif.includes(Buffer.from(MARKER)),
+      'the fixture carries the marker',
+    );
+    t.ok(jpeg.includes(Buffer.from('KanarieCam')));
+
+    const { created, bytes } = await send(jpeg);
+    t.equal(bytes.indexOf(Buffer.from(MARKER)), -1, 'no EXIF marker');
+    t.equal(bytes.indexOf(Buffer.from('KanarieCam')), -1, 'no make');
+    const after = await sharp(bytes).metadata();
+    t.equal(after.exif, undefined, 'no EXIF at all (GPS included)');
+    t.equal(after.format, 'jpeg');
+    t.same([after.width, after.height], [320, 200], 'full resolution');
+    t.same([created.width, created.height], [320, 200]);
+
+    const png = await sharp({
+      create: { width: 33, height: 17, channels: 4, background: '#00ff0080' },
+    })
+      .png()
+      .withExif(exif)
+      .toBuffer();
+    const pngBack = await send(png);
+    t.equal(pngBack.bytes.indexOf(Buffer.from(MARKER)), -1, 'PNG: no marker');
+    const raw = async (b: Buffer) => sharp(b).raw().toBuffer();
+    t.ok((await raw(pngBack.bytes)).equals(await raw(png)), 'PNG: the same pixels');
+
+    const pdf = Buffer.from(`%PDF-1.4\n% ${MARKER}\n1 0 obj << >> endobj\n%%EOF\n`);
+    const pdfBack = await send(pdf, 'document');
+    t.ok(pdfBack.bytes.equals(pdf), 'PDF byte for byte');
+    t.equal(
+      createHash('sha256').update(pdfBack.bytes).digest('hex'),
+      createHash('sha256').update(pdf).digest('hex'),
+    );
+  },
+);
