@@ -115,19 +115,21 @@ function entryInsert(): SQL {
       ENTRY_COLUMNS.map((key) => sql`${w[key]}::${sql.raw(journalEntries[key].getSQLType())}`),
       sql`, `,
     )}
-    WHERE EXISTS (SELECT 1 FROM ${clients} WHERE ${clients.id} = ${w.clientId}::uuid AND ${clients.erasedAt} IS NULL)
-      AND EXISTS (SELECT 1 FROM ${consents} WHERE ${consents.id} = ${w.consentId}::uuid AND ${consents.status} = 'active')
+    WHERE EXISTS (SELECT 1 FROM ${clients} WHERE ${clients.id} = ${w.clientId}::uuid AND ${clients.erasedAt} IS NULL FOR SHARE)
+      AND EXISTS (SELECT 1 FROM ${consents} WHERE ${consents.id} = ${w.consentId}::uuid AND ${consents.status} = 'active' FOR SHARE)
     RETURNING ${journalEntries.id}`;
 }
 
 /**
  * An entry, its products' batch indexes and its audit event in one statement (atomic without
- * a transaction of several round trips). The entry is written only if, at this statement's
- * snapshot, the client is still live and the consent still active; products and the event
- * only with it.
+ * a transaction of several round trips). The entry is written only if the client is still
+ * live and the consent still active, both locked FOR SHARE: an erasure (or a withdrawal)
+ * holding the row makes this statement wait, and then it sees the row as that left it, so an
+ * entry never commits under a data key an erasure has destroyed; products and the event only
+ * with it.
  */
 const INSERT_ENTRY = auditedStatement<EntryParams>(
-  'journal_insert_entry_v2',
+  'journal_insert_entry_v3',
   (audit) => sql`WITH entry AS (${entryInsert()}),
     products AS (
       INSERT INTO ${journalProducts} (${sql.join(
