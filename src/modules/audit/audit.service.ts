@@ -8,6 +8,7 @@ import { timeIdCursor } from '../../schemas/cursor.js';
 import { scopedClient } from '../clients/clients.scope.js';
 import { crlfRows } from './audit.csv.js';
 import { openAuditExport } from './audit.export.js';
+import type { ExportGate } from './audit.export-gate.js';
 import { ndjsonFromCopy } from './audit.ndjson.js';
 import { listAuditEvents, type AuditFilter } from './audit.queries.js';
 import type { AuditEvent } from './audit.schemas.js';
@@ -16,7 +17,9 @@ import type { VerifyOptions, VerifyResult } from './audit.verify.js';
 
 export interface AuditServiceDeps {
   db: Database;
-  pool: pg.Pool;
+  /** The export pool (never the main one): its size is the gate's capacity. */
+  exportPool: pg.Pool;
+  exportGate: ExportGate;
   audit: AuditDoor;
   chain: {
     sealNow(): Promise<number>;
@@ -45,7 +48,7 @@ function caller(ctx: RequestContext, permission: Permission): void {
  * cannot).
  */
 export function createAuditService(deps: AuditServiceDeps) {
-  const { db, pool, audit, chain } = deps;
+  const { db, exportPool, exportGate, audit, chain } = deps;
 
   return {
     async query(
@@ -79,7 +82,15 @@ export function createAuditService(deps: AuditServiceDeps) {
       format: 'ndjson' | 'csv',
     ): Promise<Readable> {
       caller(ctx, 'audit.read');
-      const opened = await openAuditExport(pool, filter, format);
+      // 429 / 503 before any connection is taken; the slot is held until the stream closes.
+      const release = exportGate.admit(actorOf(ctx).userId);
+      let opened: Awaited<ReturnType<typeof openAuditExport>>;
+      try {
+        opened = await openAuditExport(exportPool, filter, format);
+      } catch (error) {
+        release();
+        throw error;
+      }
       try {
         await audit.record(ctx, [
           {
@@ -91,6 +102,7 @@ export function createAuditService(deps: AuditServiceDeps) {
         ]);
       } catch (error) {
         opened.cancel();
+        release();
         throw error;
       }
       const lines = exportLines(opened.chunks, format);
@@ -119,7 +131,10 @@ export function createAuditService(deps: AuditServiceDeps) {
       const stream = Readable.from(watched());
       // A stream destroyed before its first read never runs the generator (nor its finally):
       // the connection is given back here then (a no-op once the export has released it).
-      stream.once('close', opened.cancel);
+      stream.once('close', () => {
+        opened.cancel();
+        release();
+      });
       return stream;
     },
 
