@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { actorOf, type RequestContext } from '../../access/context.js';
 import { allows, type Permission } from '../../access/permissions.js';
 import type { Database } from '../../db/pool.js';
-import { Forbidden } from '../../errors.js';
+import { Forbidden, ServiceUnavailable } from '../../errors.js';
 import { timeIdCursor } from '../../schemas/cursor.js';
 import { scopedClient } from '../clients/clients.scope.js';
 import { crlfRows } from './audit.csv.js';
@@ -27,6 +27,9 @@ export interface AuditServiceDeps {
   };
 }
 
+/** Verifications running at once in one process; more answer 503 with Retry-After. */
+export const MAX_CONCURRENT_VERIFIES = 2;
+
 export interface Page<T> {
   items: T[];
   nextCursor: string | null;
@@ -49,6 +52,7 @@ function caller(ctx: RequestContext, permission: Permission): void {
  */
 export function createAuditService(deps: AuditServiceDeps) {
   const { db, exportPool, exportGate, audit, chain } = deps;
+  let verifying = 0;
 
   return {
     async query(
@@ -143,13 +147,26 @@ export function createAuditService(deps: AuditServiceDeps) {
       options: { from?: string | undefined; to?: string | undefined; head?: string | undefined },
     ): Promise<VerifyResult> {
       caller(ctx, 'audit.read');
-      await chain.sealNow();
-      const [position, hash] = options.head?.split(':') ?? [];
-      const result = await chain.verify({
-        ...(options.from && { from: new Date(options.from) }),
-        ...(options.to && { to: new Date(options.to) }),
-        ...(position && hash && { expectedHead: { position: Number(position), hash } }),
-      });
+      // Each run reads the chain (or its range) through; a few at once per process, no more.
+      if (verifying >= MAX_CONCURRENT_VERIFIES) {
+        throw new ServiceUnavailable(
+          'The audit chain is being verified already; try again shortly.',
+          10,
+        );
+      }
+      verifying += 1;
+      let result: VerifyResult;
+      try {
+        await chain.sealNow();
+        const [position, hash] = options.head?.split(':') ?? [];
+        result = await chain.verify({
+          ...(options.from && { from: new Date(options.from) }),
+          ...(options.to && { to: new Date(options.to) }),
+          ...(position && hash && { expectedHead: { position: Number(position), hash } }),
+        });
+      } finally {
+        verifying -= 1;
+      }
       await audit.record(ctx, [
         {
           action: 'audit.verify',
