@@ -15,7 +15,7 @@ export interface ExportLimits {
   idleMs: number;
 }
 
-export const DEFAULT_EXPORT_LIMITS: ExportLimits = { capacity: 3, perUser: 1, idleMs: 60_000 };
+export const DEFAULT_EXPORT_LIMITS: ExportLimits = { capacity: 3, perUser: 2, idleMs: 60_000 };
 
 /** Seconds a refused caller is told to wait: about one idle period, when a slot frees at worst. */
 const RETRY_AFTER_SECONDS = 30;
