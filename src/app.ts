@@ -26,6 +26,7 @@ import { healthRoutes } from './modules/health/health.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { clinicsRoutes } from './modules/clinics/clinics.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
+import type { ExportLimits } from './modules/audit/audit.export-gate.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { clientsRoutes } from './modules/clients/clients.routes.js';
 import { journalRetention } from './modules/journal/journal.retention.js';
@@ -50,6 +51,8 @@ export interface BuildAppOptions {
   throttledLoginDelayMs?: number;
   /** Idle-socket timeout (connectionTimeout below unless set; a test shortens it). */
   connectionTimeoutMs?: number;
+  /** Audit exports' capacity, per-user limit and idle cut-off (DEFAULT_EXPORT_LIMITS unless set). */
+  exportLimits?: Partial<ExportLimits>;
 }
 
 /** Request bodies above this are refused with 413 (a signed consent's PNG fits well inside). */
@@ -118,7 +121,7 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(authRoutes);
   await app.register(usersRoutes);
   await app.register(clinicsRoutes);
-  await app.register(auditRoutes);
+  await app.register(auditRoutes, { exportLimits: options.exportLimits ?? {} });
   await app.register(clientsRoutes, {
     retentionYears: config.retentionYears,
     retention: journalRetention,

@@ -30,6 +30,21 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
   return pool;
 }
 
+/**
+ * A second, separate pool to the same database as `pool` (same connection settings), e.g. for
+ * long-running reads that must never take the main pool's connections.
+ */
+export function createSiblingPool(pool: pg.Pool, options: Required<PoolOptions>): pg.Pool {
+  const sibling = new pg.Pool({
+    ...pool.options,
+    max: options.max,
+    application_name: options.applicationName,
+  });
+  sibling.on('error', () => undefined);
+  sibling.on('connect', (client) => client.on('error', () => undefined));
+  return sibling;
+}
+
 export function createDatabase(pool: pg.Pool): Database {
   return drizzle(pool, { schema });
 }

@@ -237,6 +237,25 @@ t.test('range verification and key rotation', async (t) => {
   const ranged = await verifyChain(db.pool, after, { from: rows[0]!.from, to: rows[0]!.to });
   t.match(ranged, { ok: true });
   t.ok(ranged.checked >= 100 && ranged.checked < 1000, `range checked ${ranged.checked}`);
+
+  // Tampering just past the range's end: the link that closes the range no longer matches.
+  const next = ranged.head!.position + 1;
+  const su = await admin(t, db);
+  await su.query(
+    `UPDATE audit_events SET outcome = 'denied'
+      WHERE id = (SELECT event_id FROM audit_chain WHERE position = $1)`,
+    [next],
+  );
+  t.match(
+    await verifyChain(db.pool, after, { from: rows[0]!.from, to: rows[0]!.to }),
+    { ok: false, firstBad: { position: next, problem: /does not match/ } },
+    'an event changed just past the range is caught by the closing link',
+  );
+  t.match(
+    await verifyChain(db.pool, after, { from: rows[0]!.from, to: rows[0]!.to }),
+    { checked: ranged.checked, head: ranged.head },
+    'the closing link is checked, not counted, and the head stays the range’s',
+  );
 });
 
 t.test('a lower seq that commits late is sealed by a later batch', async (t) => {

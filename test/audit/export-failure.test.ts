@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import { SYSTEM_CONTEXT, type RequestContext } from '../../src/access/context.js';
 import pg from 'pg';
 import { isDatabaseUnavailable } from '../../src/db/errors.js';
+import { createExportGate } from '../../src/modules/audit/audit.export-gate.js';
 import { createAuditService } from '../../src/modules/audit/audit.service.js';
 import { buildTestApp } from '../helpers/app.js';
 import { loginAs } from '../helpers/auth.js';
@@ -79,14 +80,23 @@ t.test('a client that goes away mid-export gives its database connection back', 
   await once(response, 'data');
   response.pause();
   t.equal(await copying(), 1, 'the export holds one connection, mid-COPY');
-  t.ok(db.pool.totalCount > db.pool.idleCount, 'checked out of the pool');
+  // The export pool's connections, seen from the database: busy while one is checked out.
+  const exportBusy = async () =>
+    (
+      await db.pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = 'clinic-journal-api-export'
+            AND state <> 'idle'`,
+      )
+    ).rows[0]!.n;
+  t.equal(await exportBusy(), 1, "checked out of the export pool (never the main pool's)");
   request.destroy();
 
   const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && ((await copying()) > 0 || db.pool.totalCount > db.pool.idleCount))
+  while (Date.now() < deadline && ((await copying()) > 0 || (await exportBusy()) > 0))
     await new Promise((resolve) => setTimeout(resolve, 50));
   t.equal(await copying(), 0, 'the COPY ended in the database');
-  t.equal(db.pool.totalCount, db.pool.idleCount, 'no connection is left checked out');
+  t.equal(await exportBusy(), 0, 'no connection is left checked out');
 
   // The pool still serves a whole export afterwards.
   const again = await app.inject({
@@ -107,7 +117,8 @@ t.test(
     t.teardown(() => unreachable.end());
     const audit = createAuditService({
       db: app.db,
-      pool: unreachable,
+      exportPool: unreachable,
+      exportGate: createExportGate({ capacity: 1, perUser: 1 }),
       audit: app.audit,
       chain: app.auditChain,
     });

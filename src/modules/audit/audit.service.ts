@@ -3,11 +3,12 @@ import type pg from 'pg';
 import { actorOf, type RequestContext } from '../../access/context.js';
 import { allows, type Permission } from '../../access/permissions.js';
 import type { Database } from '../../db/pool.js';
-import { Forbidden } from '../../errors.js';
+import { Forbidden, ServiceUnavailable } from '../../errors.js';
 import { timeIdCursor } from '../../schemas/cursor.js';
 import { scopedClient } from '../clients/clients.scope.js';
 import { crlfRows } from './audit.csv.js';
 import { openAuditExport } from './audit.export.js';
+import type { ExportGate } from './audit.export-gate.js';
 import { ndjsonFromCopy } from './audit.ndjson.js';
 import { listAuditEvents, type AuditFilter } from './audit.queries.js';
 import type { AuditEvent } from './audit.schemas.js';
@@ -16,13 +17,18 @@ import type { VerifyOptions, VerifyResult } from './audit.verify.js';
 
 export interface AuditServiceDeps {
   db: Database;
-  pool: pg.Pool;
+  /** The export pool (never the main one): its size is the gate's capacity. */
+  exportPool: pg.Pool;
+  exportGate: ExportGate;
   audit: AuditDoor;
   chain: {
     sealNow(): Promise<number>;
     verify(options?: VerifyOptions): Promise<VerifyResult>;
   };
 }
+
+/** Verifications running at once in one process; more answer 503 with Retry-After. */
+export const MAX_CONCURRENT_VERIFIES = 2;
 
 export interface Page<T> {
   items: T[];
@@ -45,7 +51,8 @@ function caller(ctx: RequestContext, permission: Permission): void {
  * cannot).
  */
 export function createAuditService(deps: AuditServiceDeps) {
-  const { db, pool, audit, chain } = deps;
+  const { db, exportPool, exportGate, audit, chain } = deps;
+  let verifying = 0;
 
   return {
     async query(
@@ -79,7 +86,15 @@ export function createAuditService(deps: AuditServiceDeps) {
       format: 'ndjson' | 'csv',
     ): Promise<Readable> {
       caller(ctx, 'audit.read');
-      const opened = await openAuditExport(pool, filter, format);
+      // 429 / 503 before any connection is taken; the slot is held until the stream closes.
+      const release = exportGate.admit(actorOf(ctx).userId);
+      let opened: Awaited<ReturnType<typeof openAuditExport>>;
+      try {
+        opened = await openAuditExport(exportPool, filter, format);
+      } catch (error) {
+        release();
+        throw error;
+      }
       try {
         await audit.record(ctx, [
           {
@@ -91,6 +106,7 @@ export function createAuditService(deps: AuditServiceDeps) {
         ]);
       } catch (error) {
         opened.cancel();
+        release();
         throw error;
       }
       const lines = exportLines(opened.chunks, format);
@@ -119,7 +135,10 @@ export function createAuditService(deps: AuditServiceDeps) {
       const stream = Readable.from(watched());
       // A stream destroyed before its first read never runs the generator (nor its finally):
       // the connection is given back here then (a no-op once the export has released it).
-      stream.once('close', opened.cancel);
+      stream.once('close', () => {
+        opened.cancel();
+        release();
+      });
       return stream;
     },
 
@@ -128,13 +147,26 @@ export function createAuditService(deps: AuditServiceDeps) {
       options: { from?: string | undefined; to?: string | undefined; head?: string | undefined },
     ): Promise<VerifyResult> {
       caller(ctx, 'audit.read');
-      await chain.sealNow();
-      const [position, hash] = options.head?.split(':') ?? [];
-      const result = await chain.verify({
-        ...(options.from && { from: new Date(options.from) }),
-        ...(options.to && { to: new Date(options.to) }),
-        ...(position && hash && { expectedHead: { position: Number(position), hash } }),
-      });
+      // Each run reads the chain (or its range) through; a few at once per process, no more.
+      if (verifying >= MAX_CONCURRENT_VERIFIES) {
+        throw new ServiceUnavailable(
+          'The audit chain is being verified already; try again shortly.',
+          10,
+        );
+      }
+      verifying += 1;
+      let result: VerifyResult;
+      try {
+        await chain.sealNow();
+        const [position, hash] = options.head?.split(':') ?? [];
+        result = await chain.verify({
+          ...(options.from && { from: new Date(options.from) }),
+          ...(options.to && { to: new Date(options.to) }),
+          ...(position && hash && { expectedHead: { position: Number(position), hash } }),
+        });
+      } finally {
+        verifying -= 1;
+      }
       await audit.record(ctx, [
         {
           action: 'audit.verify',

@@ -102,8 +102,16 @@ export async function verifyChain(
           problem: 'chain link missing (deleted)',
         };
     }
+    // A range that ends before the chain does is closed by the next link, checked too: it
+    // must chain from the range's last link, so an event deleted or changed just past the
+    // range's end is not passed over.
+    const { rows: tail } = await pool.query<{ last: string | null }>(
+      'SELECT max(position)::text AS last FROM audit_chain',
+    );
+    const chainLast = tail[0]?.last ? BigInt(tail[0].last) : range.last;
+    const until = chainLast > range.last ? range.last + 1n : range.last;
     let expected = range.first;
-    while (!firstBad && expected <= range.last) {
+    while (!firstBad && expected <= until) {
       const { rows } = await pool.query<ChainRow>(
         `SELECT c.position::text, c.event_id::text, c.event_xid::text, c.event_seq::text,
                 c.key_id, c.link, e.id IS NOT NULL AS present, ${CANONICAL_COLUMNS}
@@ -111,7 +119,7 @@ export async function verifyChain(
           WHERE c.position >= $1 AND c.position <= $2
           ORDER BY c.position
           LIMIT $3`,
-        [expected.toString(), range.last.toString(), pageSize],
+        [expected.toString(), until.toString(), pageSize],
       );
       if (rows.length === 0) {
         firstBad = {
@@ -152,10 +160,11 @@ export async function verifyChain(
           firstBad = { ...at, problem: 'event content or order does not match the chain' };
           break;
         }
-        checked += 1;
         previous = link;
-        head = { position: Number(position), hash: link.toString('hex') };
         expected += 1n;
+        if (position > range.last) break; // the closing link: checked, not part of the range
+        checked += 1;
+        head = { position: Number(position), hash: link.toString('hex') };
       }
     }
   }

@@ -24,13 +24,17 @@ export const clientsRepository = {
   async findLive(
     executor: Executor,
     id: string,
-    options: { forUpdate?: boolean; includeErased?: boolean } = {},
+    options: { forUpdate?: boolean; forShare?: boolean; includeErased?: boolean } = {},
   ) {
     const query = executor
       .select()
       .from(clients)
       .where(and(eq(clients.id, id), options.includeErased ? undefined : live));
-    const [row] = options.forUpdate ? await query.for('update') : await query;
+    const [row] = options.forUpdate
+      ? await query.for('update')
+      : options.forShare
+        ? await query.for('share')
+        : await query;
     return row;
   },
 

@@ -7,6 +7,12 @@ import { clientsRepository, type ClientRow } from './clients.repository.js';
 export interface ClientScopeOptions {
   /** Lock the row for the caller's transaction. */
   forUpdate?: boolean;
+  /**
+   * Hold the row against an erasure (which locks it FOR UPDATE) until the caller's
+   * transaction ends: a write sealed under the client's data key either commits before the
+   * erasure looks (and is then counted by its checks), or waits and finds the client gone.
+   */
+  forShare?: boolean;
   /** A journal read: a practitioner of another clinic may pass with X-Break-Glass-Reason. */
   breakGlass?: boolean;
   /** An erased client too (its access log outlives it). */

@@ -112,7 +112,9 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
       const signedAt = input.signedAt === undefined ? recordedAt : new Date(input.signedAt);
       checkSignedAt(signedAt, recordedAt);
       return db.transaction(async (tx) => {
-        const { client } = await scopedClient(tx, ctx, clientId, 'consent.create');
+        const { client } = await scopedClient(tx, ctx, clientId, 'consent.create', {
+          forShare: true,
+        });
         const template = await templatesRepository.find(tx, input.templateId);
         if (!template) {
           throw new BadRequest('The request is not valid.', [
@@ -202,7 +204,7 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
     ): Promise<Consent> {
       const actor = actorOf(ctx);
       return db.transaction(async (tx) => {
-        await scopedClient(tx, ctx, clientId, 'consent.withdraw');
+        await scopedClient(tx, ctx, clientId, 'consent.withdraw', { forShare: true });
         const current = await repo.find(tx, clientId, consentId, { forUpdate: true });
         if (!current) throw new NotFound('Consent not found.');
         if (current.consent.status === 'withdrawn') {

@@ -215,7 +215,7 @@ export function createJournalService(deps: JournalServiceDeps) {
     ): Promise<Amendment> {
       const actor = actorOf(ctx);
       return db.transaction(async (tx) => {
-        await scopedClient(tx, ctx, clientId, 'journal.amend');
+        await scopedClient(tx, ctx, clientId, 'journal.amend', { forShare: true });
         const entry = await repo.findEntry(tx, clientId, entryId);
         if (!entry) throw new NotFound('Journal entry not found.');
         const cipher = await keys.cipherFor(tx, clientId);

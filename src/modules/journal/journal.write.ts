@@ -180,8 +180,8 @@ const k = placeholders<ClaimParams>();
 
 /** Both writes check the same thing at the statement's one snapshot. */
 function stillWritable(): SQL {
-  return sql`EXISTS (SELECT 1 FROM ${clients} WHERE ${clients.id} = ${w.clientId}::uuid AND ${clients.erasedAt} IS NULL)
-      AND EXISTS (SELECT 1 FROM ${consents} WHERE ${consents.id} = ${w.consentId}::uuid AND ${consents.status} = 'active')`;
+  return sql`EXISTS (SELECT 1 FROM ${clients} WHERE ${clients.id} = ${w.clientId}::uuid AND ${clients.erasedAt} IS NULL FOR SHARE)
+      AND EXISTS (SELECT 1 FROM ${consents} WHERE ${consents.id} = ${w.consentId}::uuid AND ${consents.status} = 'active' FOR SHARE)`;
 }
 
 /**
@@ -230,9 +230,11 @@ function entryInsert(keyed = false): SQL {
 
 /**
  * An entry, its products' batch indexes and its audit event in one statement (atomic without
- * a transaction of several round trips). The entry is written only if, at this statement's
- * snapshot, the client is still live and the consent still active; products and the event
- * only with it.
+ * a transaction of several round trips). The entry is written only if the client is still
+ * live and the consent still active, both locked FOR SHARE: an erasure (or a withdrawal)
+ * holding the row makes this statement wait, and then it sees the row as that left it, so an
+ * entry never commits under a data key an erasure has destroyed; products and the event only
+ * with it.
  */
 function insertEntry(audit: AuditPart, keyed: boolean): SQL {
   return sql`WITH ${keyed ? sql`claim AS (${claimInsert()}), ` : sql``}entry AS (${entryInsert(keyed)}),
@@ -254,13 +256,13 @@ function insertEntry(audit: AuditPart, keyed: boolean): SQL {
     ${audit.perRowOf(sql`entry`)}`;
 }
 
-const INSERT_ENTRY = auditedStatement<EntryParams>('journal_insert_entry_v2', (audit) =>
+const INSERT_ENTRY = auditedStatement<EntryParams>('journal_insert_entry_v3', (audit) =>
   insertEntry(audit, false),
 );
 
 /** The same with its Idempotency-Key row, which commits with the entry or not at all. */
 const INSERT_ENTRY_KEYED = auditedStatement<EntryParams & ClaimParams>(
-  'journal_insert_entry_keyed_v1',
+  'journal_insert_entry_keyed_v2',
   (audit) => insertEntry(audit, true),
 );
 
