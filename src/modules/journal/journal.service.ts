@@ -90,6 +90,14 @@ export function createJournalService(deps: JournalServiceDeps) {
     return { breakGlass, cipher, entries: found.entries, additions: found.additions };
   }
 
+  async function draftExists(draftId: string, authorId: string): Promise<boolean> {
+    const { rowCount } = await pool.query(
+      'SELECT 1 FROM journal_drafts WHERE id = $1 AND author_id = $2',
+      [draftId, authorId],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   /** The entry of this client, read again after a change, as the API shows it. */
   async function entryNow(
     executor: Executor,
@@ -103,7 +111,16 @@ export function createJournalService(deps: JournalServiceDeps) {
   }
 
   return {
-    async create(ctx: RequestContext, clientId: string, input: CreateEntryInput): Promise<Entry> {
+    /**
+     * Writes an entry (or signs a draft into one: the draft is deleted by the same statement,
+     * and the write fails with 404 if the draft went away meanwhile).
+     */
+    async create(
+      ctx: RequestContext,
+      clientId: string,
+      input: CreateEntryInput,
+      options: { draftId?: string } = {},
+    ): Promise<Entry> {
       const actor = actorOf(ctx);
       const createdAt = clock();
       const performedAt = new Date(input.performedAt);
@@ -182,14 +199,24 @@ export function createJournalService(deps: JournalServiceDeps) {
           performedBy,
           responsibleId,
         };
+        const events = [event('journal.create', clientId, { type: 'journal_entry', id })];
+        if (options.draftId !== undefined) {
+          events.push(
+            event('journal_draft.sign', clientId, { type: 'journal_draft', id: options.draftId }),
+          );
+        }
         const written = await insertEntryWithEvent(
           pool,
           ctx,
           row,
           batchIndexes.map((batchIndex) => ({ id: uuidv7(), batchIndex })),
-          [event('journal.create', clientId, { type: 'journal_entry', id })],
+          events,
+          options.draftId ?? null,
         );
         if (written) return presentEntry(cipher, row);
+        if (options.draftId !== undefined && !(await draftExists(options.draftId, actor.userId))) {
+          throw new NotFound('Journal draft not found.');
+        }
         if (attempt >= 3) {
           throw new Conflict(
             'The client or its consents changed while the entry was being written; try again.',

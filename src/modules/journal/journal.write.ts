@@ -9,7 +9,7 @@ import { clientDataKeys } from '../../db/schema/client-data-keys.js';
 import { clients } from '../../db/schema/clients.js';
 import { consentTemplates } from '../../db/schema/consent-templates.js';
 import { consents } from '../../db/schema/consents.js';
-import { journalEntries, journalProducts } from '../../db/schema/journal.js';
+import { journalDrafts, journalEntries, journalProducts } from '../../db/schema/journal.js';
 import { auditedStatement } from '../audit/audit.statement.js';
 import type { AuditEventInput } from '../audit/audit.types.js';
 import type { EntryRow } from './journal.repository.js';
@@ -156,6 +156,8 @@ const ENTRY_COLUMNS = [
 type EntryParams = { [K in (typeof ENTRY_COLUMNS)[number]]: unknown } & {
   productIds: string[];
   batchIndexes: BlindIndex[];
+  /** The draft the entry is signed from (deleted with the write), or null. */
+  draftId: string | null;
 };
 
 const w = placeholders<EntryParams>();
@@ -172,6 +174,8 @@ function entryInsert(): SQL {
     )}
     WHERE EXISTS (SELECT 1 FROM ${clients} WHERE ${clients.id} = ${w.clientId}::uuid AND ${clients.erasedAt} IS NULL)
       AND EXISTS (SELECT 1 FROM ${consents} WHERE ${consents.id} = ${w.consentId}::uuid AND ${consents.status} = 'active')
+      AND (${w.draftId}::uuid IS NULL OR EXISTS (
+        SELECT 1 FROM ${journalDrafts} WHERE ${journalDrafts.id} = ${w.draftId}::uuid AND ${journalDrafts.authorId} = ${w.authorId}::uuid))
     RETURNING ${journalEntries.id}`;
 }
 
@@ -182,7 +186,7 @@ function entryInsert(): SQL {
  * only with it.
  */
 const INSERT_ENTRY = auditedStatement<EntryParams>(
-  'journal_insert_entry_v2',
+  'journal_insert_entry_v3',
   (audit) => sql`WITH entry AS (${entryInsert()}),
     products AS (
       INSERT INTO ${journalProducts} (${sql.join(
@@ -198,6 +202,9 @@ const INSERT_ENTRY = auditedStatement<EntryParams>(
       )})
       SELECT p.id, entry.id, ${w.clientId}::uuid, ${w.clinicId}::uuid, p.batch_index, ${w.performedAt}::timestamptz
       FROM entry CROSS JOIN unnest(${w.productIds}::uuid[], ${w.batchIndexes}::bytea[]) AS p(id, batch_index)
+    ),
+    signed_draft AS (
+      DELETE FROM ${journalDrafts} WHERE ${journalDrafts.id} = ${w.draftId}::uuid AND EXISTS (SELECT 1 FROM entry)
     )
     ${audit.perRowOf(sql`entry`)}`,
 );
@@ -209,9 +216,11 @@ export async function insertEntryWithEvent(
   entry: EntryRow,
   products: { id: string; batchIndex: BlindIndex }[],
   events: AuditEventInput[],
+  draftId: string | null = null,
 ): Promise<boolean> {
   const result = await INSERT_ENTRY.run(pool, ctx, events, {
     ...entry,
+    draftId,
     performedAt: entry.performedAt.toISOString(),
     createdAt: entry.createdAt.toISOString(),
     productIds: products.map((product) => product.id),
