@@ -303,6 +303,11 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
     url: `/v1/clients/${id}/legal-hold`,
     payload: { active: true, reason: 'Complaint under review' },
   })),
+  'PUT /v1/clients/:id/restriction': clientRoute(200, (id) => ({
+    method: 'PUT',
+    url: `/v1/clients/${id}/restriction`,
+    payload: { active: true, reason: 'Accuracy of an entry disputed' },
+  })),
   'GET /v1/clients/:id/export': clientRoute(200, (id) => ({
     method: 'GET',
     url: `/v1/clients/${id}/export`,

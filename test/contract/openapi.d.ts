@@ -333,6 +333,26 @@ export interface paths {
     patch: operations['updateClient'];
     trace?: never;
   };
+  '/v1/clients/{id}/restriction': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /**
+     * Restrict processing of a client (GDPR Art. 18), or lift it
+     * @description While restricted, the client is left out of lists, searches and recalls, `marketingOptIn` reads `false`, and a client update, a new consent, a new journal entry (a signed draft too) answer 409 `processing_restricted`. Reads by id, withdrawals, amendments, statements, entered-in-error, countersigning, legal hold and erasure are still allowed.
+     */
+    put: operations['setClientRestriction'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/clients/{id}/legal-hold': {
     parameters: {
       query?: never;
@@ -1034,7 +1054,10 @@ export interface components {
         city: string;
         country: string;
       } | null;
+      /** @description Always false while processing is restricted */
       marketingOptIn: boolean;
+      /** @description Processing restricted (GDPR Art. 18): left out of lists, searches and recalls */
+      restricted: boolean;
       /** Format: date-time */
       createdAt: string;
       /** Format: date-time */
@@ -1063,6 +1086,23 @@ export interface components {
       active: boolean;
       reason: string | null;
       since: string | null;
+    };
+    /**
+     * @example {
+     *       "active": true,
+     *       "reason": "The client disputes the accuracy of an entry"
+     *     }
+     */
+    RestrictionChange: {
+      active: boolean;
+      reason: string;
+    };
+    Restriction: {
+      /** Format: uuid */
+      clientId: string;
+      restricted: boolean;
+      /** Format: date-time */
+      changedAt: string;
     };
     /**
      * @example {
@@ -4038,6 +4078,136 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Client'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  setClientRestriction: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "active": true,
+         *       "reason": "The client disputes the accuracy of an entry"
+         *     }
+         */
+        'application/json': components['schemas']['RestrictionChange'];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Restriction'];
         };
       };
       /** @description The request is not valid; `errors` names each field */

@@ -18,7 +18,7 @@ import type {
   SearchClientsInput,
   UpdateClientInput,
 } from './clients.schemas.js';
-import { scopedClient } from './clients.scope.js';
+import { refuseWhileRestricted, scopedClient } from './clients.scope.js';
 
 export type { RetentionSource } from './clients.erasure.js';
 
@@ -155,6 +155,7 @@ export function createClientsService(deps: ClientsServiceDeps) {
         const { client: current } = await scopedClient(tx, ctx, id, 'client.update', {
           forUpdate: true,
         });
+        refuseWhileRestricted(current, id, 'client.update');
         const cipher = await keys.cipherFor(tx, id);
         const before = presentClient(cipher, current);
         assertBirthDateMatches(
@@ -191,6 +192,31 @@ export function createClientsService(deps: ClientsServiceDeps) {
           { ...event('client.legal_hold', id), reason: change.active ? 'hold_on' : 'hold_off' },
         ]);
         return { clientId: id, ...legalHoldOf(row, cipher) };
+      });
+    },
+
+    /** Restriction of processing (GDPR Art. 18): set or lifted, the reason sealed. */
+    async setRestriction(
+      ctx: RequestContext,
+      id: string,
+      change: { active: boolean; reason: string },
+    ) {
+      return db.transaction(async (tx) => {
+        await scopedClient(tx, ctx, id, 'client.restriction', { forUpdate: true });
+        const cipher = await keys.cipherFor(tx, id);
+        const changedAt = clock();
+        const row = await repo.update(tx, id, {
+          restricted: change.active,
+          restrictionReason: cipher.seal(CLIENT_FIELDS.restrictionReason, id, change.reason),
+          restrictionChangedAt: changedAt,
+        });
+        await audit.write(tx, ctx, [
+          {
+            ...event('client.restriction', id),
+            reason: change.active ? 'restriction_on' : 'restriction_off',
+          },
+        ]);
+        return { clientId: id, restricted: row.restricted, changedAt: changedAt.toISOString() };
       });
     },
 

@@ -5,7 +5,7 @@ import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, Conflict, NotFound } from '../../errors.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
 import { CLIENT_FIELDS } from '../clients/clients.fields.js';
-import { scopedClient } from '../clients/clients.scope.js';
+import { refuseWhileRestricted, scopedClient } from '../clients/clients.scope.js';
 import { findUserById } from '../auth/auth.repository.js';
 import { PHOTO_SCOPES } from '../templates/templates.schemas.js';
 import { templatesRepository, type TemplateRow } from '../templates/templates.repository.js';
@@ -113,6 +113,7 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
       checkSignedAt(signedAt, recordedAt);
       return db.transaction(async (tx) => {
         const { client } = await scopedClient(tx, ctx, clientId, 'consent.create');
+        refuseWhileRestricted(client, clientId, 'consent.create');
         const template = await templatesRepository.find(tx, input.templateId);
         if (!template) {
           throw new BadRequest('The request is not valid.', [

@@ -6,7 +6,7 @@ import type { Database, Executor } from '../../db/pool.js';
 import type { JournalProduct } from '../../db/schema/journal.js';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
-import { inScope, scopedClient } from '../clients/clients.scope.js';
+import { inScope, refuseWhileRestricted, scopedClient } from '../clients/clients.scope.js';
 import {
   JOURNAL_FIELDS,
   presentAmendment,
@@ -154,6 +154,7 @@ export function createJournalService(deps: JournalServiceDeps) {
           staffIds,
         });
         const { client } = inScope(ctx, clientId, context.client, 'journal.create');
+        refuseWhileRestricted(client, clientId, 'journal.create');
         const staff = new Map(context.staff.map((member) => [member.id, member]));
         const performer = staff.get(performedBy);
         if (!performer?.practitionerOfClinic) {

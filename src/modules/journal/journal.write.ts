@@ -18,7 +18,8 @@ import type { CoveringConsent } from './journal.rules.js';
 /** What a journal write reads first, in one round trip. */
 export interface JournalWriteContext {
   /** Undefined when the client does not exist or has been erased. */
-  client: { id: string; clinicId: string; dateOfBirth: Sealed<string> } | undefined;
+  client:
+    { id: string; clinicId: string; dateOfBirth: Sealed<string>; restricted: boolean } | undefined;
   key: WrappedDataKey | null;
   /** Oldest signature first; empty unless the client is in the caller's clinics. */
   covering: CoveringConsent[];
@@ -64,6 +65,7 @@ export function createWriteContextReader(db: Database) {
     .select({
       clinicId: clients.clinicId,
       dateOfBirth: clients.dateOfBirth,
+      restricted: clients.restricted,
       kekId: clientDataKeys.kekId,
       wrapped: clientDataKeys.wrapped,
       covering: sql<
@@ -109,7 +111,12 @@ export function createWriteContextReader(db: Database) {
     });
     if (!row) return { client: undefined, key: null, covering: [], staff: [] };
     return {
-      client: { id: query.clientId, clinicId: row.clinicId, dateOfBirth: row.dateOfBirth },
+      client: {
+        id: query.clientId,
+        clinicId: row.clinicId,
+        dateOfBirth: row.dateOfBirth,
+        restricted: row.restricted,
+      },
       key:
         row.kekId !== null && row.wrapped !== null
           ? { kekId: row.kekId, wrapped: row.wrapped }

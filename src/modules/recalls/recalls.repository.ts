@@ -5,7 +5,7 @@ import { clients } from '../../db/schema/clients.js';
 import { journalProducts } from '../../db/schema/journal.js';
 
 export const recallsRepository = {
-  /** Entries of live clients of `clinicIds` that used a product of the batch, oldest first. */
+  /** Entries of live, unrestricted clients of `clinicIds` that used a product of the batch, oldest first. */
   async entriesWithBatch(executor: Executor, clinicIds: readonly string[], batch: BlindIndex) {
     return executor
       .select({
@@ -20,6 +20,8 @@ export const recallsRepository = {
           eq(journalProducts.batchIndex, batch),
           inArray(journalProducts.clinicId, clinicIds),
           isNull(clients.erasedAt),
+          // Restriction of processing (GDPR Art. 18) leaves the client out of recalls.
+          eq(clients.restricted, false),
         ),
       )
       .orderBy(asc(clients.id), asc(journalProducts.performedAt), asc(journalProducts.entryId));
