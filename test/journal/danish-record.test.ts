@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { journalRetention } from '../../src/modules/journal/journal.retention.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
 import { makeClient } from '../helpers/clients.js';
@@ -497,4 +498,69 @@ t.test('journal: countersign, entered-in-error, statements', async (t) => {
     t.ok(actions.includes(action), `${action} audited`);
   }
   expectStatus(kept, 200, 'read');
+});
+
+t.test('retention: the latest end of any entry under its template', async (t) => {
+  const s = await setup(t);
+  const pmu = await s.publish({ key: 'pmu', treatmentTypes: ['pmu'], retentionYears: 5 });
+  const peel = await s.publish({ key: 'peel', treatmentTypes: ['peel'] });
+  const inkOnly = await s.newClient();
+  const mixed = await s.newClient();
+  for (const client of [inkOnly, mixed]) {
+    for (const template of [pmu, peel]) {
+      await signConsent(s.app, {
+        clientId: client,
+        templateId: template.id,
+        headers: s.reception.headers,
+        signedAt: s.ago(10 * DAY),
+      });
+    }
+  }
+  const inkAt = s.ago(2 * DAY);
+  await writeEntry(s.app, {
+    clientId: inkOnly,
+    headers: s.assistant.headers,
+    treatmentType: 'pmu',
+    performedAt: inkAt,
+  });
+  await writeEntry(s.app, {
+    clientId: mixed,
+    headers: s.assistant.headers,
+    treatmentType: 'peel',
+    performedAt: s.ago(3 * DAY),
+  });
+  await writeEntry(s.app, {
+    clientId: mixed,
+    headers: s.assistant.headers,
+    treatmentType: 'pmu',
+    performedAt: inkAt,
+  });
+  const plusYears = (iso: string, years: number) => {
+    const date = new Date(iso);
+    date.setUTCFullYear(date.getUTCFullYear() + years);
+    return date.toISOString();
+  };
+  const erase = (id: string) =>
+    s.app.inject({
+      method: 'DELETE',
+      url: `/v1/clients/${id}`,
+      headers: s.admin.headers,
+      payload: { reason: 'Requested by the client' },
+    });
+  const ink = await erase(inkOnly);
+  t.equal(ink.statusCode, 409);
+  t.match(ink.json(), { rule: 'retention', retainUntil: plusYears(inkAt, 5) }, '5 years for inks');
+  const both = await erase(mixed);
+  t.match(
+    both.json(),
+    { rule: 'retention', retainUntil: plusYears(s.ago(3 * DAY), 10) },
+    'the latest end: the journal entry under RETENTION_YEARS',
+  );
+  const inSixYears = new Date(plusYears(s.clock.now().toISOString(), 6));
+  t.same(
+    await journalRetention.clientsPastRetention(s.app.db, inSixYears, 10),
+    [inkOnly],
+    'purge-expired uses the same rule',
+  );
+  t.same(await journalRetention.clientsPastRetention(s.app.db, s.clock.now(), 10), []);
 });
