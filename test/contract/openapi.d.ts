@@ -1571,7 +1571,29 @@ export interface components {
       }[];
       consents: components['schemas']['ConsentDetail'][];
       journal: components['schemas']['JournalEntry'][];
-      accessLog: components['schemas']['AuditEvent'][];
+      /** @description Who read or changed the client, newest first, with the actor’s name and role */
+      accessLog: {
+        /** Format: uuid */
+        id: string;
+        /** Format: date-time */
+        at: string;
+        actorId: string | null;
+        actorRole: ('reception' | 'practitioner' | 'auditor' | 'admin') | null;
+        action: string;
+        /** @enum {string} */
+        outcome: 'success' | 'denied' | 'failure';
+        resourceType: string | null;
+        resourceId: string | null;
+        clientId: string | null;
+        requestId: string | null;
+        ip: string | null;
+        userAgent: string | null;
+        breakGlass: boolean;
+        reason: string | null;
+        purposeOfUse: string | null;
+        /** @description The display name of the acting user (null for the system) */
+        actorDisplayName: string | null;
+      }[];
     };
   };
   responses: never;

@@ -564,3 +564,93 @@ t.test('retention: the latest end of any entry under its template', async (t) =>
   );
   t.same(await journalRetention.clientsPastRetention(s.app.db, s.clock.now(), 10), []);
 });
+
+t.test(
+  'the data-subject export: statements, entered-in-error, consent evidence, named access log',
+  async (t) => {
+    const s = await setup(t);
+    const client = await s.newClient();
+    const botox = await s.publish({
+      key: 'botox',
+      treatmentTypes: ['botox'],
+      photoScopes: ['clinical'],
+    });
+    await signConsent(s.app, {
+      clientId: client,
+      templateId: botox.id,
+      headers: s.reception.headers,
+      signedAt: s.ago(2 * DAY),
+      informedBy: s.doctor.id,
+      informedAt: s.ago(3 * DAY),
+      photoScopes: ['clinical'],
+    });
+    const entry = await writeEntry(s.app, {
+      clientId: client,
+      headers: s.assistant.headers,
+      treatmentType: 'botox',
+      responsibleId: s.doctor.id,
+    });
+    const wrong = await writeEntry(s.app, {
+      clientId: client,
+      headers: s.assistant.headers,
+      treatmentType: 'botox',
+    });
+    const base = `/v1/clients/${client}/journal`;
+    await s.post(`${base}/${entry.id}/countersign`, s.doctor.headers);
+    await s.post(`${base}/${entry.id}/statements`, s.reception.headers, {
+      text: 'Min egen udtalelse',
+    });
+    await s.post(`${base}/${wrong.id}/entered-in-error`, s.assistant.headers, {
+      reason: 'Wrong client',
+    });
+    const draft = await s.post(`/v1/clients/${client}/journal-drafts`, s.assistant.headers, {
+      notes: 'A draft is not part of the record — Kq5',
+    });
+    t.equal(draft.statusCode, 201);
+
+    const res = await s.app.inject({
+      method: 'GET',
+      url: `/v1/clients/${client}/export`,
+      headers: s.admin.headers,
+    });
+    t.equal(res.statusCode, 200, res.body);
+    const exported = res.json<{
+      consents: Json[];
+      journal: Json[];
+      accessLog: {
+        actorId: string | null;
+        actorRole: string | null;
+        actorDisplayName: string | null;
+      }[];
+    }>();
+    t.match(exported.consents, [
+      {
+        informedBy: s.doctor.id,
+        informedAt: s.ago(3 * DAY),
+        photoScopes: ['clinical'],
+        expiresAt: null,
+      },
+    ]);
+    t.match(exported.journal, [
+      {
+        id: entry.id,
+        status: 'final',
+        performedBy: s.assistant.id,
+        responsibleId: s.doctor.id,
+        countersignedBy: s.doctor.id,
+        statements: [{ text: 'Min egen udtalelse', recordedBy: s.reception.id }],
+      },
+      { id: wrong.id, status: 'entered-in-error', enteredInError: { reason: 'Wrong client' } },
+    ]);
+    t.notMatch(res.body, /Kq5/, 'drafts are not exported');
+    const doctorEvents = exported.accessLog.filter((event) => event.actorId === s.doctor.id);
+    t.ok(doctorEvents.length > 0);
+    t.match(doctorEvents[0], { actorDisplayName: 'Dr. Holm', actorRole: 'practitioner' });
+    t.ok(
+      exported.accessLog.every(
+        (event) => event.actorId === null || typeof event.actorDisplayName === 'string',
+      ),
+      'every acting user is named',
+    );
+  },
+);
