@@ -10,8 +10,9 @@ import { withDatabase, type CliCommand } from './context.js';
 import { createDatabaseClientKeys } from '../db/key-store.js';
 
 /**
- * `npm run cli -- purge-expired [--apply]`: erases (crypto-shreds) the clients whose newest
- * journal entry is older than RETENTION_YEARS and who are not on legal hold. Dry run by
+ * `npm run cli -- purge-expired [--apply]`: erases (crypto-shreds) the clients whose every
+ * journal entry is past its retention (its template's retentionYears, else RETENTION_YEARS)
+ * and who are not on legal hold. Dry run by
  * default: prints the ids it would erase. With --apply each erasure re-checks the rules under
  * the row lock and commits with its audit event (action client.erase, reason
  * retention_expired). It also prunes credentials that can no longer be used: ended sessions

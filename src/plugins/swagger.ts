@@ -53,6 +53,11 @@ const TAGS = [
   { name: 'consents', description: "A client's signed consents (reception, practitioner)." },
   { name: 'journal', description: 'The treatment journal and product recalls (practitioner).' },
   {
+    name: 'journal drafts',
+    description:
+      "A practitioner's own unsigned drafts, written during the treatment; not part of the record.",
+  },
+  {
     name: 'attachments',
     description:
       'Clinical photos and documents (practitioner) and scanned consent forms (reception, practitioner): encrypted in chunks, streamed.',

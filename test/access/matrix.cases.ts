@@ -303,6 +303,11 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
     url: `/v1/clients/${id}/legal-hold`,
     payload: { active: true, reason: 'Complaint under review' },
   })),
+  'PUT /v1/clients/:id/restriction': clientRoute(200, (id) => ({
+    method: 'PUT',
+    url: `/v1/clients/${id}/restriction`,
+    payload: { active: true, reason: 'Accuracy of an entry disputed' },
+  })),
   'GET /v1/clients/:id/export': clientRoute(200, (id) => ({
     method: 'GET',
     url: `/v1/clients/${id}/export`,
@@ -407,6 +412,35 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
       },
     ]),
   ),
+  'POST /v1/clients/:id/journal-drafts': clientRoute(201, (id) => ({
+    method: 'POST',
+    url: `/v1/clients/${id}/journal-drafts`,
+    payload: { treatmentType: JOURNAL_TREATMENT, notes: 'Started' },
+  })),
+  'GET /v1/clients/:id/journal-drafts/:draftId': draftRoute(200, (id, draftId) => ({
+    method: 'GET',
+    url: `/v1/clients/${id}/journal-drafts/${draftId}`,
+  })),
+  'PATCH /v1/clients/:id/journal-drafts/:draftId': draftRoute(200, (id, draftId) => ({
+    method: 'PATCH',
+    url: `/v1/clients/${id}/journal-drafts/${draftId}`,
+    payload: { notes: 'Changed' },
+  })),
+  'DELETE /v1/clients/:id/journal-drafts/:draftId': draftRoute(204, (id, draftId) => ({
+    method: 'DELETE',
+    url: `/v1/clients/${id}/journal-drafts/${draftId}`,
+  })),
+  'POST /v1/clients/:id/journal-drafts/:draftId/sign': draftRoute(201, (id, draftId) => ({
+    method: 'POST',
+    url: `/v1/clients/${id}/journal-drafts/${draftId}/sign`,
+  })),
+  'GET /v1/journal-drafts': {
+    ok: 200,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({ method: 'GET', url: '/v1/journal-drafts', headers: ctx.headers }),
+    },
+  },
   // Entries are immutable: these answer 405 to whoever may write the journal.
   ...Object.fromEntries(
     (['PUT', 'PATCH', 'DELETE'] as const).map((method) => [
@@ -696,6 +730,42 @@ function additionRoute(
   };
   const base = entryRoute(ok, request);
   return { ...base, build: { ...base.build, own } };
+}
+
+/**
+ * A route on one of the caller's drafts (a complete one, so it can be signed). The caller
+ * writes it when it may; for other roles it is some practitioner's (403 comes first anyway).
+ * Another clinic's: a draft of its practitioner there.
+ */
+function draftRoute(
+  ok: number,
+  request: (clientId: string, draftId: string) => Omit<InjectOptions, 'headers'>,
+): RouteCase {
+  const build = (clinic: 'own' | 'other') => async (ctx: MatrixContext) => {
+    const clinicId = clinic === 'own' ? ctx.ownClinicId : ctx.otherClinicId;
+    const { clientId } = await consentIn(ctx, clinicId, JOURNAL_TREATMENT);
+    const author =
+      clinic === 'own' && ctx.role === 'practitioner'
+        ? ctx.headers
+        : (await loginAs(ctx.app, { role: 'practitioner', clinicIds: [clinicId] })).headers;
+    const res = await ctx.app.inject({
+      method: 'POST',
+      url: `/v1/clients/${clientId}/journal-drafts`,
+      headers: author,
+      payload: entryPayload(ctx),
+    });
+    if (res.statusCode !== 201) throw new Error(`draft: ${res.statusCode} ${res.body}`);
+    return { ...request(clientId, res.json<{ id: string }>().id), headers: ctx.headers };
+  };
+  return {
+    ok,
+    clinicScoped: true,
+    build: {
+      own: build('own'),
+      other: build('other'),
+      missing: async (ctx) => ({ ...request(uuidv7(), uuidv7()), headers: ctx.headers }),
+    },
+  };
 }
 
 /** A route on one journal entry: own clinic's, another clinic's, missing ids. */

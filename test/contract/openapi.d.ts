@@ -333,6 +333,26 @@ export interface paths {
     patch: operations['updateClient'];
     trace?: never;
   };
+  '/v1/clients/{id}/restriction': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /**
+     * Restrict processing of a client (GDPR Art. 18), or lift it
+     * @description While restricted, the client is left out of lists, searches and recalls, `marketingOptIn` reads `false`, and a client update, a new consent, a new journal entry (a signed draft too) answer 409 `processing_restricted`. Reads by id, withdrawals, amendments, statements, entered-in-error, countersigning, legal hold and erasure are still allowed.
+     */
+    put: operations['setClientRestriction'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/clients/{id}/legal-hold': {
     parameters: {
       query?: never;
@@ -579,6 +599,82 @@ export interface paths {
      * @description The client's own words, e.g. disagreeing with an entry (GDPR Art. 16 by addition). Statements are never changed or deleted, and are sealed under the client's data key.
      */
     post: operations['addJournalStatement'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/clients/{id}/journal-drafts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Start a draft of a journal entry (any subset of its fields)
+     * @description Not yet part of the record: only its author sees it, it is never exported, and it is sealed under the client key like entries.
+     */
+    post: operations['createJournalDraft'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/clients/{id}/journal-drafts/{draftId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Read one of your drafts (anyone else: 404) */
+    get: operations['getJournalDraft'];
+    put?: never;
+    post?: never;
+    /** Discard one of your drafts */
+    delete: operations['deleteJournalDraft'];
+    options?: never;
+    head?: never;
+    /** Change one of your drafts: given fields replace, `null` removes */
+    patch: operations['updateJournalDraft'];
+    trace?: never;
+  };
+  '/v1/clients/{id}/journal-drafts/{draftId}/sign': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Sign a draft: it becomes a journal entry, and the draft is gone
+     * @description Under the same rules (and 409 rules) as a direct write; 400 names each field a complete entry lacks (`draft.<field>`). `recordedLate` counts from the signature.
+     */
+    post: operations['signJournalDraft'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/journal-drafts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Your unsigned drafts, oldest first (no clinical text) */
+    get: operations['listMyJournalDrafts'];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -1032,7 +1128,10 @@ export interface components {
         city: string;
         country: string;
       } | null;
+      /** @description Always false while processing is restricted */
       marketingOptIn: boolean;
+      /** @description Processing restricted (GDPR Art. 18): left out of lists, searches and recalls */
+      restricted: boolean;
       /** Format: date-time */
       createdAt: string;
       /** Format: date-time */
@@ -1061,6 +1160,23 @@ export interface components {
       active: boolean;
       reason: string | null;
       since: string | null;
+    };
+    /**
+     * @example {
+     *       "active": true,
+     *       "reason": "The client disputes the accuracy of an entry"
+     *     }
+     */
+    RestrictionChange: {
+      active: boolean;
+      reason: string;
+    };
+    Restriction: {
+      /** Format: uuid */
+      clientId: string;
+      restricted: boolean;
+      /** Format: date-time */
+      changedAt: string;
     };
     /**
      * @example {
@@ -1412,6 +1528,89 @@ export interface components {
       items: components['schemas']['JournalEntry'][];
       nextCursor: string | null;
     };
+    /**
+     * @example {
+     *       "treatmentType": "botox",
+     *       "notes": "Glabella: started, 10 E so far."
+     *     }
+     */
+    JournalDraftCreate: {
+      treatmentType?: string;
+      /** Format: date-time */
+      performedAt?: string;
+      notes?: string;
+      treatedAreas?: string[];
+      products?: components['schemas']['JournalProductInput'][];
+      /**
+       * Format: uuid
+       * @description Who performed the treatment (default: the caller); a practitioner of the client's clinic
+       */
+      performedBy?: string;
+      /**
+       * Format: uuid
+       * @description The authorised practitioner of the client's clinic responsible for a delegated treatment
+       */
+      responsibleId?: string;
+    };
+    /**
+     * @example {
+     *       "notes": "Glabella 20 E; no bruising."
+     *     }
+     */
+    JournalDraftUpdate: {
+      treatmentType?: string | null;
+      performedAt?: string | null;
+      notes?: string | null;
+      treatedAreas?: string[] | null;
+      products?: components['schemas']['JournalProductInput'][] | null;
+      performedBy?: string | null;
+      responsibleId?: string | null;
+    };
+    /** @description Not yet part of the record */
+    JournalDraft: {
+      /** Format: uuid */
+      id: string;
+      /** Format: uuid */
+      clientId: string;
+      /** Format: uuid */
+      authorId: string;
+      treatmentType?: string;
+      /** Format: date-time */
+      performedAt?: string;
+      notes?: string;
+      treatedAreas?: string[];
+      products?: {
+        name: string;
+        batchNumber: string;
+        quantity: number | null;
+        unit: string | null;
+        supplier: string | null;
+      }[];
+      /** Format: uuid */
+      performedBy?: string;
+      /** Format: uuid */
+      responsibleId?: string;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
+    };
+    JournalDraftSummary: {
+      /** Format: uuid */
+      id: string;
+      /** Format: uuid */
+      clientId: string;
+      treatmentType: string | null;
+      performedAt: string | null;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: date-time */
+      updatedAt: string;
+    };
+    JournalDraftSummaryPage: {
+      items: components['schemas']['JournalDraftSummary'][];
+      nextCursor: string | null;
+    };
     AttachmentUpload: {
       /** @description JSON: `{ kind: "photo"|"document"|"consent-scan", entryId?, consentId?, takenAt?, caption? }` (AttachmentMetadataInput); must come before `file` */
       metadata: string;
@@ -1491,7 +1690,29 @@ export interface components {
       }[];
       consents: components['schemas']['ConsentDetail'][];
       journal: components['schemas']['JournalEntry'][];
-      accessLog: components['schemas']['AuditEvent'][];
+      /** @description Who read or changed the client, newest first, with the actor’s name and role */
+      accessLog: {
+        /** Format: uuid */
+        id: string;
+        /** Format: date-time */
+        at: string;
+        actorId: string | null;
+        actorRole: ('reception' | 'practitioner' | 'auditor' | 'admin') | null;
+        action: string;
+        /** @enum {string} */
+        outcome: 'success' | 'denied' | 'failure';
+        resourceType: string | null;
+        resourceId: string | null;
+        clientId: string | null;
+        requestId: string | null;
+        ip: string | null;
+        userAgent: string | null;
+        breakGlass: boolean;
+        reason: string | null;
+        purposeOfUse: string | null;
+        /** @description The display name of the acting user (null for the system) */
+        actorDisplayName: string | null;
+      }[];
     };
   };
   responses: never;
@@ -4181,6 +4402,136 @@ export interface operations {
       };
     };
   };
+  setClientRestriction: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "active": true,
+         *       "reason": "The client disputes the accuracy of an entry"
+         *     }
+         */
+        'application/json': components['schemas']['RestrictionChange'];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Restriction'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
   setClientLegalHold: {
     parameters: {
       query?: never;
@@ -6362,6 +6713,708 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  createJournalDraft: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "treatmentType": "botox",
+         *       "notes": "Glabella: started, 10 E so far."
+         *     }
+         */
+        'application/json': components['schemas']['JournalDraftCreate'];
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JournalDraft'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  getJournalDraft: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        draftId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JournalDraft'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  deleteJournalDraft: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        draftId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Discarded */
+      204: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  updateJournalDraft: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        draftId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "notes": "Glabella 20 E; no bruising."
+         *     }
+         */
+        'application/json': components['schemas']['JournalDraftUpdate'];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JournalDraft'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  signJournalDraft: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+        draftId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JournalEntry'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  listMyJournalDrafts: {
+    parameters: {
+      query?: {
+        limit?: number;
+        cursor?: string;
+      };
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JournalDraftSummaryPage'];
+        };
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { journalRetention } from '../../src/modules/journal/journal.retention.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
 import { makeClient } from '../helpers/clients.js';
@@ -498,3 +499,158 @@ t.test('journal: countersign, entered-in-error, statements', async (t) => {
   }
   expectStatus(kept, 200, 'read');
 });
+
+t.test('retention: the latest end of any entry under its template', async (t) => {
+  const s = await setup(t);
+  const pmu = await s.publish({ key: 'pmu', treatmentTypes: ['pmu'], retentionYears: 5 });
+  const peel = await s.publish({ key: 'peel', treatmentTypes: ['peel'] });
+  const inkOnly = await s.newClient();
+  const mixed = await s.newClient();
+  for (const client of [inkOnly, mixed]) {
+    for (const template of [pmu, peel]) {
+      await signConsent(s.app, {
+        clientId: client,
+        templateId: template.id,
+        headers: s.reception.headers,
+        signedAt: s.ago(10 * DAY),
+      });
+    }
+  }
+  const inkAt = s.ago(2 * DAY);
+  await writeEntry(s.app, {
+    clientId: inkOnly,
+    headers: s.assistant.headers,
+    treatmentType: 'pmu',
+    performedAt: inkAt,
+  });
+  await writeEntry(s.app, {
+    clientId: mixed,
+    headers: s.assistant.headers,
+    treatmentType: 'peel',
+    performedAt: s.ago(3 * DAY),
+  });
+  await writeEntry(s.app, {
+    clientId: mixed,
+    headers: s.assistant.headers,
+    treatmentType: 'pmu',
+    performedAt: inkAt,
+  });
+  const plusYears = (iso: string, years: number) => {
+    const date = new Date(iso);
+    date.setUTCFullYear(date.getUTCFullYear() + years);
+    return date.toISOString();
+  };
+  const erase = (id: string) =>
+    s.app.inject({
+      method: 'DELETE',
+      url: `/v1/clients/${id}`,
+      headers: s.admin.headers,
+      payload: { reason: 'Requested by the client' },
+    });
+  const ink = await erase(inkOnly);
+  t.equal(ink.statusCode, 409);
+  t.match(ink.json(), { rule: 'retention', retainUntil: plusYears(inkAt, 5) }, '5 years for inks');
+  const both = await erase(mixed);
+  t.match(
+    both.json(),
+    { rule: 'retention', retainUntil: plusYears(s.ago(3 * DAY), 10) },
+    'the latest end: the journal entry under RETENTION_YEARS',
+  );
+  const inSixYears = new Date(plusYears(s.clock.now().toISOString(), 6));
+  t.same(
+    await journalRetention.clientsPastRetention(s.app.db, inSixYears, 10),
+    [inkOnly],
+    'purge-expired uses the same rule',
+  );
+  t.same(await journalRetention.clientsPastRetention(s.app.db, s.clock.now(), 10), []);
+});
+
+t.test(
+  'the data-subject export: statements, entered-in-error, consent evidence, named access log',
+  async (t) => {
+    const s = await setup(t);
+    const client = await s.newClient();
+    const botox = await s.publish({
+      key: 'botox',
+      treatmentTypes: ['botox'],
+      photoScopes: ['clinical'],
+    });
+    await signConsent(s.app, {
+      clientId: client,
+      templateId: botox.id,
+      headers: s.reception.headers,
+      signedAt: s.ago(2 * DAY),
+      informedBy: s.doctor.id,
+      informedAt: s.ago(3 * DAY),
+      photoScopes: ['clinical'],
+    });
+    const entry = await writeEntry(s.app, {
+      clientId: client,
+      headers: s.assistant.headers,
+      treatmentType: 'botox',
+      responsibleId: s.doctor.id,
+    });
+    const wrong = await writeEntry(s.app, {
+      clientId: client,
+      headers: s.assistant.headers,
+      treatmentType: 'botox',
+    });
+    const base = `/v1/clients/${client}/journal`;
+    await s.post(`${base}/${entry.id}/countersign`, s.doctor.headers);
+    await s.post(`${base}/${entry.id}/statements`, s.reception.headers, {
+      text: 'Min egen udtalelse',
+    });
+    await s.post(`${base}/${wrong.id}/entered-in-error`, s.assistant.headers, {
+      reason: 'Wrong client',
+    });
+    const draft = await s.post(`/v1/clients/${client}/journal-drafts`, s.assistant.headers, {
+      notes: 'A draft is not part of the record — Kq5',
+    });
+    t.equal(draft.statusCode, 201);
+
+    const res = await s.app.inject({
+      method: 'GET',
+      url: `/v1/clients/${client}/export`,
+      headers: s.admin.headers,
+    });
+    t.equal(res.statusCode, 200, res.body);
+    const exported = res.json<{
+      consents: Json[];
+      journal: Json[];
+      accessLog: {
+        actorId: string | null;
+        actorRole: string | null;
+        actorDisplayName: string | null;
+      }[];
+    }>();
+    t.match(exported.consents, [
+      {
+        informedBy: s.doctor.id,
+        informedAt: s.ago(3 * DAY),
+        photoScopes: ['clinical'],
+        expiresAt: null,
+      },
+    ]);
+    t.match(exported.journal, [
+      {
+        id: entry.id,
+        status: 'final',
+        performedBy: s.assistant.id,
+        responsibleId: s.doctor.id,
+        countersignedBy: s.doctor.id,
+        statements: [{ text: 'Min egen udtalelse', recordedBy: s.reception.id }],
+      },
+      { id: wrong.id, status: 'entered-in-error', enteredInError: { reason: 'Wrong client' } },
+    ]);
+    t.notMatch(res.body, /Kq5/, 'drafts are not exported');
+    const doctorEvents = exported.accessLog.filter((event) => event.actorId === s.doctor.id);
+    t.ok(doctorEvents.length > 0);
+    t.match(doctorEvents[0], { actorDisplayName: 'Dr. Holm', actorRole: 'practitioner' });
+    t.ok(
+      exported.accessLog.every(
+        (event) => event.actorId === null || typeof event.actorDisplayName === 'string',
+      ),
+      'every acting user is named',
+    );
+  },
+);

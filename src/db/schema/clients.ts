@@ -29,6 +29,10 @@ export const clients = pgTable('clients', {
   legalHold: boolean('legal_hold').notNull().default(false),
   legalHoldReason: encrypted('legal_hold_reason_enc'),
   legalHoldSince: timestamp('legal_hold_since', { withTimezone: true }),
+  /** Restriction of processing (GDPR Art. 18): out of lists, searches, recalls, marketing. */
+  restricted: boolean('restricted').notNull().default(false),
+  restrictionReason: encrypted('restriction_reason_enc'),
+  restrictionChangedAt: timestamp('restriction_changed_at', { withTimezone: true }),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   erasedAt: timestamp('erased_at', { withTimezone: true }),

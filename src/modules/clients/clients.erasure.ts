@@ -7,11 +7,15 @@ import { forgetClient } from '../idempotency/idempotency.repository.js';
 import { clientsRepository as repo, type ClientRow } from './clients.repository.js';
 import { scopedClient } from './clients.scope.js';
 
-/** When the newest journal entry of a client was performed (the retention clock), if any. */
+/**
+ * The retention clock of a client: each journal entry is kept for its template's
+ * `retentionYears` (else `defaultYears`, RETENTION_YEARS) after it was performed.
+ */
 export interface RetentionSource {
-  newestEntryAt(executor: Executor, clientId: string): Promise<Date | null>;
-  /** Live clients whose newest entry was performed before `cutoff` (and who have one). */
-  clientsWithNewestEntryBefore(executor: Executor, cutoff: Date): Promise<string[]>;
+  /** The latest end of any entry's retention, or null when the client has no entry. */
+  retainUntil(executor: Executor, clientId: string, defaultYears: number): Promise<Date | null>;
+  /** Live clients not on legal hold, with entries, whose every entry's retention ended by `now`. */
+  clientsPastRetention(executor: Executor, now: Date, defaultYears: number): Promise<string[]>;
 }
 
 export interface ErasureDeps {
@@ -25,7 +29,7 @@ export interface ErasureDeps {
 
 /**
  * Erasure by crypto-shredding (API.md "Clients"): refused while on legal hold or inside the
- * retention period (counted from the newest journal entry); otherwise the data key is
+ * retention period (the latest end of any entry's, under its template); otherwise the data key is
  * destroyed, the blind indexes cleared and the client answers 404 from then on. Audit events
  * stay: ids only.
  */
@@ -50,10 +54,8 @@ export function createErasure(deps: ErasureDeps) {
         { audit: refusal('legal_hold') },
       );
     }
-    const newest = await deps.retention.newestEntryAt(tx, row.id);
-    if (newest !== null) {
-      const retainUntil = new Date(newest);
-      retainUntil.setUTCFullYear(retainUntil.getUTCFullYear() + deps.retentionYears);
+    const retainUntil = await deps.retention.retainUntil(tx, row.id, deps.retentionYears);
+    if (retainUntil !== null) {
       if (retainUntil > clock()) {
         throw Conflict.rule(
           'retention',
@@ -115,11 +117,9 @@ export function createErasure(deps: ErasureDeps) {
       });
     },
 
-    /** Ids of live clients whose newest journal entry is older than the retention period. */
+    /** Ids of live clients whose every journal entry is past its retention period. */
     async expiredClientIds(): Promise<string[]> {
-      const cutoff = clock();
-      cutoff.setUTCFullYear(cutoff.getUTCFullYear() - deps.retentionYears);
-      return deps.retention.clientsWithNewestEntryBefore(db, cutoff);
+      return deps.retention.clientsPastRetention(db, clock(), deps.retentionYears);
     },
   };
 }

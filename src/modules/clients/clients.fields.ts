@@ -20,6 +20,7 @@ export const CLIENT_FIELDS = {
   phone: textField('clients', 'phone_enc'),
   address: jsonField<Address>('clients', 'address_enc'),
   legalHoldReason: textField('clients', 'legal_hold_reason_enc'),
+  restrictionReason: textField('clients', 'restriction_reason_enc'),
 } as const;
 
 /** A client row as the API shows it, its personal fields opened. */
@@ -36,7 +37,9 @@ export function presentClient(cipher: ClientCipher, row: ClientRow): Client {
     email: open(CLIENT_FIELDS.email, row.email),
     phone: open(CLIENT_FIELDS.phone, row.phone),
     address: open(CLIENT_FIELDS.address, row.address),
-    marketingOptIn: row.marketingOptIn,
+    // While processing is restricted no marketing may go out, whatever the preference.
+    marketingOptIn: row.marketingOptIn && !row.restricted,
+    restricted: row.restricted,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };

@@ -9,6 +9,8 @@ export type ClientRow = typeof clients.$inferSelect;
 export type NewClientRow = typeof clients.$inferInsert;
 
 const live = isNull(clients.erasedAt);
+/** Restricted clients (GDPR Art. 18) are left out of lists and searches. */
+const unrestricted = eq(clients.restricted, false);
 
 /** Data access for clients; every function takes the executor so a service owns the transaction. */
 export const clientsRepository = {
@@ -44,7 +46,7 @@ export const clientsRepository = {
     after: string | undefined,
     limit: number,
   ) {
-    const conditions: SQL[] = [inArray(clients.clinicId, clinicIds), live];
+    const conditions: SQL[] = [inArray(clients.clinicId, clinicIds), live, unrestricted];
     if (after !== undefined) conditions.push(gt(clients.id, after));
     return executor
       .select()
@@ -60,7 +62,7 @@ export const clientsRepository = {
     indexes: { email?: BlindIndex; phone?: BlindIndex; nationalId?: BlindIndex },
     limit: number,
   ) {
-    const conditions: SQL[] = [inArray(clients.clinicId, clinicIds), live];
+    const conditions: SQL[] = [inArray(clients.clinicId, clinicIds), live, unrestricted];
     if (indexes.email) conditions.push(eq(clients.emailIndex, indexes.email));
     if (indexes.phone) conditions.push(eq(clients.phoneIndex, indexes.phone));
     if (indexes.nationalId) conditions.push(eq(clients.nationalIdIndex, indexes.nationalId));

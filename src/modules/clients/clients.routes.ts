@@ -11,6 +11,8 @@ import {
   erasureSchema,
   legalHoldSchema,
   legalHoldStateSchema,
+  restrictionSchema,
+  restrictionStateSchema,
   listClientsQuery,
   searchClientsSchema,
   updateClientSchema,
@@ -149,6 +151,27 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
       if (etag) reply.header('etag', etag);
       return client;
     },
+  );
+
+  app.put(
+    '/v1/clients/:id/restriction',
+    {
+      config: { permission: 'clients.restrict' },
+      schema: {
+        tags: ['data-subject requests'],
+        operationId: 'setClientRestriction',
+        summary: 'Restrict processing of a client (GDPR Art. 18), or lift it',
+        description:
+          'While restricted, the client is left out of lists, searches and recalls, `marketingOptIn` reads `false`, and a client update, a new consent, a new journal entry (a signed draft too) answer 409 `processing_restricted`. Reads by id, withdrawals, amendments, statements, entered-in-error, countersigning, legal hold and erasure are still allowed.',
+        params: clientIdParams,
+        body: restrictionSchema,
+        response: {
+          200: restrictionStateSchema,
+          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) => clients.setRestriction(request.ctx, request.params.id, request.body),
   );
 
   app.put(

@@ -166,7 +166,10 @@ export const clientSchema = z
     address: z
       .object({ street: z.string(), postalCode: z.string(), city: z.string(), country: z.string() })
       .nullable(),
-    marketingOptIn: z.boolean(),
+    marketingOptIn: z.boolean().describe('Always false while processing is restricted'),
+    restricted: z
+      .boolean()
+      .describe('Processing restricted (GDPR Art. 18): left out of lists, searches and recalls'),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
   })
@@ -201,6 +204,24 @@ export const legalHoldStateSchema = z
     since: z.iso.datetime().nullable(),
   })
   .meta({ id: 'LegalHold' });
+
+export const restrictionSchema = z
+  .strictObject({
+    active: z.boolean(),
+    reason: z.string().trim().min(3).max(1000),
+  })
+  .meta({
+    id: 'RestrictionChange',
+    requestExample: { active: true, reason: 'The client disputes the accuracy of an entry' },
+  });
+
+export const restrictionStateSchema = z
+  .object({
+    clientId: z.uuid(),
+    restricted: z.boolean(),
+    changedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'Restriction' });
 
 export const erasureSchema = z
   .strictObject({ reason: freeText(z.string().trim().min(3).max(1000)) })

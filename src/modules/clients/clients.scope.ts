@@ -1,7 +1,7 @@
 import type { RequestContext } from '../../access/context.js';
 import { clinicAccess } from '../../access/scope.js';
 import type { Executor } from '../../db/pool.js';
-import { NotFound } from '../../errors.js';
+import { Conflict, NotFound } from '../../errors.js';
 import { clientsRepository, type ClientRow } from './clients.repository.js';
 
 export interface ClientScopeOptions {
@@ -59,4 +59,29 @@ export function inScope<T extends { clinicId: string }>(
       reason: 'clinic_scope',
     },
   });
+}
+
+/**
+ * While processing is restricted (GDPR Art. 18) nothing new is recorded about the client:
+ * 409 `processing_restricted`, audited as a refused change.
+ */
+export function refuseWhileRestricted(
+  client: { restricted: boolean },
+  clientId: string,
+  action: string,
+): void {
+  if (!client.restricted) return;
+  throw Conflict.rule(
+    'processing_restricted',
+    "Processing of this client's data is restricted; nothing new may be recorded.",
+    {
+      audit: {
+        action,
+        resourceType: 'client',
+        resourceId: clientId,
+        clientId,
+        reason: 'processing_restricted',
+      },
+    },
+  );
 }

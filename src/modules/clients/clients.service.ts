@@ -18,7 +18,7 @@ import type {
   SearchClientsInput,
   UpdateClientInput,
 } from './clients.schemas.js';
-import { scopedClient } from './clients.scope.js';
+import { refuseWhileRestricted, scopedClient } from './clients.scope.js';
 
 export type { RetentionSource } from './clients.erasure.js';
 
@@ -211,6 +211,7 @@ export function createClientsService(deps: ClientsServiceDeps) {
             'The client has changed since you read it (If-Match); read it again and retry.',
           );
         }
+        refuseWhileRestricted(current, id, 'client.update');
         const cipher = await keys.cipherFor(tx, id);
         const before = presentClient(cipher, current);
         assertBirthDateMatches(
@@ -252,6 +253,31 @@ export function createClientsService(deps: ClientsServiceDeps) {
         const state = { clientId: id, ...legalHoldOf(row, cipher) };
         await ctx.idempotency?.remember(tx, { clientId: id, body: state });
         return state;
+      });
+    },
+
+    /** Restriction of processing (GDPR Art. 18): set or lifted, the reason sealed. */
+    async setRestriction(
+      ctx: RequestContext,
+      id: string,
+      change: { active: boolean; reason: string },
+    ) {
+      return db.transaction(async (tx) => {
+        await scopedClient(tx, ctx, id, 'client.restriction', { forUpdate: true });
+        const cipher = await keys.cipherFor(tx, id);
+        const changedAt = clock();
+        const row = await repo.update(tx, id, {
+          restricted: change.active,
+          restrictionReason: cipher.seal(CLIENT_FIELDS.restrictionReason, id, change.reason),
+          restrictionChangedAt: changedAt,
+        });
+        await audit.write(tx, ctx, [
+          {
+            ...event('client.restriction', id),
+            reason: change.active ? 'restriction_on' : 'restriction_off',
+          },
+        ]);
+        return { clientId: id, restricted: row.restricted, changedAt: changedAt.toISOString() };
       });
     },
 

@@ -5,7 +5,7 @@ import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, Conflict, NotFound } from '../../errors.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
 import { CLIENT_FIELDS } from '../clients/clients.fields.js';
-import { scopedClient } from '../clients/clients.scope.js';
+import { refuseWhileRestricted, scopedClient } from '../clients/clients.scope.js';
 import { findUserById } from '../auth/auth.repository.js';
 import { PHOTO_SCOPES } from '../templates/templates.schemas.js';
 import { templatesRepository, type TemplateRow } from '../templates/templates.repository.js';
@@ -115,6 +115,7 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
         const { client } = await scopedClient(tx, ctx, clientId, 'consent.create', {
           forShare: true,
         });
+        refuseWhileRestricted(client, clientId, 'consent.create');
         const template = await templatesRepository.find(tx, input.templateId);
         if (!template) {
           throw new BadRequest('The request is not valid.', [

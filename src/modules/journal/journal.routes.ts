@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { MethodNotAllowed } from '../../errors.js';
 import { timeIdCursor } from '../../schemas/cursor.js';
@@ -18,8 +19,16 @@ import {
   entrySchema,
   listEntriesQuery,
   statementSchema,
+  createDraftSchema,
+  draftParams,
+  draftSchema,
+  draftSummaryPageSchema,
+  updateDraftSchema,
 } from './journal.schemas.js';
 import { createJournalService } from './journal.service.js';
+import { createDraftsService } from './journal.drafts.js';
+import { idCursor } from '../../schemas/cursor.js';
+import { pageQuerySchema } from '../../schemas/page.js';
 
 /** The treatment journal (API.md "Journal"): practitioners only; entries never change. */
 export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> = async (
@@ -33,6 +42,13 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
     audit: app.audit,
     clock: app.clock,
     lateEntryHours: options.lateEntryHours,
+  });
+  const drafts = createDraftsService({
+    db: app.db,
+    keys: app.keys,
+    audit: app.audit,
+    clock: app.clock,
+    journal,
   });
 
   app.post(
@@ -210,6 +226,134 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
             request.body.text,
           ),
         ),
+  );
+
+  app.post(
+    '/v1/clients/:id/journal-drafts',
+    {
+      config: { permission: 'journal.drafts' },
+      schema: {
+        tags: ['journal drafts'],
+        operationId: 'createJournalDraft',
+        summary: 'Start a draft of a journal entry (any subset of its fields)',
+        description:
+          'Not yet part of the record: only its author sees it, it is never exported, and it is sealed under the client key like entries.',
+        params: clientJournalParams,
+        body: createDraftSchema,
+        response: {
+          201: draftSchema,
+          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await drafts.create(request.ctx, request.params.id, request.body)),
+  );
+
+  app.get(
+    '/v1/clients/:id/journal-drafts/:draftId',
+    {
+      config: { permission: 'journal.drafts' },
+      schema: {
+        tags: ['journal drafts'],
+        operationId: 'getJournalDraft',
+        summary: 'Read one of your drafts (anyone else: 404)',
+        params: draftParams,
+        response: { 200: draftSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
+      },
+    },
+    async (request) => drafts.get(request.ctx, request.params.id, request.params.draftId),
+  );
+
+  app.patch(
+    '/v1/clients/:id/journal-drafts/:draftId',
+    {
+      config: { permission: 'journal.drafts' },
+      schema: {
+        tags: ['journal drafts'],
+        operationId: 'updateJournalDraft',
+        summary: 'Change one of your drafts: given fields replace, `null` removes',
+        params: draftParams,
+        body: updateDraftSchema,
+        response: {
+          200: draftSchema,
+          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) =>
+      drafts.update(request.ctx, request.params.id, request.params.draftId, request.body),
+  );
+
+  app.delete(
+    '/v1/clients/:id/journal-drafts/:draftId',
+    {
+      config: { permission: 'journal.drafts' },
+      schema: {
+        tags: ['journal drafts'],
+        operationId: 'deleteJournalDraft',
+        summary: 'Discard one of your drafts',
+        params: draftParams,
+        response: {
+          204: z.null().describe('Discarded'),
+          ...problemResponses(400, 404, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) => {
+      await drafts.remove(request.ctx, request.params.id, request.params.draftId);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/v1/clients/:id/journal-drafts/:draftId/sign',
+    {
+      config: { permission: 'journal.drafts' },
+      schema: {
+        tags: ['journal drafts'],
+        operationId: 'signJournalDraft',
+        summary: 'Sign a draft: it becomes a journal entry, and the draft is gone',
+        description:
+          'Under the same rules (and 409 rules) as a direct write; 400 names each field a complete entry lacks (`draft.<field>`). `recordedLate` counts from the signature.',
+        params: draftParams,
+        response: {
+          201: entrySchema,
+          ...problemResponses(400, 404, 409, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .code(201)
+        .send(await drafts.sign(request.ctx, request.params.id, request.params.draftId)),
+  );
+
+  app.get(
+    '/v1/journal-drafts',
+    {
+      config: { permission: 'journal.drafts' },
+      schema: {
+        tags: ['journal drafts'],
+        operationId: 'listMyJournalDrafts',
+        summary: 'Your unsigned drafts, oldest first (no clinical text)',
+        querystring: pageQuerySchema,
+        response: {
+          200: draftSummaryPageSchema,
+          ...problemResponses(400, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request) => {
+      const page = await drafts.listMine(request.ctx, {
+        limit: request.query.limit,
+        after: idCursor.decode(request.query.cursor),
+      });
+      return {
+        items: page.items,
+        nextCursor: page.last === null ? null : idCursor.encode(page.last),
+      };
+    },
   );
 
   // Entries never change and are never deleted: the methods exist only to say so.

@@ -24,36 +24,37 @@ export const productSchema = z
   })
   .meta({ id: 'JournalProductInput' });
 
-export const createEntrySchema = z
-  .strictObject({
-    treatmentType: treatmentTypeSchema,
-    performedAt: dateTimeInput(),
-    notes: prose(20_000),
-    treatedAreas: z.array(text(100)).max(50).optional(),
-    products: z.array(productSchema).max(50).optional(),
-    performedBy: z
-      .uuid()
-      .optional()
-      .describe(
-        "Who performed the treatment (default: the caller); a practitioner of the client's clinic",
-      ),
-    responsibleId: z
-      .uuid()
-      .optional()
-      .describe(
-        "The authorised practitioner of the client's clinic responsible for a delegated treatment",
-      ),
-  })
-  .meta({
-    id: 'JournalEntryCreate',
-    requestExample: {
-      treatmentType: 'botox',
-      performedAt: '2026-01-15T10:30:00Z',
-      notes: 'Glabella 20 E; no bruising.',
-      treatedAreas: ['glabella'],
-      products: [{ name: 'Botox 100 E', batchNumber: 'C3709C3', quantity: 20, unit: 'E' }],
-    },
-  });
+/** An entry's fields, shared by a direct write and a draft (where each is optional). */
+const entryFields = {
+  treatmentType: treatmentTypeSchema,
+  performedAt: dateTimeInput(),
+  notes: prose(20_000),
+  treatedAreas: z.array(text(100)).max(50).optional(),
+  products: z.array(productSchema).max(50).optional(),
+  performedBy: z
+    .uuid()
+    .optional()
+    .describe(
+      "Who performed the treatment (default: the caller); a practitioner of the client's clinic",
+    ),
+  responsibleId: z
+    .uuid()
+    .optional()
+    .describe(
+      "The authorised practitioner of the client's clinic responsible for a delegated treatment",
+    ),
+};
+
+export const createEntrySchema = z.strictObject(entryFields).meta({
+  id: 'JournalEntryCreate',
+  requestExample: {
+    treatmentType: 'botox',
+    performedAt: '2026-01-15T10:30:00Z',
+    notes: 'Glabella 20 E; no bruising.',
+    treatedAreas: ['glabella'],
+    products: [{ name: 'Botox 100 E', batchNumber: 'C3709C3', quantity: 20, unit: 'E' }],
+  },
+});
 
 export type CreateEntryInput = z.output<typeof createEntrySchema>;
 
@@ -154,3 +155,79 @@ export const listEntriesQuery = pageQuerySchema.extend({
     .transform((value) => value === 'true')
     .describe('Also list entries marked entered-in-error'),
 });
+
+/** A draft: any subset of an entry's fields (API.md "Journal", drafts). */
+export const createDraftSchema = z
+  .strictObject(entryFields)
+  .partial()
+  .meta({
+    id: 'JournalDraftCreate',
+    requestExample: { treatmentType: 'botox', notes: 'Glabella: started, 10 E so far.' },
+  });
+export type CreateDraftInput = z.output<typeof createDraftSchema>;
+
+/** A change of a draft: the fields given replace the draft's; `null` removes one. */
+export const updateDraftSchema = z
+  .strictObject({
+    treatmentType: entryFields.treatmentType.nullable(),
+    performedAt: entryFields.performedAt.nullable(),
+    notes: entryFields.notes.nullable(),
+    treatedAreas: entryFields.treatedAreas.unwrap().nullable(),
+    products: entryFields.products.unwrap().nullable(),
+    performedBy: entryFields.performedBy.unwrap().nullable(),
+    responsibleId: entryFields.responsibleId.unwrap().nullable(),
+  })
+  .partial()
+  .refine((body) => Object.keys(body).length > 0, 'name at least one field to change')
+  .meta({ id: 'JournalDraftUpdate', requestExample: { notes: 'Glabella 20 E; no bruising.' } });
+export type UpdateDraftInput = z.output<typeof updateDraftSchema>;
+
+const draftFieldsOut = {
+  treatmentType: z.string().optional(),
+  performedAt: z.iso.datetime({ offset: true }).optional(),
+  notes: z.string().optional(),
+  treatedAreas: z.array(z.string()).optional(),
+  products: z
+    .array(
+      z.object({
+        name: z.string(),
+        batchNumber: z.string(),
+        quantity: z.number().nullable(),
+        unit: z.string().nullable(),
+        supplier: z.string().nullable(),
+      }),
+    )
+    .optional(),
+  performedBy: z.uuid().optional(),
+  responsibleId: z.uuid().optional(),
+};
+
+export const draftSchema = z
+  .object({
+    id: z.uuid(),
+    clientId: z.uuid(),
+    authorId: z.uuid(),
+    ...draftFieldsOut,
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'JournalDraft', description: 'Not yet part of the record' });
+export type Draft = z.output<typeof draftSchema>;
+
+/** The caller's drafts as a work list: no clinical text. */
+export const draftSummarySchema = z
+  .object({
+    id: z.uuid(),
+    clientId: z.uuid(),
+    treatmentType: z.string().nullable(),
+    performedAt: z.iso.datetime({ offset: true }).nullable(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'JournalDraftSummary' });
+export type DraftSummary = z.output<typeof draftSummarySchema>;
+export const draftSummaryPageSchema = z
+  .object({ items: z.array(draftSummarySchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'JournalDraftSummaryPage' });
+
+export const draftParams = z.strictObject({ id: z.uuid(), draftId: z.uuid() });

@@ -6,7 +6,7 @@ import type { Database, Executor } from '../../db/pool.js';
 import type { JournalProduct } from '../../db/schema/journal.js';
 import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
-import { inScope, scopedClient } from '../clients/clients.scope.js';
+import { inScope, refuseWhileRestricted, scopedClient } from '../clients/clients.scope.js';
 import {
   JOURNAL_FIELDS,
   presentAmendment,
@@ -91,6 +91,14 @@ export function createJournalService(deps: JournalServiceDeps) {
     return { breakGlass, cipher, entries: found.entries, additions: found.additions };
   }
 
+  async function draftExists(draftId: string, authorId: string): Promise<boolean> {
+    const { rowCount } = await pool.query(
+      'SELECT 1 FROM journal_drafts WHERE id = $1 AND author_id = $2',
+      [draftId, authorId],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   /** The entry of this client, read again after a change, as the API shows it. */
   async function entryNow(
     executor: Executor,
@@ -104,7 +112,16 @@ export function createJournalService(deps: JournalServiceDeps) {
   }
 
   return {
-    async create(ctx: RequestContext, clientId: string, input: CreateEntryInput): Promise<Entry> {
+    /**
+     * Writes an entry (or signs a draft into one: the draft is deleted by the same statement,
+     * and the write fails with 404 if the draft went away meanwhile).
+     */
+    async create(
+      ctx: RequestContext,
+      clientId: string,
+      input: CreateEntryInput,
+      options: { draftId?: string } = {},
+    ): Promise<Entry> {
       const actor = actorOf(ctx);
       const createdAt = clock();
       const performedAt = new Date(input.performedAt);
@@ -138,6 +155,7 @@ export function createJournalService(deps: JournalServiceDeps) {
           staffIds,
         });
         const { client } = inScope(ctx, clientId, context.client, 'journal.create');
+        refuseWhileRestricted(client, clientId, 'journal.create');
         const staff = new Map(context.staff.map((member) => [member.id, member]));
         const performer = staff.get(performedBy);
         if (!performer?.practitionerOfClinic) {
@@ -188,15 +206,25 @@ export function createJournalService(deps: JournalServiceDeps) {
           clientId,
           seal: (rowId) => cipher.seal(RESPONSE_FIELD, rowId, entry),
         });
+        const events = [event('journal.create', clientId, { type: 'journal_entry', id })];
+        if (options.draftId !== undefined) {
+          events.push(
+            event('journal_draft.sign', clientId, { type: 'journal_draft', id: options.draftId }),
+          );
+        }
         const written = await insertEntryWithEvent(
           pool,
           ctx,
           row,
           batchIndexes.map((batchIndex) => ({ id: uuidv7(), batchIndex })),
-          [event('journal.create', clientId, { type: 'journal_entry', id })],
+          events,
           claim,
+          options.draftId ?? null,
         );
         if (written) return entry;
+        if (options.draftId !== undefined && !(await draftExists(options.draftId, actor.userId))) {
+          throw new NotFound('Journal draft not found.');
+        }
         // Nothing written: a concurrent duplicate holds the key (409), or the read changed.
         await ctx.idempotency?.assertFree(db);
         if (attempt >= 3) {

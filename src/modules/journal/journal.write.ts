@@ -10,7 +10,7 @@ import { clients } from '../../db/schema/clients.js';
 import { consentTemplates } from '../../db/schema/consent-templates.js';
 import { consents } from '../../db/schema/consents.js';
 import { idempotencyKeys } from '../../db/schema/idempotency-keys.js';
-import { journalEntries, journalProducts } from '../../db/schema/journal.js';
+import { journalDrafts, journalEntries, journalProducts } from '../../db/schema/journal.js';
 import { auditedStatement, type AuditPart } from '../audit/audit.statement.js';
 import type { AuditEventInput } from '../audit/audit.types.js';
 import type { EntryRow } from './journal.repository.js';
@@ -19,7 +19,8 @@ import type { CoveringConsent } from './journal.rules.js';
 /** What a journal write reads first, in one round trip. */
 export interface JournalWriteContext {
   /** Undefined when the client does not exist or has been erased. */
-  client: { id: string; clinicId: string; dateOfBirth: Sealed<string> } | undefined;
+  client:
+    { id: string; clinicId: string; dateOfBirth: Sealed<string>; restricted: boolean } | undefined;
   key: WrappedDataKey | null;
   /** Oldest signature first; empty unless the client is in the caller's clinics. */
   covering: CoveringConsent[];
@@ -65,6 +66,7 @@ export function createWriteContextReader(db: Database) {
     .select({
       clinicId: clients.clinicId,
       dateOfBirth: clients.dateOfBirth,
+      restricted: clients.restricted,
       kekId: clientDataKeys.kekId,
       wrapped: clientDataKeys.wrapped,
       covering: sql<
@@ -110,7 +112,12 @@ export function createWriteContextReader(db: Database) {
     });
     if (!row) return { client: undefined, key: null, covering: [], staff: [] };
     return {
-      client: { id: query.clientId, clinicId: row.clinicId, dateOfBirth: row.dateOfBirth },
+      client: {
+        id: query.clientId,
+        clinicId: row.clinicId,
+        dateOfBirth: row.dateOfBirth,
+        restricted: row.restricted,
+      },
       key:
         row.kekId !== null && row.wrapped !== null
           ? { kekId: row.kekId, wrapped: row.wrapped }
@@ -157,6 +164,8 @@ const ENTRY_COLUMNS = [
 type EntryParams = { [K in (typeof ENTRY_COLUMNS)[number]]: unknown } & {
   productIds: string[];
   batchIndexes: BlindIndex[];
+  /** The draft the entry is signed from (deleted with the write), or null. */
+  draftId: string | null;
 };
 
 /** The Idempotency-Key row of a keyed write (modules/idempotency), as statement values. */
@@ -225,6 +234,8 @@ function entryInsert(keyed = false): SQL {
       sql`, `,
     )}
     WHERE ${stillWritable()}${keyed ? sql` AND EXISTS (SELECT 1 FROM claim)` : sql``}
+      AND (${w.draftId}::uuid IS NULL OR EXISTS (
+        SELECT 1 FROM ${journalDrafts} WHERE ${journalDrafts.id} = ${w.draftId}::uuid AND ${journalDrafts.authorId} = ${w.authorId}::uuid))
     RETURNING ${journalEntries.id}`;
 }
 
@@ -252,6 +263,9 @@ function insertEntry(audit: AuditPart, keyed: boolean): SQL {
       )})
       SELECT p.id, entry.id, ${w.clientId}::uuid, ${w.clinicId}::uuid, p.batch_index, ${w.performedAt}::timestamptz
       FROM entry CROSS JOIN unnest(${w.productIds}::uuid[], ${w.batchIndexes}::bytea[]) AS p(id, batch_index)
+    ),
+    signed_draft AS (
+      DELETE FROM ${journalDrafts} WHERE ${journalDrafts.id} = ${w.draftId}::uuid AND EXISTS (SELECT 1 FROM entry)
     )
     ${audit.perRowOf(sql`entry`)}`;
 }
@@ -274,9 +288,11 @@ export async function insertEntryWithEvent(
   products: { id: string; batchIndex: BlindIndex }[],
   events: AuditEventInput[],
   claim?: IdempotencyRowValues,
+  draftId: string | null = null,
 ): Promise<boolean> {
   const params: EntryParams = {
     ...entry,
+    draftId,
     performedAt: entry.performedAt.toISOString(),
     createdAt: entry.createdAt.toISOString(),
     productIds: products.map((product) => product.id),

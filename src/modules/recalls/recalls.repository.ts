@@ -18,12 +18,14 @@ function matching(query: RecallPageQuery): SQL | undefined {
     eq(journalProducts.batchIndex, query.batch),
     query.clinicIds === null ? undefined : inArray(journalProducts.clinicId, query.clinicIds),
     isNull(clients.erasedAt),
+    // Restriction of processing (GDPR Art. 18) leaves the client out of recalls.
+    eq(clients.restricted, false),
   );
 }
 
 export const recallsRepository = {
   /**
-   * One page of the live clients (of the query's clinics) treated with a product of the batch,
+   * One page of the live, unrestricted clients (of the query's clinics) treated with a product of the batch,
    * in id order: up to `limit + 1` ids, so the caller knows whether another page follows.
    */
   async clientIdsWithBatch(executor: Executor, query: RecallPageQuery): Promise<string[]> {

@@ -19,7 +19,16 @@ export const subjectExportSchema = z
     ),
     consents: z.array(consentDetailSchema),
     journal: z.array(entrySchema),
-    accessLog: z.array(auditEventSchema),
+    accessLog: z
+      .array(
+        auditEventSchema.extend({
+          actorDisplayName: z
+            .string()
+            .nullable()
+            .describe('The display name of the acting user (null for the system)'),
+        }),
+      )
+      .describe('Who read or changed the client, newest first, with the actor’s name and role'),
   })
   .meta({ id: 'SubjectExport' });
 

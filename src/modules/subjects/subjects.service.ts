@@ -8,6 +8,7 @@ import type { ClientsService } from '../clients/clients.service.js';
 import { presentConsentDetail } from '../consents/consents.present.js';
 import { consentsRepository } from '../consents/consents.repository.js';
 import type { JournalService } from '../journal/journal.service.js';
+import { staffNamesOf } from '../users/users.repository.js';
 import type { SubjectExport } from './subjects.schemas.js';
 
 export interface SubjectsServiceDeps {
@@ -29,6 +30,9 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
       const accessLog: AuditEvent[] = [];
       for await (const event of streamAuditEvents(deps.pool, { clientId })) accessLog.push(event);
       accessLog.reverse();
+      const names = await staffNamesOf(deps.db, [
+        ...new Set(accessLog.flatMap((event) => (event.actorId === null ? [] : [event.actorId]))),
+      ]);
       const document: SubjectExport = {
         exportedAt: deps.clock().toISOString(),
         client: opened.client,
@@ -38,7 +42,13 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
           presentConsentDetail(opened.cipher, row.consent, row.template),
         ),
         journal,
-        accessLog,
+        accessLog: accessLog.map((event) => ({
+          ...event,
+          actorDisplayName:
+            event.actorId === null ? null : (names.get(event.actorId)?.displayName ?? null),
+          // The role the actor acted in, as the event recorded it (it may have changed since).
+          actorRole: event.actorRole ?? names.get(event.actorId ?? '')?.role ?? null,
+        })),
       };
       await deps.audit.record(ctx, [
         {

@@ -1,4 +1,4 @@
-import { asc, eq, gt } from 'drizzle-orm';
+import { asc, eq, gt, inArray } from 'drizzle-orm';
 import type { Role } from '../../access/roles.js';
 import type { Executor } from '../../db/pool.js';
 import { userClinics, users } from '../../db/schema/index.js';
@@ -68,4 +68,17 @@ export async function updateUser(
 export async function anyUserExists(db: Executor): Promise<boolean> {
   const rows = await db.select({ id: users.id }).from(users).limit(1);
   return rows.length > 0;
+}
+
+/** Display names and roles of these users (for an access log a person can read). */
+export async function staffNamesOf(
+  db: Executor,
+  ids: readonly string[],
+): Promise<Map<string, { displayName: string; role: Role }>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .select({ id: users.id, displayName: users.displayName, role: users.role })
+    .from(users)
+    .where(inArray(users.id, [...ids]));
+  return new Map(rows.map((row) => [row.id, { displayName: row.displayName, role: row.role }]));
 }
