@@ -27,15 +27,18 @@ export async function findUserById(db: Executor, id: string): Promise<UserWithCl
   return row ? { ...row.user, clinicIds: row.clinicIds } : null;
 }
 
-/** Usernames match regardless of case, as the unique index does. */
+/**
+ * Usernames match regardless of case, as the unique index does: `canonical` is the name as
+ * throttle.ts `canonicalUsername` made it (the one normalisation of lookup and throttle).
+ */
 export async function findUserByUsername(
   db: Executor,
-  username: string,
+  canonical: string,
 ): Promise<UserWithClinics | null> {
   const rows = await db
     .select({ user: users, clinicIds: clinicIdsOf })
     .from(users)
-    .where(sql`lower(${users.username}) = lower(${username})`)
+    .where(sql`lower(${users.username}) = ${canonical}`)
     .limit(1);
   const row = rows[0];
   return row ? { ...row.user, clinicIds: row.clinicIds } : null;
