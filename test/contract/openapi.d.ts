@@ -978,7 +978,7 @@ export interface components {
       /** Format: uuid */
       templateId: string;
       signerName: string;
-      /** @description A PNG of at most 256 KiB (decoded), base64 (RFC 4648, padded) */
+      /** @description A PNG of at most 256 KiB (decoded) and 4096 × 4096 pixels, base64 (RFC 4648, padded) */
       signatureImage?: string;
       /** @description The answers to the template's questions: at most 16 KiB as JSON (UTF-8), nested at most 5 levels, keys at most 200 characters */
       answers?: {
