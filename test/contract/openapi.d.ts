@@ -122,6 +122,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/users/{id}/mfa/reset': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Remove another user's second factor and end their sessions
+     * @description The user logs in with the password alone until they enrol again (unless their role requires a second factor: then the login gives an enrolment-only session). Your own: 403.
+     */
+    post: operations['resetUserMfa'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/auth/mfa/confirm': {
     parameters: {
       query?: never;
@@ -634,6 +654,37 @@ export interface components {
     };
     /**
      * @example {
+     *       "username": "dr.hansen",
+     *       "password": "another long password",
+     *       "role": "practitioner",
+     *       "displayName": "Dr. Hansen",
+     *       "clinicIds": [
+     *         "01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f"
+     *       ]
+     *     }
+     */
+    UserCreate: {
+      username: string;
+      password: string;
+      /** @enum {string} */
+      role: 'reception' | 'practitioner' | 'auditor' | 'admin';
+      displayName: string;
+      clinicIds: string[];
+    };
+    /**
+     * @example {
+     *       "displayName": "Dr. Karen Hansen"
+     *     }
+     */
+    UserUpdate: {
+      /** @enum {string} */
+      role?: 'reception' | 'practitioner' | 'auditor' | 'admin';
+      displayName?: string;
+      clinicIds?: string[];
+      disabled?: boolean;
+    };
+    /**
+     * @example {
      *       "username": "admin",
      *       "password": "choose 12 to 128 characters"
      *     }
@@ -759,37 +810,6 @@ export interface components {
        * @description Events committed but not sealed yet
        */
       pending: number;
-    };
-    /**
-     * @example {
-     *       "username": "dr.hansen",
-     *       "password": "another long password",
-     *       "role": "practitioner",
-     *       "displayName": "Dr. Hansen",
-     *       "clinicIds": [
-     *         "01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f"
-     *       ]
-     *     }
-     */
-    UserCreate: {
-      username: string;
-      password: string;
-      /** @enum {string} */
-      role: 'reception' | 'practitioner' | 'auditor' | 'admin';
-      displayName: string;
-      clinicIds: string[];
-    };
-    /**
-     * @example {
-     *       "displayName": "Dr. Karen Hansen"
-     *     }
-     */
-    UserUpdate: {
-      /** @enum {string} */
-      role?: 'reception' | 'practitioner' | 'auditor' | 'admin';
-      displayName?: string;
-      clinicIds?: string[];
-      disabled?: boolean;
     };
     Address: {
       street: string;
@@ -1781,6 +1801,124 @@ export interface operations {
       };
       /** @description State conflict; `rule` names the rule where there is one */
       409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  resetUserMfa: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Second factor removed; their sessions ended */
+      204: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;

@@ -6,6 +6,7 @@ import {
   problemResponses,
 } from '../../schemas/responses.js';
 import { userSchema } from '../../schemas/user.js';
+import { userIdParamsSchema } from '../users/users.schemas.js';
 import {
   loginBodySchema,
   loginResponseSchema,
@@ -108,6 +109,30 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => auth.enroll(request.ctx),
+  );
+
+  app.post(
+    '/v1/users/:id/mfa/reset',
+    {
+      config: { permission: 'users.manage' },
+      schema: {
+        tags: ['users'],
+        operationId: 'resetUserMfa',
+        summary: "Remove another user's second factor and end their sessions",
+        description:
+          'The user logs in with the password alone until they enrol again (unless their role ' +
+          'requires a second factor: then the login gives an enrolment-only session). Your own: 403.',
+        params: userIdParamsSchema,
+        response: {
+          204: z.null().describe('Second factor removed; their sessions ended'),
+          ...problemResponses(404, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) => {
+      await auth.reset(request.ctx, request.params.id);
+      return reply.code(204).send(null);
+    },
   );
 
   app.post(

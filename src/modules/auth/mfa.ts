@@ -1,8 +1,13 @@
 import { actorOf, type RequestContext } from '../../access/context.js';
 import type { Database } from '../../db/pool.js';
-import { BadRequest, Conflict, NotFound } from '../../errors.js';
+import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors.js';
 import type { AuditDoor } from '../audit/audit.types.js';
-import { claimTotpCounter, findUserById, updateCredentials } from './auth.repository.js';
+import {
+  claimTotpCounter,
+  findUserById,
+  revokeUserSessions,
+  updateCredentials,
+} from './auth.repository.js';
 import { matchTotp, newTotpSecret, totpEnrollment } from './totp.js';
 import type { TotpSecretBox } from './totp-secret.js';
 
@@ -59,6 +64,37 @@ export function createMfa(deps: MfaDeps) {
       await db.transaction(async (tx) => {
         await updateCredentials(tx, user.id, { totpConfirmedAt: clock(), updatedAt: clock() });
         await audit.write(tx, ctx, [event('auth.mfa.confirm', user.id)]);
+      });
+    },
+
+    /**
+     * `POST /v1/users/:id/mfa/reset` (admin): another user's second factor is removed (confirmed
+     * or pending) and their sessions end, with the event, in one transaction. Never one's own:
+     * an admin who could reset their own factor would make a stolen password enough.
+     */
+    async reset(ctx: RequestContext, userId: string): Promise<void> {
+      const actor = actorOf(ctx);
+      if (userId === actor.userId) {
+        throw new Forbidden('You cannot reset your own second factor; ask another admin.', {
+          audit: {
+            action: 'auth.mfa.reset',
+            resourceType: 'user',
+            resourceId: userId,
+            reason: 'own_factor',
+          },
+        });
+      }
+      await db.transaction(async (tx) => {
+        const user = await findUserById(tx, userId);
+        if (!user) throw new NotFound('No such user.');
+        const at = clock();
+        await updateCredentials(tx, user.id, {
+          totpSecret: null,
+          totpConfirmedAt: null,
+          updatedAt: at,
+        });
+        await revokeUserSessions(tx, user.id, 'mfa_reset', at);
+        await audit.write(tx, ctx, [event('auth.mfa.reset', user.id)]);
       });
     },
   };
