@@ -114,7 +114,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Start TOTP enrolment: a new secret for an authenticator app */
+    /**
+     * Start TOTP enrolment: a new secret for an authenticator app
+     * @description Needs a login less than 5 minutes old, or `password` in the body (401 otherwise). A body is optional.
+     */
     post: operations['enrollMfa'];
     delete?: never;
     options?: never;
@@ -739,6 +742,15 @@ export interface components {
     MfaEnrollment: {
       secret: string;
       otpauthUrl: string;
+    };
+    /**
+     * @example {
+     *       "password": "choose 12 to 128 characters"
+     *     }
+     */
+    MfaEnrollRequest: {
+      /** @description Your password: needed when your login is 5 minutes old or more */
+      password?: string;
     };
     /**
      * @example {
@@ -1747,7 +1759,16 @@ export interface operations {
       path?: never;
       cookie?: never;
     };
-    requestBody?: never;
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "password": "choose 12 to 128 characters"
+         *     }
+         */
+        'application/json': components['schemas']['MfaEnrollRequest'];
+      };
+    };
     responses: {
       /** @description OK */
       200: {

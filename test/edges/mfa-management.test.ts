@@ -86,3 +86,38 @@ t.test('POST /v1/users/:id/mfa/reset', async (t) => {
   });
   t.equal(notAdmin.statusCode, 403, 'only admins');
 });
+
+t.test('enrolling needs a login under 5 minutes old, or the password again', async (t) => {
+  const clock = fakeClock();
+  const { app } = await buildTestApp(t, { build: { now: clock.now } });
+  const user = await loginAs(app, { role: 'reception' });
+  const enroll = (payload?: Record<string, unknown>) =>
+    app.inject({
+      method: 'POST',
+      url: '/v1/auth/mfa/enroll',
+      headers: user.headers,
+      ...(payload && { payload }),
+    });
+  clock.advance(4 * 60_000);
+  t.equal((await enroll()).statusCode, 200, 'a login 4 minutes old: 200');
+  clock.advance(60_000);
+  const stale = await enroll();
+  t.equal(stale.statusCode, 401, 'a login 5 minutes old: 401');
+  t.match(stale.json(), { detail: /5 minutes/ });
+  t.equal(
+    (await enroll({ password: 'not the password' })).statusCode,
+    401,
+    'a wrong password: 401',
+  );
+  const withPassword = await enroll({ password: user.password });
+  t.equal(withPassword.statusCode, 200, 'the password again: 200');
+  t.ok(withPassword.json<{ secret: string }>().secret, 'a secret');
+  const { rows } = await app.pool.query<{ outcome: string; reason: string | null }>(
+    "SELECT outcome, reason FROM audit_events WHERE action = 'auth.mfa.enroll' ORDER BY seq",
+  );
+  t.same(
+    rows.map((row) => `${row.outcome}:${row.reason}`),
+    ['success:null', 'denied:login_not_fresh', 'denied:bad_password', 'success:null'],
+    'every attempt audited',
+  );
+});

@@ -55,6 +55,16 @@ export async function updateCredentials(
   await db.update(users).set(patch).where(eq(users.id, id));
 }
 
+/** When a session was opened (its login), or null when there is no such session. */
+export async function sessionOpenedAt(db: Executor, sessionId: string): Promise<Date | null> {
+  const rows = await db
+    .select({ createdAt: sessions.createdAt })
+    .from(sessions)
+    .where(eq(sessions.id, sessionId))
+    .limit(1);
+  return rows[0]?.createdAt ?? null;
+}
+
 export interface SessionState {
   id: string;
   kind: SessionKind;

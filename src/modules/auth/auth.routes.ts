@@ -11,6 +11,7 @@ import {
   loginBodySchema,
   loginResponseSchema,
   mfaConfirmBodySchema,
+  mfaEnrollBodySchema,
   mfaEnrollResponseSchema,
   refreshBodySchema,
   refreshResponseSchema,
@@ -98,17 +99,24 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/auth/mfa/enroll',
     {
       config: { permission: 'self', mfaEnrollment: true },
+      // The body is optional (most enrolments follow a fresh login): none reads as {}.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         tags: ['auth'],
         operationId: 'enrollMfa',
         summary: 'Start TOTP enrolment: a new secret for an authenticator app',
+        description:
+          'Needs a login less than 5 minutes old, or `password` in the body (401 otherwise). A body is optional.',
+        body: mfaEnrollBodySchema,
         response: {
           200: mfaEnrollResponseSchema,
           ...problemResponses(404, 409, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
         },
       },
     },
-    async (request) => auth.enroll(request.ctx),
+    async (request) => auth.enroll(request.ctx, request.body),
   );
 
   app.post(
