@@ -189,6 +189,27 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
       }),
     },
   },
+  'POST /v1/users/:id/mfa/reset': {
+    ok: 204,
+    clinicScoped: false,
+    build: {
+      own: async (ctx) => ({
+        method: 'POST',
+        url: `/v1/users/${await userIn(ctx, ctx.ownClinicId)}/mfa/reset`,
+        headers: ctx.headers,
+      }),
+      other: async (ctx) => ({
+        method: 'POST',
+        url: `/v1/users/${await userIn(ctx, ctx.otherClinicId)}/mfa/reset`,
+        headers: ctx.headers,
+      }),
+      missing: async (ctx) => ({
+        method: 'POST',
+        url: `/v1/users/${uuidv7()}/mfa/reset`,
+        headers: ctx.headers,
+      }),
+    },
+  },
   'POST /v1/clinics': {
     ok: 201,
     clinicScoped: false,

@@ -4,10 +4,11 @@ import { buildTestApp } from '../helpers/app.js';
 import { createClinic, fakeClock, loginAs } from '../helpers/auth.js';
 import { makeClient } from '../helpers/clients.js';
 import { publishTemplate } from '../helpers/templates.js';
+import { pngBytes } from '../helpers/png.js';
 
 type Json = Record<string, unknown>;
-const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const png = (size = 64) => Buffer.concat([PNG_MAGIC, Buffer.alloc(size - 8, 7)]).toString('base64');
+const png = (size = 64, width = 300, height = 120) =>
+  pngBytes({ size, width, height }).toString('base64');
 
 /** Written independently of the service: sorted keys, no whitespace (RFC 8785 style). */
 function canonical(value: unknown): string {
@@ -103,6 +104,16 @@ t.test('consents: record, read, hash, withdraw, scope', async (t) => {
     const bad: [Json, string][] = [
       [{ signatureImage: Buffer.from('GIF89a-not-a-png').toString('base64') }, 'PNG'],
       [{ signatureImage: png(256 * 1024 + 1) }, 'at most 256 KiB'],
+      [{ signatureImage: png(64, 100_000, 100_000) }, 'at most 4096 × 4096 pixels'],
+      [{ signatureImage: png(64, 4097, 10) }, 'at most 4096 × 4096 pixels'],
+      [
+        {
+          signatureImage: Buffer.concat([pngBytes().subarray(0, 8), Buffer.alloc(56, 7)]).toString(
+            'base64',
+          ),
+        },
+        'PNG',
+      ],
       [{ signatureImage: 'not base64 at all!' }, 'base64'],
       [{ answers: { a: { b: { c: { d: { e: { f: 1 } } } } } } }, 'nest'],
       [{ answers: { big: 'x'.repeat(17 * 1024) } }, '16 KiB'],

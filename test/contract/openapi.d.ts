@@ -114,8 +114,31 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Start TOTP enrolment: a new secret for an authenticator app */
+    /**
+     * Start TOTP enrolment: a new secret for an authenticator app
+     * @description Needs a login less than 5 minutes old, or `password` in the body (401 otherwise). A body is optional.
+     */
     post: operations['enrollMfa'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/users/{id}/mfa/reset': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Remove another user's second factor and end their sessions
+     * @description The user logs in with the password alone until they enrol again (unless their role requires a second factor: then the login gives an enrolment-only session). Your own: 403.
+     */
+    post: operations['resetUserMfa'];
     delete?: never;
     options?: never;
     head?: never;
@@ -877,6 +900,43 @@ export interface components {
     };
     /**
      * @example {
+     *       "username": "dr.hansen",
+     *       "password": "another long password",
+     *       "role": "practitioner",
+     *       "displayName": "Dr. Hansen",
+     *       "clinicIds": [
+     *         "01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f"
+     *       ],
+     *       "authorisationId": "0013Q",
+     *       "profession": "læge"
+     *     }
+     */
+    UserCreate: {
+      username: string;
+      password: string;
+      /** @enum {string} */
+      role: 'reception' | 'practitioner' | 'auditor' | 'admin';
+      displayName: string;
+      clinicIds: string[];
+      authorisationId?: string | null;
+      profession?: string | null;
+    };
+    /**
+     * @example {
+     *       "displayName": "Dr. Karen Hansen"
+     *     }
+     */
+    UserUpdate: {
+      /** @enum {string} */
+      role?: 'reception' | 'practitioner' | 'auditor' | 'admin';
+      displayName?: string;
+      clinicIds?: string[];
+      disabled?: boolean;
+      authorisationId?: string | null;
+      profession?: string | null;
+    };
+    /**
+     * @example {
      *       "username": "admin",
      *       "password": "choose 12 to 128 characters"
      *     }
@@ -931,6 +991,15 @@ export interface components {
     MfaEnrollment: {
       secret: string;
       otpauthUrl: string;
+    };
+    /**
+     * @example {
+     *       "password": "choose 12 to 128 characters"
+     *     }
+     */
+    MfaEnrollRequest: {
+      /** @description Your password: needed when your login is 5 minutes old or more */
+      password?: string;
     };
     /**
      * @example {
@@ -1002,43 +1071,6 @@ export interface components {
        * @description Events committed but not sealed yet
        */
       pending: number;
-    };
-    /**
-     * @example {
-     *       "username": "dr.hansen",
-     *       "password": "another long password",
-     *       "role": "practitioner",
-     *       "displayName": "Dr. Hansen",
-     *       "clinicIds": [
-     *         "01970f4e-8a2b-7c3d-9e4f-5a6b7c8d9e0f"
-     *       ],
-     *       "authorisationId": "0013Q",
-     *       "profession": "læge"
-     *     }
-     */
-    UserCreate: {
-      username: string;
-      password: string;
-      /** @enum {string} */
-      role: 'reception' | 'practitioner' | 'auditor' | 'admin';
-      displayName: string;
-      clinicIds: string[];
-      authorisationId?: string | null;
-      profession?: string | null;
-    };
-    /**
-     * @example {
-     *       "displayName": "Dr. Karen Hansen"
-     *     }
-     */
-    UserUpdate: {
-      /** @enum {string} */
-      role?: 'reception' | 'practitioner' | 'auditor' | 'admin';
-      displayName?: string;
-      clinicIds?: string[];
-      disabled?: boolean;
-      authorisationId?: string | null;
-      profession?: string | null;
     };
     Address: {
       street: string;
@@ -1270,7 +1302,7 @@ export interface components {
       /** Format: uuid */
       templateId: string;
       signerName: string;
-      /** @description A PNG of at most 256 KiB (decoded), base64 (RFC 4648, padded) */
+      /** @description A PNG of at most 256 KiB (decoded) and 4096 × 4096 pixels, base64 (RFC 4648, padded) */
       signatureImage?: string;
       /** @description The answers to the template's questions: at most 16 KiB as JSON (UTF-8), nested at most 5 levels, keys at most 200 characters */
       answers?: {
@@ -2270,7 +2302,16 @@ export interface operations {
       path?: never;
       cookie?: never;
     };
-    requestBody?: never;
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "password": "choose 12 to 128 characters"
+         *     }
+         */
+        'application/json': components['schemas']['MfaEnrollRequest'];
+      };
+    };
     responses: {
       /** @description OK */
       200: {
@@ -2324,6 +2365,124 @@ export interface operations {
       };
       /** @description State conflict; `rule` names the rule where there is one */
       409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The body is too large */
+      413: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Send application/json */
+      415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Too many requests; see Retry-After */
+      429: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The request headers or the URL are too large (refused before routing) */
+      431: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description Database or audit log unavailable; nothing was returned or changed; see Retry-After */
+      503: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          'Retry-After': components['headers']['Retry-After'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+    };
+  };
+  resetUserMfa: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
+        'X-Request-Id'?: components['parameters']['X-Request-Id'];
+        /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
+        'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Second factor removed; their sessions ended */
+      204: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is not valid; `errors` names each field */
+      400: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No token, or a bad, expired or revoked one */
+      401: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description The caller's role may not do this */
+      403: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description No such resource, or another clinic's (indistinguishable) */
+      404: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;

@@ -20,6 +20,7 @@ import { signConsentResponse } from '../helpers/consents.js';
 import { writeEntryResponse } from '../helpers/journal.js';
 import { publishTemplate } from '../helpers/templates.js';
 import { recordSummary } from './summary.js';
+import { pngBytes } from '../helpers/png.js';
 
 const tag = () => `Cnry${randomBytes(6).toString('hex')}`;
 const digits = (n: number) => Array.from({ length: n }, () => randomInt(10)).join('');
@@ -147,11 +148,7 @@ t.test('no canary reaches the database in clear, the log, the audit log or an er
     treatmentTypes: ['filler'],
     language: 'en',
   });
-  const signature = Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    Buffer.from(tag()),
-    randomBytes(32),
-  ]);
+  const signature = pngBytes({ rest: Buffer.concat([Buffer.from(tag()), randomBytes(32)]) });
   canary('signature', signature.toString('base64'), signature.subarray(8).toString('hex'));
   const consent = noted(
     await signConsentResponse(app, {

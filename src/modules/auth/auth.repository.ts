@@ -27,15 +27,18 @@ export async function findUserById(db: Executor, id: string): Promise<UserWithCl
   return row ? { ...row.user, clinicIds: row.clinicIds } : null;
 }
 
-/** Usernames match regardless of case, as the unique index does. */
+/**
+ * Usernames match regardless of case, as the unique index does: `canonical` is the name as
+ * throttle.ts `canonicalUsername` made it (the one normalisation of lookup and throttle).
+ */
 export async function findUserByUsername(
   db: Executor,
-  username: string,
+  canonical: string,
 ): Promise<UserWithClinics | null> {
   const rows = await db
     .select({ user: users, clinicIds: clinicIdsOf })
     .from(users)
-    .where(sql`lower(${users.username}) = lower(${username})`)
+    .where(sql`lower(${users.username}) = ${canonical}`)
     .limit(1);
   const row = rows[0];
   return row ? { ...row.user, clinicIds: row.clinicIds } : null;
@@ -50,6 +53,16 @@ export async function updateCredentials(
   },
 ) {
   await db.update(users).set(patch).where(eq(users.id, id));
+}
+
+/** When a session was opened (its login), or null when there is no such session. */
+export async function sessionOpenedAt(db: Executor, sessionId: string): Promise<Date | null> {
+  const rows = await db
+    .select({ createdAt: sessions.createdAt })
+    .from(sessions)
+    .where(eq(sessions.id, sessionId))
+    .limit(1);
+  return rows[0]?.createdAt ?? null;
 }
 
 export interface SessionState {

@@ -6,10 +6,12 @@ import {
   problemResponses,
 } from '../../schemas/responses.js';
 import { userSchema } from '../../schemas/user.js';
+import { userIdParamsSchema } from '../users/users.schemas.js';
 import {
   loginBodySchema,
   loginResponseSchema,
   mfaConfirmBodySchema,
+  mfaEnrollBodySchema,
   mfaEnrollResponseSchema,
   refreshBodySchema,
   refreshResponseSchema,
@@ -97,17 +99,48 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
     '/v1/auth/mfa/enroll',
     {
       config: { permission: 'self', mfaEnrollment: true },
+      // The body is optional (most enrolments follow a fresh login): none reads as {}.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         tags: ['auth'],
         operationId: 'enrollMfa',
         summary: 'Start TOTP enrolment: a new secret for an authenticator app',
+        description:
+          'Needs a login less than 5 minutes old, or `password` in the body (401 otherwise). A body is optional.',
+        body: mfaEnrollBodySchema,
         response: {
           200: mfaEnrollResponseSchema,
           ...problemResponses(404, 409, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
         },
       },
     },
-    async (request) => auth.enroll(request.ctx),
+    async (request) => auth.enroll(request.ctx, request.body),
+  );
+
+  app.post(
+    '/v1/users/:id/mfa/reset',
+    {
+      config: { permission: 'users.manage' },
+      schema: {
+        tags: ['users'],
+        operationId: 'resetUserMfa',
+        summary: "Remove another user's second factor and end their sessions",
+        description:
+          'The user logs in with the password alone until they enrol again (unless their role ' +
+          'requires a second factor: then the login gives an enrolment-only session). Your own: 403.',
+        params: userIdParamsSchema,
+        response: {
+          204: z.null().describe('Second factor removed; their sessions ended'),
+          ...problemResponses(404, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
+        },
+      },
+    },
+    async (request, reply) => {
+      await auth.reset(request.ctx, request.params.id);
+      return reply.code(204).send(null);
+    },
   );
 
   app.post(

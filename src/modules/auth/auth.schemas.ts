@@ -65,6 +65,17 @@ export const mfaEnrollResponseSchema = z
   .object({ secret: z.string(), otpauthUrl: z.string() })
   .meta({ id: 'MfaEnrollment' });
 
+export const mfaEnrollBodySchema = z
+  .strictObject({
+    password: z
+      .string()
+      .min(1)
+      .max(1024)
+      .optional()
+      .describe('Your password: needed when your login is 5 minutes old or more'),
+  })
+  .meta({ id: 'MfaEnrollRequest', requestExample: { password: 'choose 12 to 128 characters' } });
+
 export const mfaConfirmBodySchema = z
   .strictObject({
     code: z.string().regex(/^\d{6}$/, 'must be the 6 digits shown by the authenticator'),

@@ -39,7 +39,7 @@ export function createAuthService(deps: AuthServiceDeps) {
   return {
     login: createLogin({ ...deps, throttle }),
     ...createSessions({ ...deps, throttle }),
-    ...createMfa(deps),
+    ...createMfa({ ...deps, throttle }),
     async me(ctx: RequestContext): Promise<PublicUser> {
       const user = await findUserById(deps.db, actorOf(ctx).userId);
       if (!user) throw new NotFound('No such user.');

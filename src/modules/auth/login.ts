@@ -22,7 +22,7 @@ import {
 } from './auth.repository.js';
 import type { PasswordHasher } from './password.js';
 import { ENROLLMENT_SESSION_MS, SESSION_ABSOLUTE_MS, type SessionKind } from './session.js';
-import { THROTTLE, usernameKey, type Limit, type Throttle } from './throttle.js';
+import { canonicalUsername, loginLimits, type Throttle } from './throttle.js';
 import { ACCESS_TOKEN_TTL_SECONDS, newRefreshToken, type AccessTokens } from './tokens.js';
 import { matchTotp } from './totp.js';
 import type { TotpSecretBox } from './totp-secret.js';
@@ -135,11 +135,7 @@ export function createLogin(deps: LoginDeps) {
     ctx: RequestContext,
     input: { username: string; password: string; otp?: string | undefined },
   ): Promise<LoginResult> {
-    const userKey = usernameKey(input.username);
-    const limits: Limit[] = [
-      [userKey, THROTTLE.loginPerUsername],
-      [`login:ip:${ctx.ip ?? 'unknown'}`, THROTTLE.loginPerAddress],
-    ];
+    const username = canonicalUsername(input.username);
     // A control character (PostgreSQL cannot even compare U+0000) makes the attempt a failure
     // like any other: counted, audited, answered 400 without a lookup.
     const malformed = (['username', 'password', 'otp'] as const).find((field) => {
@@ -148,7 +144,12 @@ export function createLogin(deps: LoginDeps) {
     });
     // The user is looked up even for a refusal, so its audit event names the account tried:
     // "every access is traceable".
-    const user = malformed ? undefined : await findUserByUsername(db, input.username);
+    const user = malformed ? undefined : await findUserByUsername(db, username);
+    // Throttled per account at this address, per address, and per account (throttle.ts).
+    const { limits, accountAtAddress } = loginLimits(
+      user ? { userId: user.id } : { canonicalUsername: username },
+      ctx.ip ?? 'unknown',
+    );
     const refuse = async (reason: DeniedReason, error: HttpProblem): Promise<never> => {
       // Fail closed: if the event cannot be written, the answer is 503, not 401 or 429.
       await audit.record(ctx, [
@@ -254,7 +255,9 @@ export function createLogin(deps: LoginDeps) {
       ]);
       return pair;
     });
-    await throttle.reset(userKey);
+    // The account's failures at this address are forgiven; the account's hourly ceiling and the
+    // address's own count are not (a guesser's failures elsewhere still count against them).
+    await throttle.reset(accountAtAddress);
     return {
       ...tokens,
       user: { id: user.id, username: user.username, role: user.role, clinicIds: user.clinicIds },

@@ -5,21 +5,58 @@ import { KnownRefusals } from './known-refusals.js';
 
 /**
  * Throttling: fixed windows counted in PostgreSQL, so every process sees the same count.
- * Per username (hashed, so the table holds no names) and per address; an address is shared
- * by a clinic's tablets, so its limit is higher.
+ * Guessing at one account never locks its rightful user out (API.md "Auth", ASVS 6.1.1,
+ * NIST SP 800-63B): failures are counted per account *and address*, so an address that has
+ * been failing for an account is refused (even with the right password) while the same
+ * account still logs in from anywhere else; per address (shared by a clinic's tablets, so a
+ * higher limit); and per account, a hard ceiling over an hour past which every address is
+ * refused.
  */
 export const THROTTLE = {
   windowMs: 15 * 60 * 1000,
-  loginPerUsername: 10,
+  loginPerAccountAndAddress: 10,
   loginPerAddress: 50,
+  loginAccountCeiling: 100,
+  ceilingWindowMs: 60 * 60 * 1000,
   refreshPerAddress: 30,
 } as const;
 
-/** A counter key and the count at which it refuses. */
-export type Limit = readonly [key: string, limit: number];
+/** A counter key, the count at which it refuses, and its window (THROTTLE.windowMs if absent). */
+export type Limit = readonly [key: string, limit: number, windowMs?: number];
 
-export function usernameKey(username: string): string {
-  return `login:user:${createHash('sha256').update(username.toLowerCase(), 'utf8').digest('hex')}`;
+const windowOf = (limit: Limit | undefined) => limit?.[2] ?? THROTTLE.windowMs;
+
+/**
+ * The one normalisation of a username, for the lookup and the throttle alike: ASCII letters
+ * lower-cased, nothing else touched. Usernames are ASCII (users.schemas.ts USERNAME_PATTERN),
+ * so `lower()` of a stored one is this too; a name with `İ` or `K` (Kelvin) in it matches no
+ * account and counts as its own unknown name, instead of reaching an account under a throttle
+ * key of its own (JS and PostgreSQL lower-case those differently).
+ */
+export function canonicalUsername(username: string): string {
+  return username.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/**
+ * The counters of a login: the account (its id, or the hashed canonical name when there is no
+ * such account: the table holds no names) at this address, the address, and the account.
+ */
+export function loginLimits(
+  account: { userId: string } | { canonicalUsername: string },
+  ip: string,
+): { limits: Limit[]; accountAtAddress: string } {
+  const who = 'userId' in account ? account.userId : `name:${sha256(account.canonicalUsername)}`;
+  const accountAtAddress = `login:account:${who}:ip:${ip}`;
+  return {
+    accountAtAddress,
+    limits: [
+      [accountAtAddress, THROTTLE.loginPerAccountAndAddress],
+      [`login:ip:${ip}`, THROTTLE.loginPerAddress],
+      [`login:account:${who}`, THROTTLE.loginAccountCeiling, THROTTLE.ceilingWindowMs],
+    ],
+  };
 }
 
 export interface Throttle {
@@ -65,8 +102,9 @@ export function createThrottle(deps: {
       );
       let retryAfterMs = 0;
       for (const counter of counters) {
-        const limit = limits.find(([key]) => key === counter.key)?.[1] ?? Infinity;
-        const windowEnd = counter.windowStartedAt.getTime() + THROTTLE.windowMs;
+        const entry = limits.find(([key]) => key === counter.key);
+        const limit = entry?.[1] ?? Infinity;
+        const windowEnd = counter.windowStartedAt.getTime() + windowOf(entry);
         if (counter.count >= limit && windowEnd > at) {
           retryAfterMs = Math.max(retryAfterMs, windowEnd - at);
           refusals.remember(counter.key, windowEnd, at);
@@ -76,16 +114,13 @@ export function createThrottle(deps: {
     },
 
     async countFailure(limits) {
-      for (const [key, limit] of limits) {
+      for (const entry of limits) {
+        const [key, limit] = entry;
         const at = clock();
-        const counter = await bumpCounter(db, key, at, THROTTLE.windowMs);
+        const counter = await bumpCounter(db, key, at, windowOf(entry));
         // This failure took the shared counter to its limit: every process's next check refuses.
         if (counter.count >= limit) {
-          refusals.remember(
-            key,
-            counter.windowStartedAt.getTime() + THROTTLE.windowMs,
-            at.getTime(),
-          );
+          refusals.remember(key, counter.windowStartedAt.getTime() + windowOf(entry), at.getTime());
         }
       }
     },

@@ -1,3 +1,4 @@
+import { imageSize } from 'image-size';
 import { z } from 'zod';
 import { dateTimeInput, freeText, singleLine } from '../../schemas/text.js';
 import {
@@ -8,6 +9,11 @@ import {
 
 /** A signature image: base64 of a PNG of at most 256 KiB decoded. */
 export const SIGNATURE_MAX_BYTES = 256 * 1024;
+/**
+ * The largest width and height a signature PNG may declare: a few hundred kilobytes of PNG can
+ * declare a 100 000 × 100 000 image, which anything that renders it has to allocate.
+ */
+export const SIGNATURE_MAX_SIDE = 4096;
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -34,12 +40,28 @@ export const signatureImageSchema = z
       context.addIssue({ code: 'custom', message: 'must be at most 256 KiB of PNG (decoded)' });
     } else if (bytes.length < 8 || !bytes.subarray(0, 8).equals(PNG_SIGNATURE)) {
       context.addIssue({ code: 'custom', message: 'must be a PNG image' });
+    } else {
+      // The declared dimensions (IHDR), read by image-size without decoding any pixel.
+      let size: { width?: number; height?: number; type?: string } | undefined;
+      try {
+        size = imageSize(bytes);
+      } catch {
+        size = undefined;
+      }
+      if (size?.type !== 'png' || !size.width || !size.height) {
+        context.addIssue({ code: 'custom', message: 'must be a PNG image' });
+      } else if (size.width > SIGNATURE_MAX_SIDE || size.height > SIGNATURE_MAX_SIDE) {
+        context.addIssue({
+          code: 'custom',
+          message: `must be at most ${SIGNATURE_MAX_SIDE} × ${SIGNATURE_MAX_SIDE} pixels`,
+        });
+      }
     }
   })
   .meta({
     contentEncoding: 'base64',
     contentMediaType: 'image/png',
-    description: 'A PNG of at most 256 KiB (decoded), base64 (RFC 4648, padded)',
+    description: `A PNG of at most 256 KiB (decoded) and ${SIGNATURE_MAX_SIDE} × ${SIGNATURE_MAX_SIDE} pixels, base64 (RFC 4648, padded)`,
   });
 
 export const answersSchema = z
