@@ -109,6 +109,7 @@ t.test(
       db: app.db,
       pool: unreachable,
       audit: app.audit,
+      keys: app.keys,
       chain: app.auditChain,
     });
     const ctx: RequestContext = {

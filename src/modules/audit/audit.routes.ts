@@ -23,6 +23,7 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
     db: app.db,
     pool: app.pool,
     audit: app.audit,
+    keys: app.keys,
     chain: app.auditChain,
   });
 

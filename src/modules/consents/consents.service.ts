@@ -108,18 +108,21 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
           signedAt,
           recordedAt,
           witnessedBy: actor.userId,
-          documentHash: documentHash(signed),
+          documentHash: null,
+          documentHashEnc: cipher.seal(CONSENT_FIELDS.documentHash, id, documentHash(signed)),
         });
         await audit.write(tx, ctx, [event('consent.create', clientId, id)]);
-        return presentConsent(row, template);
+        return presentConsent(cipher, row, template);
       });
     },
 
     async list(ctx: RequestContext, clientId: string): Promise<Consent[]> {
       await scopedClient(db, ctx, clientId, 'consent.list');
       const rows = await repo.listForClient(db, clientId);
+      const cipher = await keys.cipherFor(db, clientId);
+      const consents = rows.map((row) => presentConsent(cipher, row.consent, row.template));
       await audit.record(ctx, [event('consent.list', clientId, null)]);
-      return rows.map((row) => presentConsent(row.consent, row.template));
+      return consents;
     },
 
     async get(ctx: RequestContext, clientId: string, consentId: string): Promise<ConsentDetail> {
@@ -157,7 +160,7 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
           withdrawalReason: cipher.seal(CONSENT_FIELDS.withdrawalReason, consentId, reason),
         });
         await audit.write(tx, ctx, [event('consent.withdraw', clientId, consentId)]);
-        return presentConsent(row, current.template);
+        return presentConsent(cipher, row, current.template);
       });
     },
   };

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { RequestContext } from '../../access/context.js';
 import type { Database } from '../../db/pool.js';
 import { streamAuditEvents } from '../audit/audit.queries.js';
+import { openReasons } from '../audit/audit.reasons.js';
 import type { AuditEvent } from '../audit/audit.schemas.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import type { ClientsService } from '../clients/clients.service.js';
@@ -29,6 +30,7 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
       const accessLog: AuditEvent[] = [];
       for await (const event of streamAuditEvents(deps.pool, { clientId })) accessLog.push(event);
       accessLog.reverse();
+      const openedLog = await openReasons({ cipherFor: async () => opened.cipher }, accessLog);
       const document: SubjectExport = {
         exportedAt: deps.clock().toISOString(),
         client: opened.client,
@@ -38,7 +40,7 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
           presentConsentDetail(opened.cipher, row.consent, row.template),
         ),
         journal,
-        accessLog,
+        accessLog: openedLog,
       };
       await deps.audit.record(ctx, [
         {
