@@ -52,7 +52,7 @@ async function auditPlugin(app: FastifyInstance, options: AuditPluginOptions) {
   app.decorate('audit', recorder);
   app.decorate('auditChain', {
     sealNow: (sealOptions) => sealer.sealNow(sealOptions),
-    verify: (verifyOptions) => verifyChain(app.pool, keys, verifyOptions),
+    verify: (verifyOptions) => verifyChain(app.pool, keys, { now: app.clock(), ...verifyOptions }),
   } satisfies AuditChainHandle);
 
   app.addErrorMapper(async (error, request) => {
