@@ -40,13 +40,14 @@ async function main() {
       dir,
       log: (line) => logger.debug({ postgres: line }),
     });
-    databaseUrl = embedded.url;
+    databaseUrl = embedded.appUrl;
   }
+  const migrationUrl = embedded?.url ?? config.migrationDatabaseUrl;
 
   const pool = createPool(databaseUrl);
-  if (config.migrationDatabaseUrl) {
+  if (migrationUrl) {
     // Least privilege: the owner migrates and grants; the service runs with data rights only.
-    const owner = createPool(config.migrationDatabaseUrl, {
+    const owner = createPool(migrationUrl, {
       max: 1,
       applicationName: 'journal-migrate',
     });

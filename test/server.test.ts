@@ -79,6 +79,15 @@ t.test(
     await client.connect();
     const clinicId = '01900000-0000-7000-8000-000000000001';
     await client.query("INSERT INTO clinics (id, name) VALUES ($1, 'Vejle')", [clinicId]);
+    // Least privilege by default: the superuser owns and migrates, the service is journal_app.
+    const roles = await client.query<{ usename: string }>(
+      "SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = 'clinic-journal-api'",
+    );
+    t.same(roles.rows, [{ usename: 'journal_app' }], 'the service connects as journal_app');
+    const owners = await client.query<{ tableowner: string }>(
+      "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
+    );
+    t.same(owners.rows, [{ tableowner: 'postgres' }], 'which owns no table');
     await client.end();
 
     t.equal(await stop(first, 'SIGTERM'), 0, 'SIGTERM: clean exit');

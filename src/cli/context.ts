@@ -15,7 +15,14 @@ export interface CliCommand {
  * that `npm start` uses (the service must not be running at the same time in that case).
  */
 export async function withDatabase<T>(
-  run: (context: { config: Config; pool: pg.Pool }) => Promise<T>,
+  run: (context: {
+    config: Config;
+    pool: pg.Pool;
+    /** The owner's connection, for migrate: MIGRATION_DATABASE_URL, or the embedded superuser. */
+    ownerUrl: string | undefined;
+    /** The runtime role's connection. */
+    url: string;
+  }) => Promise<T>,
 ): Promise<T> {
   const env = withDevelopmentSecrets(process.env, {
     warn: (message) => process.stderr.write(`warning: ${message}\n`),
@@ -27,12 +34,17 @@ export async function withDatabase<T>(
     const { startEmbeddedPostgres } = await import('../db/embedded.js');
     embedded = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'pg') });
   }
-  const pool = createPool(config.databaseUrl ?? embedded!.url, {
+  const pool = createPool(config.databaseUrl ?? embedded!.appUrl, {
     max: 4,
     applicationName: 'journal-cli',
   });
   try {
-    return await run({ config, pool });
+    return await run({
+      config,
+      pool,
+      ownerUrl: embedded?.url ?? config.migrationDatabaseUrl,
+      url: config.databaseUrl ?? embedded!.appUrl,
+    });
   } finally {
     await pool.end();
     await embedded?.stop();

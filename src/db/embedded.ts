@@ -5,8 +5,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface EmbeddedDatabase {
+  /** The superuser connection: the owner, for migrations (and test helpers that need one). */
   url: string;
-  /** The superuser connection (for test helpers that need one). */
+  /**
+   * The runtime role `journal_app` (data rights only once the owner has migrated and granted,
+   * src/db/grants.ts): what the service and the operator commands connect as.
+   */
+  appUrl: string;
   port: number;
   stop(): Promise<void>;
 }
@@ -78,6 +83,14 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     writeFileSync(passwordFile, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
   }
   const password = readFileSync(passwordFile, 'utf8').trim();
+  const appPasswordFile = path.join(parent, 'pg-app.password');
+  if (!existsSync(appPasswordFile)) {
+    writeFileSync(appPasswordFile, randomBytes(24).toString('base64url'), {
+      mode: 0o600,
+      flag: 'wx',
+    });
+  }
+  const appPassword = readFileSync(appPasswordFile, 'utf8').trim();
   const port = await freePort();
   const log = options.log ?? (() => undefined);
   const server = new EmbeddedPostgres({
@@ -116,11 +129,21 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   try {
     const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
     if (found.rowCount === 0) await admin.query(`CREATE DATABASE "${database}"`);
+    // The least-privilege pair, as with MIGRATION_DATABASE_URL: the superuser owns and
+    // migrates, `journal_app` (no superuser, no CREATEDB, no CREATEROLE) serves.
+    const role = await admin.query("SELECT 1 FROM pg_roles WHERE rolname = 'journal_app'");
+    const literal = admin.escapeLiteral(appPassword);
+    await admin.query(
+      role.rowCount === 0
+        ? `CREATE ROLE journal_app LOGIN PASSWORD ${literal}`
+        : `ALTER ROLE journal_app LOGIN PASSWORD ${literal}`,
+    );
   } finally {
     await admin.end();
   }
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    appUrl: `postgres://journal_app:${encodeURIComponent(appPassword)}@127.0.0.1:${port}/${database}`,
     port,
     stop: () => server.stop(),
   };
