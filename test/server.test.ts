@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -103,5 +104,41 @@ t.test(
     t.same(rows, [{ name: 'Vejle' }], 'data survived the restart');
     t.equal(await stop(second, 'SIGINT'), 0, 'SIGINT: clean exit');
     await t.rejects(fetch(`${second.base}/healthz`), 'no longer accepting connections');
+  },
+);
+
+t.test(
+  'operator commands beside a running default service use its cluster (finding 2 of #15)',
+  async (t) => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'journal-server-cli-'));
+    chmodSync(cwd, 0o755);
+    const env = {
+      MASTER_KEY: randomBytes(32).toString('base64'),
+      JWT_SECRET: randomBytes(40).toString('base64url'),
+    };
+    const server = await startServer(cwd, env);
+    t.teardown(async () => {
+      if (server.child.exitCode === null) await stop(server, 'SIGTERM');
+    });
+    const cli = (args: string[]) =>
+      promisify(execFile)(process.execPath, [...tsxArgs('src/cli.ts'), ...args], {
+        cwd,
+        env: { PATH: process.env.PATH, ...env },
+        timeout: 60_000,
+      }).then(
+        ({ stdout, stderr }) => ({ code: 0, out: stdout + stderr }),
+        (error: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: error.code ?? -1,
+          out: `${error.stdout ?? ''}${error.stderr ?? ''}`,
+        }),
+      );
+    for (const args of [['rotate-master-key'], ['verify-audit', '--seal'], ['purge-expired']]) {
+      const result = await cli(args);
+      t.equal(result.code, 0, `${args[0]} runs beside the service: ${result.out}`);
+      t.notMatch(result.out, /did not start/);
+      const ready = await fetch(`${server.base}/readyz`);
+      t.equal(ready.status, 200, `the service still serves after ${args[0]}`);
+    }
+    t.equal(await stop(server, 'SIGTERM'), 0, 'and stops cleanly, its cluster with it');
   },
 );

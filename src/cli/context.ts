@@ -12,7 +12,8 @@ export interface CliCommand {
 
 /**
  * Configuration and a pool for one command, on DATABASE_URL or the same embedded PostgreSQL
- * that `npm start` uses (the service must not be running at the same time in that case).
+ * that `npm start` uses: the cluster it runs when it is up (never a second server on the same
+ * directory), or started for the command and stopped after it when nothing runs.
  */
 export async function withDatabase<T>(
   run: (context: {

@@ -91,6 +91,17 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     });
   }
   const appPassword = readFileSync(appPasswordFile, 'utf8').trim();
+  const database = options.database ?? 'journal';
+  const urls = (port: number) => ({
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    appUrl: `postgres://journal_app:${encodeURIComponent(appPassword)}@127.0.0.1:${port}/${database}`,
+    port,
+  });
+  // A cluster already running on this directory (`npm start` is up): connect to it, never start
+  // a second server on the same directory. It is the other process's to stop.
+  const runningPort = runningClusterPort(dir);
+  if (runningPort !== null) return { ...urls(runningPort), stop: async () => undefined };
+
   const port = await freePort();
   const log = options.log ?? (() => undefined);
   const server = new EmbeddedPostgres({
@@ -123,7 +134,6 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       `embedded PostgreSQL did not start (cluster in ${dir}); see the log lines above`,
     );
   }
-  const database = options.database ?? 'journal';
   const admin = server.getPgClient('postgres', '127.0.0.1');
   await admin.connect();
   try {
@@ -141,10 +151,28 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   } finally {
     await admin.end();
   }
-  return {
-    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
-    appUrl: `postgres://journal_app:${encodeURIComponent(appPassword)}@127.0.0.1:${port}/${database}`,
-    port,
-    stop: () => server.stop(),
-  };
+  return { ...urls(port), stop: () => server.stop() };
+}
+
+/**
+ * The port of a PostgreSQL already running on `dir`, from its postmaster.pid (line 1 the pid,
+ * line 4 the port), or null when none runs there (no file, or a stale one).
+ */
+export function runningClusterPort(dir: string): number | null {
+  let lines: string[];
+  try {
+    lines = readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n');
+  } catch {
+    return null;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return null;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user (the `postgres` OS user, as root).
+    if ((error as { code?: string }).code !== 'EPERM') return null;
+  }
+  return port;
 }
