@@ -54,6 +54,16 @@ const envSchema = z.object({
       )
       .optional(),
   ),
+  MIGRATION_DATABASE_URL: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine(
+        (value) => /^postgres(ql)?:\/\//.test(value) && URL.canParse(value),
+        'must be a postgres:// or postgresql:// URL',
+      )
+      .optional(),
+  ),
   PORT: z.preprocess(emptyToUndefined, integer(0, 65535).optional()),
   HOST: z.preprocess(emptyToUndefined, z.string().trim().min(1).default('127.0.0.1')),
   MASTER_KEY: z.preprocess(emptyToUndefined, base64Key32.optional()),
@@ -144,6 +154,8 @@ export interface Config {
   nodeEnv: 'development' | 'production' | 'test';
   /** Unset: the service runs an embedded PostgreSQL under `dataDir/pg`. */
   databaseUrl: string | undefined;
+  /** The owner, for migrations; DATABASE_URL then has data rights only (src/db/grants.ts). */
+  migrationDatabaseUrl: string | undefined;
   port: number;
   host: string;
   /** Current master key-encryption key (32 bytes). */
@@ -217,6 +229,7 @@ export function loadConfig(
   return {
     nodeEnv: values.NODE_ENV,
     databaseUrl: values.DATABASE_URL,
+    migrationDatabaseUrl: values.MIGRATION_DATABASE_URL,
     port: values.PORT ?? 3000,
     host: values.HOST,
     masterKey,

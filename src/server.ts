@@ -3,6 +3,7 @@ import { buildApp } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { withDevelopmentSecrets } from './dev-secrets.js';
 import type { EmbeddedDatabase } from './db/embedded.js';
+import { grantRuntimeRole, roleOf } from './db/grants.js';
 import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { createLogger } from './logger.js';
@@ -39,12 +40,36 @@ async function main() {
       dir,
       log: (line) => logger.debug({ postgres: line }),
     });
-    databaseUrl = embedded.url;
+    databaseUrl = embedded.appUrl;
   }
+  const migrationUrl = embedded?.url ?? config.migrationDatabaseUrl;
 
   const pool = createPool(databaseUrl);
-  const applied = await migrate(pool, undefined, (line) => logger.info(line));
-  logger.info({ applied: applied.length }, 'migrations up to date');
+  if (migrationUrl) {
+    // Least privilege: the owner migrates and grants; the service runs with data rights only.
+    const owner = createPool(migrationUrl, {
+      max: 1,
+      applicationName: 'journal-migrate',
+    });
+    try {
+      const applied = await migrate(owner, undefined, (line) => logger.info(line));
+      await grantRuntimeRole(owner, roleOf(databaseUrl));
+      logger.info(
+        { applied: applied.length },
+        'migrations up to date; runtime role granted data rights only',
+      );
+    } finally {
+      await owner.end();
+    }
+  } else {
+    if (config.nodeEnv === 'production') {
+      logger.warn(
+        'MIGRATION_DATABASE_URL is not set: the service migrates as DATABASE_URL, so it owns the tables and could switch their append-only guards off; set MIGRATION_DATABASE_URL to the owner and DATABASE_URL to a role with data rights only',
+      );
+    }
+    const applied = await migrate(pool, undefined, (line) => logger.info(line));
+    logger.info({ applied: applied.length }, 'migrations up to date');
+  }
 
   const app = await buildApp({ config, pool, logger });
   if (config.bootstrapAdmin) {

@@ -19,6 +19,14 @@ t.test('docker-compose.yml: PostgreSQL 17 with a health check, the API waits for
   const environment = api?.environment as Record<string, string>;
   t.match(environment.DATABASE_URL, /^postgres:\/\/.+@db:5432\//);
   t.equal(environment.NODE_ENV, 'production', 'production: secrets are required, never generated');
+  // Two roles (issue #15): the owner migrates, journal_app (created by the init script) serves.
+  t.match(environment.MIGRATION_DATABASE_URL, /^postgres:\/\/journal:.+@db:5432\/journal$/);
+  t.match(environment.DATABASE_URL, /^postgres:\/\/journal_app:.+@db:5432\/journal$/);
+  t.ok(
+    (db?.volumes as string[]).some((volume) => volume.endsWith(':/docker-entrypoint-initdb.d:ro')),
+    'the init script that creates journal_app is mounted',
+  );
+  t.match(read('docker/initdb/01-runtime-role.sh'), /CREATE ROLE journal_app LOGIN PASSWORD/);
 });
 
 t.test('Dockerfile: multi-stage, runs as a non-root user', async (t) => {

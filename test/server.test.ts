@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -79,6 +80,15 @@ t.test(
     await client.connect();
     const clinicId = '01900000-0000-7000-8000-000000000001';
     await client.query("INSERT INTO clinics (id, name) VALUES ($1, 'Vejle')", [clinicId]);
+    // Least privilege by default: the superuser owns and migrates, the service is journal_app.
+    const roles = await client.query<{ usename: string }>(
+      "SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = 'clinic-journal-api'",
+    );
+    t.same(roles.rows, [{ usename: 'journal_app' }], 'the service connects as journal_app');
+    const owners = await client.query<{ tableowner: string }>(
+      "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
+    );
+    t.same(owners.rows, [{ tableowner: 'postgres' }], 'which owns no table');
     await client.end();
 
     t.equal(await stop(first, 'SIGTERM'), 0, 'SIGTERM: clean exit');
@@ -94,5 +104,41 @@ t.test(
     t.same(rows, [{ name: 'Vejle' }], 'data survived the restart');
     t.equal(await stop(second, 'SIGINT'), 0, 'SIGINT: clean exit');
     await t.rejects(fetch(`${second.base}/healthz`), 'no longer accepting connections');
+  },
+);
+
+t.test(
+  'operator commands beside a running default service use its cluster (finding 2 of #15)',
+  async (t) => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'journal-server-cli-'));
+    chmodSync(cwd, 0o755);
+    const env = {
+      MASTER_KEY: randomBytes(32).toString('base64'),
+      JWT_SECRET: randomBytes(40).toString('base64url'),
+    };
+    const server = await startServer(cwd, env);
+    t.teardown(async () => {
+      if (server.child.exitCode === null) await stop(server, 'SIGTERM');
+    });
+    const cli = (args: string[]) =>
+      promisify(execFile)(process.execPath, [...tsxArgs('src/cli.ts'), ...args], {
+        cwd,
+        env: { PATH: process.env.PATH, ...env },
+        timeout: 60_000,
+      }).then(
+        ({ stdout, stderr }) => ({ code: 0, out: stdout + stderr }),
+        (error: { code?: number; stdout?: string; stderr?: string }) => ({
+          code: error.code ?? -1,
+          out: `${error.stdout ?? ''}${error.stderr ?? ''}`,
+        }),
+      );
+    for (const args of [['rotate-master-key'], ['verify-audit', '--seal'], ['purge-expired']]) {
+      const result = await cli(args);
+      t.equal(result.code, 0, `${args[0]} runs beside the service: ${result.out}`);
+      t.notMatch(result.out, /did not start/);
+      const ready = await fetch(`${server.base}/readyz`);
+      t.equal(ready.status, 200, `the service still serves after ${args[0]}`);
+    }
+    t.equal(await stop(server, 'SIGTERM'), 0, 'and stops cleanly, its cluster with it');
   },
 );

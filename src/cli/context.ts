@@ -12,10 +12,18 @@ export interface CliCommand {
 
 /**
  * Configuration and a pool for one command, on DATABASE_URL or the same embedded PostgreSQL
- * that `npm start` uses (the service must not be running at the same time in that case).
+ * that `npm start` uses: the cluster it runs when it is up (never a second server on the same
+ * directory), or started for the command and stopped after it when nothing runs.
  */
 export async function withDatabase<T>(
-  run: (context: { config: Config; pool: pg.Pool }) => Promise<T>,
+  run: (context: {
+    config: Config;
+    pool: pg.Pool;
+    /** The owner's connection, for migrate: MIGRATION_DATABASE_URL, or the embedded superuser. */
+    ownerUrl: string | undefined;
+    /** The runtime role's connection. */
+    url: string;
+  }) => Promise<T>,
 ): Promise<T> {
   const env = withDevelopmentSecrets(process.env, {
     warn: (message) => process.stderr.write(`warning: ${message}\n`),
@@ -27,12 +35,17 @@ export async function withDatabase<T>(
     const { startEmbeddedPostgres } = await import('../db/embedded.js');
     embedded = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'pg') });
   }
-  const pool = createPool(config.databaseUrl ?? embedded!.url, {
+  const pool = createPool(config.databaseUrl ?? embedded!.appUrl, {
     max: 4,
     applicationName: 'journal-cli',
   });
   try {
-    return await run({ config, pool });
+    return await run({
+      config,
+      pool,
+      ownerUrl: embedded?.url ?? config.migrationDatabaseUrl,
+      url: config.databaseUrl ?? embedded!.appUrl,
+    });
   } finally {
     await pool.end();
     await embedded?.stop();

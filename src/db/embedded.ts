@@ -5,8 +5,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface EmbeddedDatabase {
+  /** The superuser connection: the owner, for migrations (and test helpers that need one). */
   url: string;
-  /** The superuser connection (for test helpers that need one). */
+  /**
+   * The runtime role `journal_app` (data rights only once the owner has migrated and granted,
+   * src/db/grants.ts): what the service and the operator commands connect as.
+   */
+  appUrl: string;
   port: number;
   stop(): Promise<void>;
 }
@@ -78,6 +83,25 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     writeFileSync(passwordFile, randomBytes(24).toString('base64url'), { mode: 0o600, flag: 'wx' });
   }
   const password = readFileSync(passwordFile, 'utf8').trim();
+  const appPasswordFile = path.join(parent, 'pg-app.password');
+  if (!existsSync(appPasswordFile)) {
+    writeFileSync(appPasswordFile, randomBytes(24).toString('base64url'), {
+      mode: 0o600,
+      flag: 'wx',
+    });
+  }
+  const appPassword = readFileSync(appPasswordFile, 'utf8').trim();
+  const database = options.database ?? 'journal';
+  const urls = (port: number) => ({
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    appUrl: `postgres://journal_app:${encodeURIComponent(appPassword)}@127.0.0.1:${port}/${database}`,
+    port,
+  });
+  // A cluster already running on this directory (`npm start` is up): connect to it, never start
+  // a second server on the same directory. It is the other process's to stop.
+  const runningPort = runningClusterPort(dir);
+  if (runningPort !== null) return { ...urls(runningPort), stop: async () => undefined };
+
   const port = await freePort();
   const log = options.log ?? (() => undefined);
   const server = new EmbeddedPostgres({
@@ -110,18 +134,45 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       `embedded PostgreSQL did not start (cluster in ${dir}); see the log lines above`,
     );
   }
-  const database = options.database ?? 'journal';
   const admin = server.getPgClient('postgres', '127.0.0.1');
   await admin.connect();
   try {
     const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
     if (found.rowCount === 0) await admin.query(`CREATE DATABASE "${database}"`);
+    // The least-privilege pair, as with MIGRATION_DATABASE_URL: the superuser owns and
+    // migrates, `journal_app` (no superuser, no CREATEDB, no CREATEROLE) serves.
+    const role = await admin.query("SELECT 1 FROM pg_roles WHERE rolname = 'journal_app'");
+    const literal = admin.escapeLiteral(appPassword);
+    await admin.query(
+      role.rowCount === 0
+        ? `CREATE ROLE journal_app LOGIN PASSWORD ${literal}`
+        : `ALTER ROLE journal_app LOGIN PASSWORD ${literal}`,
+    );
   } finally {
     await admin.end();
   }
-  return {
-    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
-    port,
-    stop: () => server.stop(),
-  };
+  return { ...urls(port), stop: () => server.stop() };
+}
+
+/**
+ * The port of a PostgreSQL already running on `dir`, from its postmaster.pid (line 1 the pid,
+ * line 4 the port), or null when none runs there (no file, or a stale one).
+ */
+export function runningClusterPort(dir: string): number | null {
+  let lines: string[];
+  try {
+    lines = readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n');
+  } catch {
+    return null;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || port <= 0) return null;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    // EPERM: the process exists but belongs to another user (the `postgres` OS user, as root).
+    if ((error as { code?: string }).code !== 'EPERM') return null;
+  }
+  return port;
 }

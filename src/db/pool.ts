@@ -20,6 +20,10 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     application_name: options.applicationName ?? 'clinic-journal-api',
     // A statement that runs away must not hold a connection forever.
     statement_timeout: 30_000,
+    // Nor may a transaction left open by a bug: a transaction that has written something and
+    // stays open holds back the audit sealer (which may only chain what is certainly
+    // committed before it) for every process of the cluster.
+    idle_in_transaction_session_timeout: 30_000,
   });
   // A client losing its connection (database restart, a terminated backend) must not crash the
   // process: pg emits 'error' on idle clients (the pool's 'error') and on checked-out clients

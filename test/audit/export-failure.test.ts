@@ -120,6 +120,7 @@ t.test(
       exportPool: unreachable,
       exportGate: createExportGate({ capacity: 1, perUser: 1 }),
       audit: app.audit,
+      keys: app.keys,
       chain: app.auditChain,
     });
     const ctx: RequestContext = {

@@ -289,9 +289,13 @@ t.test('journal: rules, recordedLate, amendments, immutability, break-glass', as
       t.match(events.rows, [
         { action: 'journal.read', outcome: 'denied', break_glass: false },
         { action: 'journal.create', outcome: 'denied' },
-        { action: 'journal.read', outcome: 'success', break_glass: true, reason },
-        { action: 'journal.list', outcome: 'success', break_glass: true, reason },
+        { action: 'journal.read', outcome: 'success', break_glass: true, reason: /^sealed:/ },
+        { action: 'journal.list', outcome: 'success', break_glass: true, reason: /^sealed:/ },
       ]);
+      t.notOk(
+        events.rows.some((row) => row.reason?.includes('unconscious')),
+        'the free-text reason is sealed under the client key, never in clear',
+      );
       const tooShort = await app.inject({
         method: 'GET',
         url,

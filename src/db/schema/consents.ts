@@ -26,7 +26,9 @@ export const consents = pgTable('consents', {
   witnessedBy: uuid('witnessed_by')
     .notNull()
     .references(() => users.id),
-  documentHash: text('document_hash').notNull(),
+  /** Only on rows signed before migration 0010 (cleared on erasure); since then sealed. */
+  documentHash: text('document_hash'),
+  documentHashEnc: encrypted('document_hash_enc'),
   status: text('status', { enum: ['active', 'withdrawn'] })
     .notNull()
     .default('active'),

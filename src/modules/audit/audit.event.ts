@@ -22,6 +22,8 @@ export interface AuditRow {
   breakGlass: boolean;
   reason: string | null;
   purposeOfUse: string | null;
+  /** The reason is free text (a break-glass reason): sealed before it is stored (audit.reasons.ts). */
+  freeTextReason?: boolean;
 }
 
 export const ACTION_PATTERN = /^[a-z][a-zA-Z0-9_]*(\.[a-z][a-zA-Z0-9_]*){1,3}$/;
@@ -86,6 +88,8 @@ export function buildAuditRow(
     throw new InvalidAuditEvent('audit event actorRole is not a role');
   }
   const breakGlass = input.breakGlass === true;
+  const freeTextReason =
+    (input.reason === undefined || input.reason === null) && breakGlass && !!ctx.breakGlass?.reason;
   const rawReason = input.reason ?? (breakGlass ? (ctx.breakGlass?.reason ?? null) : null);
   const reason = rawReason ? maskFreeText(rawReason) || null : null;
   return {
@@ -104,5 +108,6 @@ export function buildAuditRow(
     breakGlass,
     reason,
     purposeOfUse: ctx.purposeOfUse,
+    ...(freeTextReason && { freeTextReason }),
   };
 }

@@ -4,6 +4,7 @@ import { SYSTEM_CONTEXT, type RequestContext } from '../../access/context.js';
 import type { Config } from '../../config.js';
 import { HttpProblem } from '../../errors.js';
 import { createAuditSealer, storedChainKeyring, type AuditSealer } from './audit.chain.js';
+import { createReasonSealer } from './audit.reasons.js';
 import { createAuditRecorder } from './audit.recorder.js';
 import { verifyChain, type VerifyOptions, type VerifyResult } from './audit.verify.js';
 
@@ -42,12 +43,16 @@ function contextOf(request: FastifyRequest): RequestContext {
  */
 async function auditPlugin(app: FastifyInstance, options: AuditPluginOptions) {
   const keys = storedChainKeyring(options.config, () => app.keys.chainKey());
-  const recorder = createAuditRecorder({ pool: app.pool, log: app.log });
+  const recorder = createAuditRecorder({
+    pool: app.pool,
+    log: app.log,
+    sealReasons: createReasonSealer(app.keys),
+  });
   const sealer = createAuditSealer({ pool: app.pool, keys, log: app.log });
   app.decorate('audit', recorder);
   app.decorate('auditChain', {
     sealNow: (sealOptions) => sealer.sealNow(sealOptions),
-    verify: (verifyOptions) => verifyChain(app.pool, keys, verifyOptions),
+    verify: (verifyOptions) => verifyChain(app.pool, keys, { now: app.clock(), ...verifyOptions }),
   } satisfies AuditChainHandle);
 
   app.addErrorMapper(async (error, request) => {

@@ -1,9 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
 import type { RequestContext } from '../../access/context.js';
+import type { Executor } from '../../db/pool.js';
 import { AuditUnavailable, InvalidAuditEvent } from './audit.errors.js';
 import { buildAuditRow, type AuditRow } from './audit.event.js';
 import { columnArrays, INSERT_AUDIT_EVENTS, insertSql } from './audit.insert.js';
+import type { ReasonSealer } from './audit.reasons.js';
 import type { AuditDoor, AuditEventInput } from './audit.types.js';
 
 export interface AuditRecorderOptions {
@@ -15,6 +17,11 @@ export interface AuditRecorderOptions {
   maxWaitMs?: number;
   /** Batches written at the same time (each holds one pool connection while it commits). */
   maxInFlight?: number;
+  /**
+   * Seals free-text reasons under the client's data key (audit.reasons.ts). Without one, a
+   * free-text reason is not stored at all.
+   */
+  sealReasons?: ReasonSealer;
 }
 
 export interface BatchingAuditRecorder extends AuditDoor {
@@ -117,6 +124,31 @@ export function createAuditRecorder(options: AuditRecorderOptions): BatchingAudi
     return events.map((event) => buildAuditRow(ctx, event, at));
   }
 
+  /** Free text never reaches the table in clear: sealed, or dropped without a sealer. */
+  async function sealReasons(executor: Executor | undefined, rows: AuditRow[]): Promise<void> {
+    if (!rows.some((row) => row.freeTextReason)) return;
+    if (options.sealReasons) {
+      try {
+        await options.sealReasons(executor, rows);
+      } catch (error) {
+        throw new AuditUnavailable({ cause: error });
+      }
+    }
+    for (const row of rows) {
+      if (row.freeTextReason) row.reason = null;
+      delete row.freeTextReason;
+    }
+  }
+
+  function enqueue(rows: AuditRow[]): Promise<void> {
+    if (closed) return Promise.reject(new AuditUnavailable());
+    return new Promise<void>((resolve, reject) => {
+      queue.push({ rows, resolve, reject });
+      queuedEvents += rows.length;
+      schedule();
+    });
+  }
+
   return {
     stats,
     record(ctx, events) {
@@ -129,17 +161,14 @@ export function createAuditRecorder(options: AuditRecorderOptions): BatchingAudi
         );
       }
       if (rows.length === 0) return Promise.resolve();
-      if (closed) return Promise.reject(new AuditUnavailable());
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ rows, resolve, reject });
-        queuedEvents += rows.length;
-        schedule();
-      });
+      if (!rows.some((row) => row.freeTextReason)) return enqueue(rows);
+      return sealReasons(undefined, rows).then(() => enqueue(rows));
     },
 
     async write(executor, ctx, events) {
       const rows = rowsOf(ctx, events);
       if (rows.length === 0) throw new InvalidAuditEvent('a write must record at least one event');
+      await sealReasons(executor, rows);
       try {
         await executor.execute(insertSql(rows));
       } catch (error) {

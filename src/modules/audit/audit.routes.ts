@@ -47,6 +47,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ exportLimits?: Partial<ExportL
     exportPool,
     exportGate,
     audit: app.audit,
+    keys: app.keys,
     chain: app.auditChain,
   });
 

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import type pg from 'pg';
 import { actorOf, type RequestContext } from '../../access/context.js';
 import { allows, type Permission } from '../../access/permissions.js';
-import type { Database } from '../../db/pool.js';
+import type { ClientKeys } from '../../crypto/index.js';
+import type { Database, Executor } from '../../db/pool.js';
 import { Forbidden, ServiceUnavailable } from '../../errors.js';
 import { timeIdCursor } from '../../schemas/cursor.js';
 import { scopedClient } from '../clients/clients.scope.js';
@@ -11,6 +12,7 @@ import { openAuditExport } from './audit.export.js';
 import type { ExportGate } from './audit.export-gate.js';
 import { ndjsonFromCopy } from './audit.ndjson.js';
 import { listAuditEvents, type AuditFilter } from './audit.queries.js';
+import { openReasons } from './audit.reasons.js';
 import type { AuditEvent } from './audit.schemas.js';
 import type { AuditDoor } from './audit.types.js';
 import type { VerifyOptions, VerifyResult } from './audit.verify.js';
@@ -21,6 +23,8 @@ export interface AuditServiceDeps {
   exportPool: pg.Pool;
   exportGate: ExportGate;
   audit: AuditDoor;
+  /** Opens the sealed free-text reasons of the events returned (audit.reasons.ts). */
+  keys: Pick<ClientKeys<Executor>, 'cipherFor'>;
   chain: {
     sealNow(): Promise<number>;
     verify(options?: VerifyOptions): Promise<VerifyResult>;
@@ -51,7 +55,7 @@ function caller(ctx: RequestContext, permission: Permission): void {
  * cannot).
  */
 export function createAuditService(deps: AuditServiceDeps) {
-  const { db, exportPool, exportGate, audit, chain } = deps;
+  const { db, exportPool, exportGate, audit, chain, keys } = deps;
   let verifying = 0;
 
   return {
@@ -73,7 +77,10 @@ export function createAuditService(deps: AuditServiceDeps) {
           clientId: filter.clientId ?? null,
         },
       ]);
-      return { items: result.items, nextCursor: result.next && timeIdCursor.encode(result.next) };
+      return {
+        items: await openReasons(keys, result.items),
+        nextCursor: result.next && timeIdCursor.encode(result.next),
+      };
     },
 
     /**
@@ -203,7 +210,10 @@ export function createAuditService(deps: AuditServiceDeps) {
           clientId,
         },
       ]);
-      return { items: result.items, nextCursor: result.next && timeIdCursor.encode(result.next) };
+      return {
+        items: await openReasons(keys, result.items),
+        nextCursor: result.next && timeIdCursor.encode(result.next),
+      };
     },
   };
 }

@@ -36,7 +36,17 @@ export interface VerifyOptions {
   expectedHead?: { position: number; hash: string };
   /** Rows read per round trip. */
   pageSize?: number;
+  /** The time to judge pending events by (the app's clock); the database's now() if unset. */
+  now?: Date;
 }
+
+/**
+ * Events committed but still unsealed after this long make verify answer `ok: false`: an
+ * unsealed event can be edited by whoever bypasses the table's guards and would later be
+ * sealed as genuine. The background sealer runs every 200 ms; what holds it back is a
+ * transaction that has written something and stays open (README, "For auditors").
+ */
+export const MAX_PENDING_AGE_MS = 60_000;
 
 type ChainRow = Partial<CanonicalEvent> & {
   position: string;
@@ -187,17 +197,26 @@ export async function verifyChain(
   }
 
   // Events the sealer has passed (at or below the watermark) but that have no link.
-  const { rows: unsealed } = await pool.query<{ pending: string; behind: string | null }>(
+  const { rows: unsealed } = await pool.query<{
+    pending: string;
+    behind: string | null;
+    oldest: string | null;
+    oldest_at: Date | null;
+    db_now: Date;
+  }>(
     `WITH w AS (SELECT event_xid, event_seq FROM audit_chain ORDER BY position DESC LIMIT 1),
      u AS (
-       SELECT e.id, e.xid, e.seq,
+       SELECT e.id, e.xid, e.seq, e.at,
               ((e.xid, e.seq) > (SELECT event_xid, event_seq FROM w)) IS NOT FALSE AS pending
          FROM audit_events e
         WHERE NOT EXISTS (SELECT 1 FROM audit_chain c WHERE c.event_id = e.id)
           AND ($1::timestamptz IS NULL OR e.at >= $1) AND ($2::timestamptz IS NULL OR e.at < $2)
      )
      SELECT (SELECT count(*) FROM u WHERE pending)::text AS pending,
-            (SELECT id::text FROM u WHERE NOT pending ORDER BY xid, seq LIMIT 1) AS behind`,
+            (SELECT id::text FROM u WHERE NOT pending ORDER BY xid, seq LIMIT 1) AS behind,
+            (SELECT id::text FROM u WHERE pending ORDER BY at, id LIMIT 1) AS oldest,
+            (SELECT min(at) FROM u WHERE pending) AS oldest_at,
+            now() AS db_now`,
     [options.from ?? null, options.to ?? null],
   );
   const pending = Number(unsealed[0]?.pending ?? 0);
@@ -207,6 +226,15 @@ export async function verifyChain(
       position: null,
       eventId: behind,
       problem: 'event was never sealed although the chain passed it (inserted behind the chain)',
+    };
+  }
+  const oldestAt = unsealed[0]?.oldest_at ?? null;
+  const now = options.now ?? unsealed[0]?.db_now ?? new Date();
+  if (!firstBad && oldestAt && now.getTime() - oldestAt.getTime() > MAX_PENDING_AGE_MS) {
+    firstBad = {
+      position: null,
+      eventId: unsealed[0]?.oldest ?? null,
+      problem: `events have stayed unsealed for more than ${MAX_PENDING_AGE_MS / 1000} s (a transaction that wrote something is still open and holds the sealer back); until sealed they are not protected by the chain`,
     };
   }
 

@@ -1,6 +1,8 @@
 import { SYSTEM_CONTEXT, type RequestContext } from '../../access/context.js';
 import type { ClientKeys } from '../../crypto/index.js';
+import { sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/pool.js';
+import { consents, journalProducts } from '../../db/schema/index.js';
 import { Conflict } from '../../errors.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import { forgetClient } from '../idempotency/idempotency.repository.js';
@@ -76,6 +78,17 @@ export function createErasure(deps: ErasureDeps) {
       phoneIndex: null,
       nationalIdIndex: null,
     });
+    // What would still link a row to the person without the key (README, "Erasure"): the
+    // batch-number blind indexes (deterministic HMACs) go, and a consent's document hash kept
+    // in clear from before migration 0010 is cleared (since then it is sealed). The guards of
+    // both tables allow exactly this once the client is marked erased (migration 0010).
+    await tx.execute(
+      sql`DELETE FROM ${journalProducts} WHERE ${journalProducts.clientId} = ${row.id}`,
+    );
+    await tx.execute(
+      sql`UPDATE ${consents} SET ${sql.identifier(consents.documentHash.name)} = NULL
+          WHERE ${consents.clientId} = ${row.id} AND ${consents.documentHash} IS NOT NULL`,
+    );
     await audit.write(tx, ctx, [
       {
         action: 'client.erase',

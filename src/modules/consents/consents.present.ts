@@ -8,9 +8,15 @@ export const CONSENT_FIELDS = {
   signatureImage: textField('consents', 'signature_image_enc'),
   answers: jsonField<Record<string, unknown>>('consents', 'answers_enc'),
   withdrawalReason: textField('consents', 'withdrawal_reason_enc'),
+  /** Sealed so that erasure destroys it: in clear it would confirm a guessed identity. */
+  documentHash: textField('consents', 'document_hash_enc'),
 } as const;
 
-export function presentConsent(consent: ConsentRow, template: TemplateRow): Consent {
+export function presentConsent(
+  cipher: ClientCipher,
+  consent: ConsentRow,
+  template: TemplateRow,
+): Consent {
   return {
     id: consent.id,
     clientId: consent.clientId,
@@ -20,7 +26,9 @@ export function presentConsent(consent: ConsentRow, template: TemplateRow): Cons
     signedAt: consent.signedAt.toISOString(),
     recordedAt: consent.recordedAt.toISOString(),
     witnessedBy: consent.witnessedBy,
-    documentHash: consent.documentHash,
+    documentHash: consent.documentHashEnc
+      ? cipher.open(CONSENT_FIELDS.documentHash, consent.id, consent.documentHashEnc)
+      : (consent.documentHash ?? ''),
     status: consent.status,
     withdrawnAt: consent.withdrawnAt?.toISOString() ?? null,
     informedBy: consent.informedBy,
@@ -37,7 +45,7 @@ export function presentConsentDetail(
   template: TemplateRow,
 ): ConsentDetail {
   return {
-    ...presentConsent(consent, template),
+    ...presentConsent(cipher, consent, template),
     signerName: cipher.open(CONSENT_FIELDS.signerName, consent.id, consent.signerName),
     signatureImage: consent.signatureImage
       ? cipher.open(CONSENT_FIELDS.signatureImage, consent.id, consent.signatureImage)

@@ -160,7 +160,8 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
           signedAt,
           recordedAt,
           witnessedBy: actor.userId,
-          documentHash: documentHash(signed),
+          documentHash: null,
+          documentHashEnc: cipher.seal(CONSENT_FIELDS.documentHash, id, documentHash(signed)),
           informedBy: input.informedBy ?? null,
           informedAt: input.informedAt === undefined ? null : new Date(input.informedAt),
           photoScopes: PHOTO_SCOPES.filter((scope) => input.photoScopes?.includes(scope)),
@@ -170,7 +171,7 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
               : new Date(signedAt.getTime() + template.validForDays * DAY_MS),
         });
         await audit.write(tx, ctx, [event('consent.create', clientId, id)]);
-        const consent = presentConsent(row, template);
+        const consent = presentConsent(cipher, row, template);
         await ctx.idempotency?.remember(tx, { clientId, body: consent });
         return consent;
       });
@@ -179,8 +180,10 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
     async list(ctx: RequestContext, clientId: string): Promise<Consent[]> {
       await scopedClient(db, ctx, clientId, 'consent.list');
       const rows = await repo.listForClient(db, clientId);
+      const cipher = await keys.cipherFor(db, clientId);
+      const consents = rows.map((row) => presentConsent(cipher, row.consent, row.template));
       await audit.record(ctx, [event('consent.list', clientId, null)]);
-      return rows.map((row) => presentConsent(row.consent, row.template));
+      return consents;
     },
 
     async get(ctx: RequestContext, clientId: string, consentId: string): Promise<ConsentDetail> {
@@ -226,7 +229,7 @@ export function createConsentsService(deps: ConsentsServiceDeps) {
           withdrawalReason: cipher.seal(CONSENT_FIELDS.withdrawalReason, consentId, reason),
         });
         await audit.write(tx, ctx, [event('consent.withdraw', clientId, consentId)]);
-        const consent = presentConsent(row, current.template);
+        const consent = presentConsent(cipher, row, current.template);
         await ctx.idempotency?.remember(tx, { clientId, body: consent });
         return consent;
       });

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { RequestContext } from '../../access/context.js';
 import type { Database } from '../../db/pool.js';
 import { streamAuditEvents } from '../audit/audit.queries.js';
+import { openReasons } from '../audit/audit.reasons.js';
 import type { AuditEvent } from '../audit/audit.schemas.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import type { ClientsService } from '../clients/clients.service.js';
@@ -33,6 +34,7 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
       const names = await staffNamesOf(deps.db, [
         ...new Set(accessLog.flatMap((event) => (event.actorId === null ? [] : [event.actorId]))),
       ]);
+      const openedLog = await openReasons({ cipherFor: async () => opened.cipher }, accessLog);
       const document: SubjectExport = {
         exportedAt: deps.clock().toISOString(),
         client: opened.client,
@@ -42,7 +44,7 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
           presentConsentDetail(opened.cipher, row.consent, row.template),
         ),
         journal,
-        accessLog: accessLog.map((event) => ({
+        accessLog: openedLog.map((event) => ({
           ...event,
           actorDisplayName:
             event.actorId === null ? null : (names.get(event.actorId)?.displayName ?? null),
