@@ -19,6 +19,7 @@ t.test('verifications running at once are capped: one more answers 503', async (
     exportPool: app.pool,
     exportGate: createExportGate({ capacity: 1, perUser: 1 }),
     audit: app.audit,
+    keys: app.keys,
     chain: {
       sealNow: async () => 0,
       verify: () => new Promise((resolve) => waiting.push(() => resolve(done))),
