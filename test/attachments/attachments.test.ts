@@ -433,4 +433,34 @@ t.test('attachments: upload, list, read, download, tamper, roles, scope', async 
     t.ok(count('attachment.create', 'denied') >= 3, 'role refusals');
     t.ok(count('attachment.read', 'denied') >= 1);
   });
+
+  await t.test("erasure removes the client's attachments and their chunks", async (t) => {
+    const stored = async () =>
+      (
+        await db.pool.query<{ rows: number; chunks: number }>(
+          `SELECT (SELECT count(*)::int FROM attachments WHERE client_id = $1) AS rows,
+                  (SELECT count(*)::int FROM attachment_chunks c JOIN attachments a
+                     ON a.id = c.attachment_id WHERE a.client_id = $1) AS chunks`,
+          [client.id],
+        )
+      ).rows[0]!;
+    const before = await stored();
+    t.ok(before.rows > 0 && before.chunks > 0, 'the client has attachments to begin with');
+    const chunksBefore = (await db.pool.query('SELECT 1 FROM attachment_chunks')).rowCount ?? 0;
+    const erased = await app.inject({
+      method: 'DELETE',
+      url: `/v1/clients/${client.id}`,
+      headers: admin.headers,
+      payload: { reason: 'client asked' },
+    });
+    t.equal(erased.statusCode, 204, erased.body);
+    t.same(await stored(), { rows: 0, chunks: 0 });
+    t.equal(
+      (await db.pool.query('SELECT 1 FROM attachment_chunks')).rowCount,
+      chunksBefore - before.chunks,
+      'no orphaned chunk is left',
+    );
+    const gone = await app.inject({ method: 'GET', url: base, headers: practitioner.headers });
+    t.equal(gone.statusCode, 404);
+  });
 });
