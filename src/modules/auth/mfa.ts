@@ -138,6 +138,7 @@ export function createMfa(deps: MfaDeps) {
         const at = clock();
         await updateCredentials(tx, user.id, {
           totpSecret: null,
+          totpKekId: null,
           totpConfirmedAt: null,
           updatedAt: at,
         });
