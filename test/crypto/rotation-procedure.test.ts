@@ -212,9 +212,11 @@ t.test('a TOTP secret no configured key opens answers 503, audited and throttled
   );
   t.same(audited.rows, [{ outcome: 'failure', reason: 'otp_secret_unavailable' }], 'audited');
   const counted = await database.pool.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM throttle_counters WHERE key LIKE 'login:user:%'`,
+    // The account's counters (at this address, and its hourly ceiling): src/modules/auth/throttle.ts.
+    `SELECT count(*)::int AS n FROM throttle_counters WHERE key LIKE 'login:account:' || $1 || '%'`,
+    [user.id],
   );
-  t.equal(counted.rows[0]!.n, 1, 'counted by the login throttle like any refused attempt');
+  t.equal(counted.rows[0]!.n, 2, 'counted by the login throttle like any refused attempt');
   const stored = await database.pool.query<{ totp_kek_id: string }>(
     'SELECT totp_kek_id FROM users WHERE id = $1',
     [user.id],
