@@ -163,7 +163,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
         params: entryParams,
         response: {
           200: entrySchema,
-          ...problemResponses(400, 404, 409, ...AUTHENTICATED_PROBLEMS),
+          ...problemResponses(400, 404, 409, ...BODY_PROBLEMS, ...AUTHENTICATED_PROBLEMS),
         },
       },
     },
