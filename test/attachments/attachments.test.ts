@@ -434,6 +434,17 @@ t.test('attachments: upload, list, read, download, tamper, roles, scope', async 
     t.ok(count('attachment.read', 'denied') >= 1);
   });
 
+  await t.test('a body that is not the multipart it claims: 400, not 500', async (t) => {
+    const res = await app.inject({
+      method: 'POST',
+      url: base,
+      headers: { ...practitioner.headers, 'content-type': 'multipart/form-data; boundary=x' },
+      payload: '{"__proto__":"x"}',
+    });
+    t.equal(res.statusCode, 400, res.body);
+    t.match(res.json(), { errors: [{ path: 'body' }] });
+  });
+
   await t.test("erasure removes the client's attachments and their chunks", async (t) => {
     const stored = async () =>
       (

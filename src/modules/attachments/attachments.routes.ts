@@ -92,7 +92,8 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentsRoutesOptions> 
           { path: 'body', message: 'must be multipart/form-data with parts metadata and file' },
         ]);
       }
-      const parts = request.parts()[Symbol.asyncIterator]();
+      const iterator = request.parts()[Symbol.asyncIterator]();
+      const parts = { next: () => nextPart(iterator) };
       const first = await parts.next();
       if (first.done || first.value.type !== 'field' || first.value.fieldname !== 'metadata') {
         throw new BadRequest('The request is not valid.', [
@@ -259,3 +260,20 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentsRoutesOptions> 
     });
   }
 };
+
+/**
+ * The next part of a multipart body. What the parser cannot read (a body that is not the
+ * multipart its Content-Type says, a form cut short) is the client's mistake: 400, not 500.
+ * Errors that carry their own 4xx status (a part too large: 413) keep it.
+ */
+async function nextPart<T>(parts: AsyncIterator<T>): Promise<IteratorResult<T>> {
+  try {
+    return await parts.next();
+  } catch (error) {
+    const status = (error as { statusCode?: unknown }).statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) throw error;
+    throw new BadRequest('The request is not valid.', [
+      { path: 'body', message: 'is not a readable multipart/form-data body' },
+    ]);
+  }
+}
