@@ -6672,6 +6672,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -6694,6 +6696,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -6770,6 +6773,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description Too many requests; see Retry-After */
       429: {
         headers: {
@@ -6812,6 +6825,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -6834,6 +6849,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -6880,6 +6896,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -6892,6 +6918,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;

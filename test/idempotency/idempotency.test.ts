@@ -8,6 +8,7 @@ import { buildTestApp } from '../helpers/app.js';
 import { bearer, createClinic, fakeClock, login, loginAs } from '../helpers/auth.js';
 import { clientPayload, makeClient } from '../helpers/clients.js';
 import { signConsent } from '../helpers/consents.js';
+import { writeEntry } from '../helpers/journal.js';
 import { publishTemplate } from '../helpers/templates.js';
 
 const HOUR = 3_600_000;
@@ -375,4 +376,50 @@ t.test('ETag and If-Match on a client', async (t) => {
     412,
     'a weak tag never matches',
   );
+});
+
+t.test('additions to an entry (statement, entered-in-error) replay and write once', async (t) => {
+  const s = await setup(t);
+  const client = await makeClient(s.app, { clinicId: s.clinic, headers: s.reception.headers });
+  await signConsent(s.app, {
+    clientId: client.id,
+    templateId: s.template.id,
+    headers: s.reception.headers,
+    signedAt: new Date(s.clock.now().getTime() - 72 * HOUR).toISOString(),
+  });
+  const entry = await writeEntry(s.app, {
+    clientId: client.id,
+    headers: s.practitioner.headers,
+    treatmentType: 'botox',
+  });
+  const base = `/v1/clients/${client.id}/journal/${entry.id}`;
+
+  const statement = await s.twice({
+    method: 'POST',
+    url: `${base}/statements`,
+    headers: s.reception.headers,
+    payload: { text: 'I was not told about the swelling.' },
+  });
+  sameAnswer(t, statement.first, statement.second, 201);
+  t.equal(
+    await s.count('SELECT count(*) AS n FROM journal_statements WHERE entry_id = $1', [entry.id]),
+    1,
+    'one statement',
+  );
+  t.equal(await s.events('journal.statement'), 1, 'one statement event');
+
+  const marked = await s.twice({
+    method: 'POST',
+    url: `${base}/entered-in-error`,
+    headers: s.practitioner.headers,
+    payload: { reason: 'Written on the wrong client' },
+  });
+  sameAnswer(t, marked.first, marked.second, 200);
+  t.equal(
+    await s.count('SELECT count(*) AS n FROM journal_entry_errors WHERE entry_id = $1', [entry.id]),
+    1,
+    'marked once',
+  );
+  t.equal(await s.events('journal.entered_in_error'), 1, 'one event');
+  t.equal(await s.events('idempotency.replay'), 2, 'each replay audited');
 });

@@ -173,7 +173,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
   app.post(
     '/v1/clients/:id/journal/:entryId/entered-in-error',
     {
-      config: { permission: 'journal.write' },
+      config: { permission: 'journal.write', idempotent: true },
       schema: {
         tags: ['journal'],
         operationId: 'markJournalEntryEnteredInError',
@@ -200,7 +200,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
   app.post(
     '/v1/clients/:id/journal/:entryId/statements',
     {
-      config: { permission: 'journal.statements' },
+      config: { permission: 'journal.statements', idempotent: true },
       schema: {
         tags: ['journal'],
         operationId: 'addJournalStatement',

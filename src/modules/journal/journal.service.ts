@@ -343,7 +343,9 @@ export function createJournalService(deps: JournalServiceDeps) {
         await audit.write(tx, ctx, [
           event('journal.entered_in_error', clientId, { type: 'journal_entry', id: entryId }),
         ]);
-        return entryNow(tx, clientId, entryId, cipher);
+        const marked = await entryNow(tx, clientId, entryId, cipher);
+        await ctx.idempotency?.remember(tx, { clientId, body: marked });
+        return marked;
       });
     },
 
@@ -372,7 +374,9 @@ export function createJournalService(deps: JournalServiceDeps) {
         await audit.write(tx, ctx, [
           event('journal.statement', clientId, { type: 'journal_entry', id: entryId }),
         ]);
-        return presentStatement(cipher, row);
+        const statement = presentStatement(cipher, row);
+        await ctx.idempotency?.remember(tx, { clientId, body: statement });
+        return statement;
       });
     },
 
