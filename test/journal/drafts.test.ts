@@ -149,3 +149,65 @@ t.test('journal drafts: the tablet keeps a draft, the author signs it into an en
     t.ok(actions.has(action), `${action} audited`);
   }
 });
+
+t.test('two signs of one draft at once: one entry, the other 404', async (t) => {
+  const clock = fakeClock();
+  const { app, db } = await buildTestApp(t, { build: { now: clock.now } });
+  const clinic = await createClinic(app);
+  const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
+  const reception = await loginAs(app, { role: 'reception', clinicIds: [clinic] });
+  const practitioner = await loginAs(app, { role: 'practitioner', clinicIds: [clinic] });
+  const template = await publishTemplate(app, admin.headers, {
+    key: 'filler',
+    treatmentTypes: ['filler'],
+  });
+  const client = (await makeClient(app, { clinicId: clinic, headers: reception.headers })).id;
+  await signConsent(app, {
+    clientId: client,
+    templateId: template.id,
+    headers: reception.headers,
+    signedAt: new Date(clock.now().getTime() - 48 * HOUR).toISOString(),
+  });
+  const created = await app.inject({
+    method: 'POST',
+    url: `/v1/clients/${client}/journal-drafts`,
+    headers: practitioner.headers,
+    payload: {
+      treatmentType: 'filler',
+      performedAt: new Date(clock.now().getTime() - HOUR).toISOString(),
+      notes: 'Ready to sign',
+    },
+  });
+  t.equal(created.statusCode, 201, created.body);
+  const draftId = created.json<{ id: string }>().id;
+
+  // Hold the draft row (as another session would) until both signs wait on it; then let go.
+  const holder = await db.pool.connect();
+  t.teardown(() => holder.release());
+  await holder.query('BEGIN');
+  await holder.query('SELECT 1 FROM journal_drafts WHERE id = $1 FOR SHARE', [draftId]);
+  const sign = () =>
+    app.inject({
+      method: 'POST',
+      url: `/v1/clients/${client}/journal-drafts/${draftId}/sign`,
+      headers: practitioner.headers,
+    });
+  const racing = Promise.all([sign(), sign()]);
+  const waiting = async () =>
+    Number(
+      (
+        await db.pool.query<{ n: string }>(
+          `SELECT count(*) AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        )
+      ).rows[0]!.n,
+    );
+  while ((await waiting()) < 2) await new Promise((resolve) => setImmediate(resolve));
+  await holder.query('COMMIT');
+  const answers = (await racing).map((res) => res.statusCode).sort();
+  t.same(answers, [201, 404], 'one signs, the other finds the draft gone');
+  const entries = await db.pool.query('SELECT 1 FROM journal_entries WHERE client_id = $1', [
+    client,
+  ]);
+  t.equal(entries.rowCount, 1, 'one entry');
+});

@@ -235,7 +235,7 @@ function entryInsert(keyed = false): SQL {
     )}
     WHERE ${stillWritable()}${keyed ? sql` AND EXISTS (SELECT 1 FROM claim)` : sql``}
       AND (${w.draftId}::uuid IS NULL OR EXISTS (
-        SELECT 1 FROM ${journalDrafts} WHERE ${journalDrafts.id} = ${w.draftId}::uuid AND ${journalDrafts.authorId} = ${w.authorId}::uuid))
+        SELECT 1 FROM ${journalDrafts} WHERE ${journalDrafts.id} = ${w.draftId}::uuid AND ${journalDrafts.authorId} = ${w.authorId}::uuid FOR UPDATE))
     RETURNING ${journalEntries.id}`;
 }
 
@@ -245,7 +245,8 @@ function entryInsert(keyed = false): SQL {
  * live and the consent still active, both locked FOR SHARE: an erasure (or a withdrawal)
  * holding the row makes this statement wait, and then it sees the row as that left it, so an
  * entry never commits under a data key an erasure has destroyed; products and the event only
- * with it.
+ * with it. A draft being signed is locked FOR UPDATE: of two signs of one draft, the second
+ * waits, then finds the draft gone and writes nothing (404).
  */
 function insertEntry(audit: AuditPart, keyed: boolean): SQL {
   return sql`WITH ${keyed ? sql`claim AS (${claimInsert()}), ` : sql``}entry AS (${entryInsert(keyed)}),
@@ -270,13 +271,13 @@ function insertEntry(audit: AuditPart, keyed: boolean): SQL {
     ${audit.perRowOf(sql`entry`)}`;
 }
 
-const INSERT_ENTRY = auditedStatement<EntryParams>('journal_insert_entry_v3', (audit) =>
+const INSERT_ENTRY = auditedStatement<EntryParams>('journal_insert_entry_v4', (audit) =>
   insertEntry(audit, false),
 );
 
 /** The same with its Idempotency-Key row, which commits with the entry or not at all. */
 const INSERT_ENTRY_KEYED = auditedStatement<EntryParams & ClaimParams>(
-  'journal_insert_entry_keyed_v2',
+  'journal_insert_entry_keyed_v3',
   (audit) => insertEntry(audit, true),
 );
 
