@@ -14,11 +14,11 @@ import type pg from 'pg';
  * `audit-chain/v1`); verify still derives those from MASTER_KEY and MASTER_KEYS_OLD.
  *
  * Sequence numbers commit out of order, so the sealer never chains by seq alone: it seals,
- * in (xid, seq) order, only events whose inserting transaction is certainly finished
- * (xid < the current snapshot's xmin). Every transaction still running, or yet to start, has a
- * larger xid, so nothing can later appear below the chain's watermark; an event that commits
- * late is sealed by a later batch. One leader at a time (a transaction-level advisory lock)
- * seals; requests never wait on it.
+ * in (xid, seq) order, only events whose inserting transaction is certainly finished (xid below
+ * the horizon, SEAL_HORIZON). Every transaction still running, or yet to start, that could insert
+ * an event has a larger xid, so nothing can later appear below the chain's watermark; an event
+ * that commits late is sealed by a later batch. One leader at a time (a transaction-level
+ * advisory lock) seals; requests never wait on it.
  */
 
 export const CHAIN_INFO = 'audit-chain/v1';
@@ -26,6 +26,37 @@ export const CHAIN_INFO = 'audit-chain/v1';
 export const GENESIS = Buffer.alloc(32);
 /** Any constant; the same in every process of this service. */
 const SEAL_LOCK = 7_318_201_104;
+
+/**
+ * The sealing horizon (xid8, as text): below it, every transaction that could have inserted an
+ * audit event has finished, and is visible to the next statement. Not the snapshot's xmin, which
+ * any writing transaction anywhere in the cluster holds back (another database's batch job, an
+ * operator's open psql session): only the in-progress transactions of backends that can insert
+ * into audit_events count, i.e. connected to this database as a role that has (or is a member of
+ * a role that has) INSERT on it (the service's runtime role, the owner, superusers), plus
+ * prepared transactions of this database. A transaction that ends between the snapshot and the
+ * read of pg_stat_activity has committed before the next statement's snapshot, so the events
+ * below the horizon are all visible there; an xid not yet assigned will be above the snapshot's
+ * xmax. backend_xid is shown for every backend, whoever asks. pg_stat_activity is read once per
+ * transaction (stats_fetch_consistency), so this runs once per sealing transaction.
+ */
+export const SEAL_HORIZON = `
+  SELECT least(
+    pg_snapshot_xmax(s),
+    (SELECT min(x) FROM pg_snapshot_xip(s) AS x
+      WHERE x::xid IN (
+        SELECT a.backend_xid FROM pg_stat_activity a
+         WHERE a.backend_xid IS NOT NULL
+           AND (a.datid IS NULL
+                OR a.datid = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()))
+           AND (a.usesysid IS NULL OR EXISTS (
+                 SELECT 1 FROM pg_roles r
+                  WHERE pg_has_role(a.usesysid, r.oid, 'MEMBER')
+                    AND has_table_privilege(r.oid, 'audit_events', 'INSERT')))
+        UNION ALL
+        SELECT p.transaction FROM pg_prepared_xacts p WHERE p.database = current_database()))
+  )::text AS horizon
+  FROM pg_current_snapshot() AS s`;
 
 export interface ChainKey {
   id: string;
@@ -233,13 +264,14 @@ export function createAuditSealer(options: SealerOptions): AuditSealer {
         return null;
       }
       const head = await readHead(client);
+      const { rows: horizon } = await client.query<{ horizon: string }>(SEAL_HORIZON);
       const { rows: events } = await client.query<CanonicalEvent>(
         `SELECT ${CANONICAL_COLUMNS} FROM audit_events e
           WHERE (e.xid, e.seq) > ($1::xid8, $2::bigint)
-            AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+            AND e.xid < $4::xid8
           ORDER BY e.xid, e.seq
           LIMIT $3`,
-        [head.xid, head.seq, batchSize],
+        [head.xid, head.seq, batchSize, horizon[0]!.horizon],
       );
       if (events.length === 0) {
         await client.query('ROLLBACK');
@@ -301,10 +333,8 @@ export function createAuditSealer(options: SealerOptions): AuditSealer {
     let total = 0;
     for (;;) {
       total += await sealOnce({ wait: true });
-      const { rows: now } = await pool.query<{ xmin: string }>(
-        'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
-      );
-      if (BigInt(now[0]!.xmin) >= target) {
+      const { rows: now } = await pool.query<{ horizon: string }>(SEAL_HORIZON);
+      if (BigInt(now[0]!.horizon) >= target) {
         return total + (await sealOnce({ wait: true }));
       }
       if (Date.now() > deadline) return total;
