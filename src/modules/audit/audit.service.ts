@@ -8,6 +8,7 @@ import { Forbidden, ServiceUnavailable } from '../../errors.js';
 import { timeIdCursor } from '../../schemas/cursor.js';
 import { scopedClient } from '../clients/clients.scope.js';
 import { crlfRows } from './audit.csv.js';
+import { csvWholeRows, reasonOpener } from './audit.export-reasons.js';
 import { openAuditExport } from './audit.export.js';
 import type { ExportGate } from './audit.export-gate.js';
 import { ndjsonFromCopy } from './audit.ndjson.js';
@@ -116,7 +117,7 @@ export function createAuditService(deps: AuditServiceDeps) {
         release();
         throw error;
       }
-      const lines = exportLines(opened.chunks, format);
+      const lines = exportLines(opened.chunks, format, keys);
       // The success event is written before the first byte (fail closed); a stream that then
       // breaks (database gone mid-way) gets a failure event beside it, so the log never
       // claims a complete export that was not.
@@ -220,14 +221,22 @@ export function createAuditService(deps: AuditServiceDeps) {
 
 export type AuditService = ReturnType<typeof createAuditService>;
 
-/** The export's bytes: COPY's rows rendered as JSON lines (ndjson), or with \r\n ends (csv). */
+/**
+ * The export's bytes: COPY's rows rendered as JSON lines (ndjson), or with \r\n ends (csv, cut
+ * at whole rows first), with their sealed free-text reasons opened (audit.export-reasons.ts).
+ */
 async function* exportLines(
   chunks: AsyncIterable<Buffer>,
   format: 'ndjson' | 'csv',
+  keys: Pick<ClientKeys<Executor>, 'cipherFor'>,
 ): AsyncGenerator<Buffer | string> {
   const render = format === 'ndjson' ? ndjsonFromCopy() : crlfRows();
+  const rows = format === 'csv' ? csvWholeRows() : undefined;
+  const open = reasonOpener(keys, format);
   for await (const chunk of chunks) {
-    const out = render(chunk);
-    if (out.length > 0) yield out;
+    const out = render(rows ? rows.push(chunk) : chunk);
+    if (out.length > 0) yield await open(out);
   }
+  const rest = rows?.end();
+  if (rest && rest.length > 0) yield await open(render(rest));
 }
