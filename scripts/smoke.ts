@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePort } from '../src/db/embedded.js';
+import { embeddedClusterDir } from '../src/db/embedded-place.js';
 
 export interface SmokeOptions {
   /** Node arguments: the entry point and what it needs. */
@@ -86,8 +87,12 @@ async function main(): Promise<number> {
     return 1;
   }
   const cwd = mkdtempSync(path.join(os.tmpdir(), 'journal-smoke-'));
-  // As root the embedded PostgreSQL runs as the OS user `postgres`, which must enter it.
-  chmodSync(cwd, 0o755);
+  // As root the embedded PostgreSQL runs as the OS user `postgres`, which must enter it; with
+  // --closed it cannot (a checkout under /root or a `mktemp -d`): the cluster must then live in
+  // the system directory (src/db/embedded-place.ts) and the service must still start.
+  const closed = process.argv.includes('--closed');
+  chmodSync(cwd, closed ? 0o700 : 0o755);
+  const cluster = embeddedClusterDir(path.join(cwd, '.data'));
   try {
     const server = path.resolve(import.meta.dirname, '..', 'src', 'server.ts');
     const result = await startAndStop({
@@ -97,9 +102,14 @@ async function main(): Promise<number> {
     });
     const problems = [
       result.exitCode === 0 ? undefined : `exit ${result.exitCode ?? result.signal} after SIGTERM`,
-      existsSync(path.join(cwd, '.data', 'pg', 'PG_VERSION')) ? undefined : 'no embedded cluster',
+      existsSync(path.join(cluster, 'PG_VERSION'))
+        ? undefined
+        : `no embedded cluster in ${cluster}`,
+      result.output.includes(`embedded PostgreSQL in ${cluster}`)
+        ? undefined
+        : 'the start line does not say where the cluster lives',
       existsSync(path.join(cwd, '.data', 'master.key')) ? undefined : 'no development key',
-      existsSync(path.join(cwd, '.data', 'pg', 'postmaster.pid'))
+      existsSync(path.join(cluster, 'postmaster.pid'))
         ? 'the embedded PostgreSQL is still running'
         : undefined,
     ].filter(Boolean);
@@ -109,11 +119,13 @@ async function main(): Promise<number> {
     }
     process.stdout.write(
       `smoke: Node.js ${process.version}: /readyz 200 after ${result.readyAfterMs} ms ` +
-        `(embedded PostgreSQL, generated development secrets); SIGTERM: exit 0\n`,
+        `(embedded PostgreSQL in ${cluster}, generated development secrets); SIGTERM: exit 0\n`,
     );
     return 0;
   } finally {
     rmSync(cwd, { recursive: true, force: true });
+    // A cluster moved to the system directory belongs to this temporary checkout only.
+    if (!cluster.startsWith(cwd)) rmSync(path.dirname(cluster), { recursive: true, force: true });
   }
 }
 

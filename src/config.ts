@@ -144,6 +144,7 @@ const envSchema = z.object({
       .enum(['postgres'], { message: 'must be postgres (the S3 store is not built yet)' })
       .default('postgres'),
   ),
+  DATA_DIR: z.preprocess(emptyToUndefined, z.string().optional()),
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
     z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -186,7 +187,7 @@ export interface Config {
 export const DEFAULT_DATA_DIR = '.data';
 
 export interface LoadConfigOptions {
-  /** Where development keys and the embedded database live. Default `./.data`. */
+  /** Where development keys and the embedded database live. Default `DATA_DIR`, else `./.data`. */
   dataDir?: string;
 }
 
@@ -207,7 +208,7 @@ export function loadConfig(
     throw new ConfigError(`Invalid configuration: ${variable} ${issue?.message ?? 'is invalid'}`);
   }
   const values = parsed.data;
-  const dataDir = path.resolve(options.dataDir ?? DEFAULT_DATA_DIR);
+  const dataDir = path.resolve(options.dataDir ?? values.DATA_DIR ?? DEFAULT_DATA_DIR);
   const production = values.NODE_ENV === 'production';
 
   if (

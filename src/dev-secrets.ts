@@ -47,7 +47,7 @@ export function withDevelopmentSecrets(
   options: DevelopmentSecretsOptions = {},
 ): Record<string, string | undefined> {
   if (!isDevelopment(env.NODE_ENV)) return env;
-  const dataDir = path.resolve(options.dataDir ?? DEFAULT_DATA_DIR);
+  const dataDir = path.resolve(options.dataDir ?? (env.DATA_DIR || DEFAULT_DATA_DIR));
   const filled = { ...env };
   for (const secret of SECRETS) {
     if ((env[secret.variable] ?? '').trim() !== '') continue;

