@@ -75,6 +75,14 @@ t.test('erasure leaves no marker, hash or index that links to the person', async
     201,
     'amending',
   );
+  // A draft the practitioner never signed: not part of the record, but it names the client.
+  expectStatus(
+    await call(practitioner, 'POST', `/v1/clients/${client.id}/journal-drafts`, {
+      notes: 'Zqmarkerdraftnotes',
+    }),
+    201,
+    'a draft',
+  );
   const breakGlass = 'Zqmarkerglass: Jensen collapsed, diabetic';
   expectStatus(
     await call(outsider, 'GET', `/v1/clients/${client.id}/journal/${entry.id}`, undefined, {
@@ -174,6 +182,10 @@ t.test('erasure leaves no marker, hash or index that links to the person', async
   t.equal(erased.statusCode, 204, erased.body);
 
   t.same(await linking(), [], 'no marker, document hash or blind index anywhere');
+  const drafts = await db.pool.query('SELECT 1 FROM journal_drafts WHERE client_id = $1', [
+    client.id,
+  ]);
+  t.equal(drafts.rowCount, 0, 'no draft row says this client was ever treated');
   const auditorAgain = bearer(
     (await login(app, { username: auditor.username, password: auditor.password })).accessToken,
   );

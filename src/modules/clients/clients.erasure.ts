@@ -2,7 +2,7 @@ import { SYSTEM_CONTEXT, type RequestContext } from '../../access/context.js';
 import type { ClientKeys } from '../../crypto/index.js';
 import { sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/pool.js';
-import { attachments, consents, journalProducts } from '../../db/schema/index.js';
+import { attachments, consents, journalDrafts, journalProducts } from '../../db/schema/index.js';
 import { Conflict } from '../../errors.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import { forgetClient } from '../idempotency/idempotency.repository.js';
@@ -93,6 +93,8 @@ export function createErasure(deps: ErasureDeps) {
     // with them, ON DELETE CASCADE), so nothing says a photo of this person was ever stored.
     // The PostgreSQL store only: an S3 store would delete its objects here as well.
     await tx.execute(sql`DELETE FROM ${attachments} WHERE ${attachments.clientId} = ${row.id}`);
+    // Unsigned drafts are not part of the record: their rows (author, client, times) go too.
+    await tx.execute(sql`DELETE FROM ${journalDrafts} WHERE ${journalDrafts.clientId} = ${row.id}`);
     await audit.write(tx, ctx, [
       {
         action: 'client.erase',
