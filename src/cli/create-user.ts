@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { SYSTEM_CONTEXT } from '../access/context.js';
-import { ROLES, type Role } from '../access/roles.js';
+import { isOrganisationWide, ROLES, type Role } from '../access/roles.js';
 import { createDatabase } from '../db/pool.js';
 import { migrate } from '../db/migrate.js';
 import {
@@ -57,7 +57,8 @@ export const createUserCommand: CliCommand = {
       process.stderr.write(`--role must be one of ${ROLES.join(', ')}\n${USAGE}`);
       return 2;
     }
-    if (clinicIds.length === 0 && role !== 'admin') {
+    // Admins and auditors are organisation-wide (their clinics grant nothing); staff need one.
+    if (clinicIds.length === 0 && !isOrganisationWide(role as Role)) {
       process.stderr.write(`--clinic is required (at least one) for role ${role}\n${USAGE}`);
       return 2;
     }

@@ -168,4 +168,13 @@ t.test('npm run cli -- create-user reads the password from standard input', asyn
     `${password}\n`,
   );
   t.equal(((await once(noClinic.child, 'exit')) as [number])[0], 2, 'staff need a clinic');
+  const auditor = run(
+    'src/cli.ts',
+    ['create-user', '--username', 'org.auditor', '--role', 'auditor'],
+    env,
+    `${password}\n`,
+  );
+  const [auditorCode] = (await once(auditor.child, 'exit')) as [number];
+  t.equal(auditorCode, 0, `an auditor is organisation-wide: no clinic needed\n${auditor.output()}`);
+  t.equal(await loginStatus(app, 'org.auditor', password), 200);
 });
