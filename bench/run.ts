@@ -310,6 +310,16 @@ function scenarios(world: World, tokens: Tokens, searchClients: number) {
       },
       headers: () => bearer(practitioner.token),
     },
+    // The same read of a client whose entries carry a responsible practitioner, their
+    // countersignature and a statement (bench/seed.ts): the Danish record's extras.
+    journalReadRecord: {
+      method: 'GET',
+      path: () => {
+        practitioner = pick(tokens.practitioners);
+        return `/v1/clients/${pick(world.recordClientsByClinic[practitioner.clinic]!)}/journal`;
+      },
+      headers: () => bearer(practitioner.token),
+    },
     journalWrite: {
       method: 'POST',
       path: () => {
@@ -497,6 +507,7 @@ async function main() {
     const world: World = {
       ...staff,
       clientsByClinic: staff.clinicIds.map(() => []),
+      recordClientsByClinic: staff.clinicIds.map(() => []),
       emails: new Map(),
       clients: 0,
     };
@@ -535,6 +546,18 @@ async function main() {
     read.target = '≥ 0.70 of bare';
     read.met = (read.ratio ?? 0) >= 0.7;
     rows.push(read);
+    const record = await compare(
+      'journal read (countersigned, statements)',
+      service,
+      bare,
+      s.journalReadRecord,
+      s.journalReadRecord,
+      opts,
+    );
+    record.target = '≥ 0.90 × journal read ratio';
+    record.met = (record.ratio ?? 0) >= 0.9 * (read.ratio ?? 0);
+    record.note = `${((record.ratio ?? 0) / Math.max(0.0001, read.ratio ?? 0)).toFixed(2)} of the plain read's ratio`;
+    rows.push(record);
     const write = await compare(
       'journal write',
       service,

@@ -42,6 +42,12 @@ export interface World {
   templateId: string;
   /** Client ids per clinic, in creation order. */
   clientsByClinic: string[][];
+  /**
+   * Clients whose every entry has a responsible practitioner, that practitioner's
+   * countersignature and a statement of the client's (one in ten; not in clientsByClinic):
+   * the Danish record's extras on the read path (issue #18).
+   */
+  recordClientsByClinic: string[][];
   /** Email of every client, by id (the search scenario looks them up). */
   emails: Map<string, string>;
   clients: number;
@@ -114,6 +120,21 @@ const ENTRIES_INSERT = unnestInsert('journal_entries', [
   ['products_enc', 'bytea'],
   ['recorded_late', 'boolean'],
   ['created_at', 'timestamptz'],
+  ['responsible_id', 'uuid'],
+]);
+const COUNTERSIGNATURES_INSERT = unnestInsert('journal_countersignatures', [
+  ['entry_id', 'uuid'],
+  ['client_id', 'uuid'],
+  ['countersigned_by', 'uuid'],
+  ['countersigned_at', 'timestamptz'],
+]);
+const STATEMENTS_INSERT = unnestInsert('journal_statements', [
+  ['id', 'uuid'],
+  ['entry_id', 'uuid'],
+  ['client_id', 'uuid'],
+  ['recorded_by', 'uuid'],
+  ['text_enc', 'bytea'],
+  ['created_at', 'timestamptz'],
 ]);
 const PRODUCTS_INSERT = unnestInsert('journal_products', [
   ['id', 'uuid'],
@@ -185,7 +206,7 @@ export function seedContext(pool: pg.Pool, masterKey: Buffer): SeedContext {
 /** 3 clinics; per clinic 3 practitioners and 3 reception; one auditor and one admin (20 staff). */
 export async function seedStaff(
   ctx: SeedContext,
-): Promise<Omit<World, 'clientsByClinic' | 'emails' | 'clients'>> {
+): Promise<Omit<World, 'clientsByClinic' | 'recordClientsByClinic' | 'emails' | 'clients'>> {
   const { pool, db } = ctx;
   const clinicIds = [uuidv7(), uuidv7(), uuidv7()];
   await pool.query(
@@ -290,7 +311,9 @@ export async function seedClients(
     const bc: unknown[][] = Array.from({ length: 9 }, () => []);
     const k: unknown[][] = [[], [], []];
     const cs: unknown[][] = Array.from({ length: 10 }, () => []);
-    const je: unknown[][] = Array.from({ length: 12 }, () => []);
+    const je: unknown[][] = Array.from({ length: 13 }, () => []);
+    const jc: unknown[][] = Array.from({ length: 4 }, () => []);
+    const js: unknown[][] = Array.from({ length: 6 }, () => []);
     const jp: unknown[][] = Array.from({ length: 6 }, () => []);
     const bj: unknown[][] = Array.from({ length: 10 }, () => []);
     for (let i = start; i < end; i++) {
@@ -346,7 +369,8 @@ export async function seedClients(
         phone,
         JSON.stringify(address),
       ].forEach((value, column) => bc[column]!.push(value));
-      world.clientsByClinic[clinic]!.push(id);
+      const record = i % 10 === 5;
+      (record ? world.recordClientsByClinic : world.clientsByClinic)[clinic]!.push(id);
       world.emails.set(id, email);
 
       let firstConsent = '';
@@ -394,7 +418,27 @@ export async function seedClients(
           cipher.seal(JOURNAL_FIELDS.products, entryId, products),
           false,
           performedAt,
+          record ? practitioners[(e + 1) % practitioners.length]!.id : null,
         ].forEach((value, column) => je[column]!.push(value));
+        if (record) {
+          const countersignedAt = new Date(Date.parse(performedAt) + 3_600_000).toISOString();
+          [entryId, id, practitioners[(e + 1) % practitioners.length]!.id, countersignedAt].forEach(
+            (value, column) => jc[column]!.push(value),
+          );
+          const statementId = uuidv7();
+          [
+            statementId,
+            entryId,
+            id,
+            reception.id,
+            cipher.seal(
+              JOURNAL_FIELDS.statementText,
+              statementId,
+              'Klienten oplyser, at hævelsen varede tre dage, ikke én som noteret.',
+            ),
+            countersignedAt,
+          ].forEach((value, column) => js[column]!.push(value));
+        }
         [
           uuidv7(),
           entryId,
@@ -433,6 +477,8 @@ export async function seedClients(
         await client.query(CONSENTS_INSERT, cs);
         await client.query(ENTRIES_INSERT, je);
         await client.query(PRODUCTS_INSERT, jp);
+        await client.query(COUNTERSIGNATURES_INSERT, jc);
+        await client.query(STATEMENTS_INSERT, js);
         await client.query(BARE_CLIENTS_INSERT, bc);
         await client.query(BARE_JOURNAL_INSERT, bj);
         await client.query('COMMIT');
