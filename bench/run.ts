@@ -93,7 +93,7 @@ interface Server {
 }
 
 async function startServer(
-  kind: 'service' | 'bare',
+  kind: 'service' | 'bare' | 'floor',
   script: string,
   env: NodeJS.ProcessEnv,
   opts: Flags,
@@ -361,13 +361,33 @@ interface Row {
   scenario: string;
   service: Run;
   baseline?: Run;
+  /** The floor baseline (bench/floor.ts), for the routes it serves. */
+  floor?: Run;
   ratio?: number;
   target?: string;
   met?: boolean;
   note?: string;
 }
 
-/** Bare first, then the service, same connections and duration; a 1 s warm-up for each. */
+/**
+ * The floor server (bench/floor.ts), once started: it serves the journal read and write, the
+ * client search and the client list, with the service's requests (tokens included).
+ */
+let floorServer: Server | undefined;
+const FLOOR_ROUTES = [
+  /^GET \/v1\/clients\/[^/]+\/journal$/,
+  /^POST \/v1\/clients\/[^/]+\/journal$/,
+  /^POST \/v1\/clients\/search$/,
+  /^GET \/v1\/clients\?limit=\d+$/,
+];
+function floorServes(spec: RequestSpec): boolean {
+  return FLOOR_ROUTES.some((route) => route.test(`${spec.method} ${spec.path()}`));
+}
+
+/**
+ * Bare first, then the floor (where it serves the route), then the service, same connections
+ * and duration; a 1 s warm-up for each.
+ */
 async function compare(
   name: string,
   service: Server,
@@ -381,6 +401,14 @@ async function compare(
   const baseline = await withCpu(bare, () =>
     cannon(bare.port, specBare, opts.connections, opts.duration),
   );
+  let floorRun: Run | undefined;
+  if (floorServer && floorServes(specService)) {
+    const server = floorServer;
+    await cannon(server.port, specService, opts.connections, 1);
+    floorRun = await withCpu(server, () =>
+      cannon(server.port, specService, opts.connections, opts.duration),
+    );
+  }
   await cannon(service.port, specService, opts.connections, 1);
   const sampling = opts.waits ? sampleWaits(opts.waitsPool!) : undefined;
   if (opts.profile) await service.ask({ type: 'profile-start' }, 'profiling');
@@ -402,6 +430,7 @@ async function compare(
     scenario: name,
     service: measured,
     baseline,
+    floor: floorRun,
     ratio: measured.reqPerSec / Math.max(1, baseline.reqPerSec),
   };
 }
@@ -519,6 +548,8 @@ async function main() {
     servers.push(service);
     const bare = await startServer('bare', script, env, opts);
     servers.push(bare);
+    floorServer = await startServer('floor', script, env, opts);
+    servers.push(floorServer);
     log(`service on :${service.port}, bare baseline on :${bare.port}, pool max ${opts.pool}`);
 
     let tokens = await loginAll(service.port, world);
@@ -631,6 +662,14 @@ async function main() {
         'bare req/s': row.baseline?.reqPerSec ?? '',
         'bare p50/p99': row.baseline ? `${row.baseline.p50}/${row.baseline.p99}` : '',
         ratio: row.ratio === undefined ? '' : row.ratio.toFixed(2),
+        'floor req/s': row.floor?.reqPerSec ?? '',
+        'service/floor': row.floor
+          ? (row.service.reqPerSec / Math.max(1, row.floor.reqPerSec)).toFixed(2)
+          : '',
+        'floor/bare':
+          row.floor && row.baseline
+            ? (row.floor.reqPerSec / Math.max(1, row.baseline.reqPerSec)).toFixed(2)
+            : '',
         'CPU µs/req (bare)': cpuColumn(row),
         'non2xx/err/timeout': `${row.service.non2xx}/${row.service.errors}/${row.service.timeouts}`,
         target: row.target ? `${row.target} ${row.met ? 'MET' : 'NOT MET'}` : '',

@@ -2,7 +2,8 @@
  * One server process for `npm run bench` (bench/run.ts forks it):
  *   service — the real app (buildApp) on its own pg pool;
  *   bare    — the baseline: the same routes on Fastify + pg over plaintext tables, no auth,
- *             no audit, no encryption, no validation library.
+ *             no audit, no encryption, no validation library;
+ *   floor   — bare plus only the irreducible work of the guarantees (bench/floor.ts).
  * It listens on a free port, reports it over IPC, and samples its own RSS (every 10 ms) so the
  * parent can ask for the peak of a scenario.
  */
@@ -13,6 +14,7 @@ import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createPool } from '../src/db/pool.js';
 import { uuidv7 } from '../src/db/ids.js';
+import { floor } from './floor.js';
 
 type Message =
   | { type: 'reset-peak' }
@@ -102,7 +104,15 @@ async function service() {
 }
 
 async function main() {
-  const { app, pool } = kind === 'bare' ? await bare() : await service();
+  const { app, pool } =
+    kind === 'bare'
+      ? await bare()
+      : kind === 'floor'
+        ? await floor(
+            loadConfig(process.env),
+            createPool(url, { max: poolMax, applicationName: 'bench-floor' }),
+          )
+        : await service();
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

@@ -1,0 +1,267 @@
+/**
+ * The **floor** baseline of `npm run bench` (issue #20): the bare server plus only the
+ * irreducible work of the guarantees, written as directly as possible, so the table can show
+ * what the guarantees cost (bare → floor) apart from the overhead we chose (floor → service).
+ *
+ * Per request, and nothing else:
+ * - the same access token verified by the same library and options (@fastify/jwt,
+ *   `jwtPluginOptions`);
+ * - revocation on the very next request and clinic scope: the session, its user and the
+ *   client's clinic checked inside the request's one data statement (one round trip);
+ * - the same fields sealed and opened with AES-256-GCM under the client's data key, through the
+ *   same keyring and data-key cache (src/crypto, src/db/key-store.ts);
+ * - blind indexes for the search, as the service computes them;
+ * - the same audit row: reads through the same batching recorder, durable before the answer;
+ *   writes in the write's own statement (a CTE), so the event commits with the entry.
+ * No validation library, no response schemas, no logging, no helmet, no problem details.
+ */
+import fastifyJwt from '@fastify/jwt';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import type { RequestContext } from '../src/access/context.js';
+import type { Role } from '../src/access/roles.js';
+import type { Config } from '../src/config.js';
+import { createLocalKeyring } from '../src/crypto/index.js';
+import { uuidv7 } from '../src/db/ids.js';
+import { createDatabaseClientKeys } from '../src/db/key-store.js';
+import { createDatabase } from '../src/db/pool.js';
+import { createAuditRecorder } from '../src/modules/audit/audit.recorder.js';
+import { CLIENT_FIELDS } from '../src/modules/clients/clients.fields.js';
+import { JOURNAL_FIELDS } from '../src/modules/journal/journal.fields.js';
+import { jwtPluginOptions } from '../src/modules/auth/tokens.js';
+
+interface Claims {
+  sub: string;
+  sid: string;
+  role: Role;
+}
+
+/** The session (not revoked, not expired, not idle; its user enabled) and its clinics. */
+const SESSION = `s AS (
+  SELECT u.id AS user_id, array_agg(uc.clinic_id) AS clinics
+    FROM sessions x JOIN users u ON u.id = x.user_id
+    LEFT JOIN user_clinics uc ON uc.user_id = u.id
+   WHERE x.id = $1 AND x.user_id = $2 AND x.revoked_at IS NULL AND NOT u.disabled
+     AND x.expires_at > now() AND x.last_seen_at > now() - interval '30 minutes'
+   GROUP BY u.id)`;
+
+export async function floor(config: Config, pool: pg.Pool) {
+  const db = createDatabase(pool);
+  const keyring = createLocalKeyring(config.masterKey, config.masterKeysOld);
+  const keys = createDatabaseClientKeys({ db, keyring });
+  const recorder = createAuditRecorder({ pool });
+  const app = Fastify({ logger: false });
+  await app.register(fastifyJwt, jwtPluginOptions(config.jwtSecret));
+
+  async function caller(request: FastifyRequest, reply: FastifyReply): Promise<Claims | null> {
+    try {
+      return await request.jwtVerify<Claims>();
+    } catch {
+      await reply.code(401).send({ status: 401 });
+      return null;
+    }
+  }
+  const context = (request: FastifyRequest, claims: Claims): RequestContext => ({
+    actor: {
+      userId: claims.sub,
+      sessionId: claims.sid,
+      username: '',
+      role: claims.role,
+      clinicIds: [],
+    },
+    requestId: request.id,
+    ip: request.ip,
+    userAgent: request.headers['user-agent'] ?? null,
+    purposeOfUse: null,
+    breakGlass: null,
+  });
+  const readEvent = (action: string, resourceType: string, clientId: string | null) => ({
+    action,
+    outcome: 'success' as const,
+    resourceType,
+    resourceId: clientId,
+    clientId,
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/clients/:id/journal', async (request, reply) => {
+    const claims = await caller(request, reply);
+    if (!claims) return reply;
+    const clientId = request.params.id;
+    const { rows } = await pool.query<{
+      id: string | null;
+      author_id: string;
+      treatment_type_enc: Buffer;
+      performed_at: Date;
+      notes_enc: Buffer;
+      treated_areas_enc: Buffer;
+      products_enc: Buffer;
+      created_at: Date;
+    }>(
+      `WITH ${SESSION}
+       SELECT e.id, e.author_id, e.treatment_type_enc, e.performed_at, e.notes_enc,
+              e.treated_areas_enc, e.products_enc, e.created_at
+         FROM s JOIN clients c ON c.id = $3 AND c.erased_at IS NULL AND c.clinic_id = ANY(s.clinics)
+         LEFT JOIN journal_entries e ON e.client_id = c.id
+        ORDER BY e.performed_at, e.id LIMIT 51`,
+      [claims.sid, claims.sub, clientId],
+    );
+    if (rows.length === 0) return reply.code(404).send({ status: 404 });
+    const cipher = await keys.cipherFor(undefined, clientId);
+    const items = rows
+      .filter((row) => row.id !== null)
+      .map((row) => ({
+        id: row.id!,
+        clientId,
+        authorId: row.author_id,
+        treatmentType: cipher.open(JOURNAL_FIELDS.treatmentType, row.id!, row.treatment_type_enc),
+        performedAt: row.performed_at,
+        notes: cipher.open(JOURNAL_FIELDS.notes, row.id!, row.notes_enc),
+        treatedAreas: cipher.open(JOURNAL_FIELDS.treatedAreas, row.id!, row.treated_areas_enc),
+        products: cipher.open(JOURNAL_FIELDS.products, row.id!, row.products_enc),
+        createdAt: row.created_at,
+      }));
+    await recorder.record(context(request, claims), [
+      readEvent('journal.list', 'journal', clientId),
+    ]);
+    return { items, nextCursor: null };
+  });
+
+  app.post<{ Params: { id: string }; Body: Record<string, unknown> }>(
+    '/v1/clients/:id/journal',
+    async (request, reply) => {
+      const claims = await caller(request, reply);
+      if (!claims) return reply;
+      const clientId = request.params.id;
+      const body = request.body;
+      const id = uuidv7();
+      const cipher = await keys.cipherFor(undefined, clientId);
+      const ctx = context(request, claims);
+      const { rows } = await pool.query<{ id: string; created_at: Date }>(
+        `WITH ${SESSION},
+         entry AS (
+           INSERT INTO journal_entries (id, client_id, clinic_id, author_id, consent_id,
+                    treatment_type_enc, performed_at, notes_enc, treated_areas_enc, products_enc,
+                    recorded_late, created_at)
+           SELECT $4, c.id, c.clinic_id, $2,
+                  (SELECT k.id FROM consents k WHERE k.client_id = c.id LIMIT 1),
+                  $5, $6, $7, $8, $9, false, now()
+             FROM s JOIN clients c ON c.id = $3 AND c.erased_at IS NULL
+                                  AND c.clinic_id = ANY(s.clinics)
+           RETURNING id, created_at),
+         event AS (
+           INSERT INTO audit_events (id, at, actor_id, actor_role, action, outcome, resource_type,
+                                     resource_id, client_id, request_id, ip, user_agent)
+           SELECT $10, now(), $2, $11, 'journal.create', 'success', 'journalEntry', entry.id,
+                  $3, $12, $13, $14 FROM entry)
+         SELECT id, created_at FROM entry`,
+        [
+          claims.sid,
+          claims.sub,
+          clientId,
+          id,
+          cipher.seal(JOURNAL_FIELDS.treatmentType, id, String(body.treatmentType)),
+          body.performedAt,
+          cipher.seal(JOURNAL_FIELDS.notes, id, String(body.notes)),
+          cipher.seal(JOURNAL_FIELDS.treatedAreas, id, body.treatedAreas ?? []),
+          cipher.seal(JOURNAL_FIELDS.products, id, body.products ?? []),
+          uuidv7(),
+          claims.role,
+          ctx.requestId,
+          ctx.ip,
+          ctx.userAgent,
+        ],
+      );
+      if (rows.length === 0) return reply.code(404).send({ status: 404 });
+      return reply.code(201).send({
+        id,
+        clientId,
+        authorId: claims.sub,
+        treatmentType: body.treatmentType,
+        performedAt: body.performedAt,
+        notes: body.notes,
+        treatedAreas: body.treatedAreas ?? [],
+        products: body.products ?? [],
+        createdAt: rows[0]!.created_at,
+      });
+    },
+  );
+
+  const CLIENT_COLUMNS = `c.id, c.clinic_id, c.first_name_enc, c.last_name_enc, c.date_of_birth_enc,
+    c.national_id_enc, c.email_enc, c.phone_enc, c.address_enc, c.created_at, c.updated_at`;
+  type ClientRow = {
+    id: string;
+    clinic_id: string;
+    first_name_enc: Buffer;
+    last_name_enc: Buffer;
+    date_of_birth_enc: Buffer;
+    national_id_enc: Buffer | null;
+    email_enc: Buffer | null;
+    phone_enc: Buffer | null;
+    address_enc: Buffer | null;
+    created_at: Date;
+    updated_at: Date;
+  };
+  async function present(row: ClientRow) {
+    const cipher = await keys.cipherFor(undefined, row.id);
+    const open = <T>(field: Parameters<typeof cipher.open<T>>[0], value: Buffer | null) =>
+      value === null ? null : cipher.open(field, row.id, value);
+    return {
+      id: row.id,
+      clinicId: row.clinic_id,
+      firstName: open(CLIENT_FIELDS.firstName, row.first_name_enc),
+      lastName: open(CLIENT_FIELDS.lastName, row.last_name_enc),
+      dateOfBirth: open(CLIENT_FIELDS.dateOfBirth, row.date_of_birth_enc),
+      nationalId: open(CLIENT_FIELDS.nationalId, row.national_id_enc),
+      email: open(CLIENT_FIELDS.email, row.email_enc),
+      phone: open(CLIENT_FIELDS.phone, row.phone_enc),
+      address: open(CLIENT_FIELDS.address, row.address_enc),
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+
+  app.post<{ Body: { email?: string } }>('/v1/clients/search', async (request, reply) => {
+    const claims = await caller(request, reply);
+    if (!claims) return reply;
+    const index = await keys.blindIndex('email', request.body.email ?? '');
+    const { rows } = await pool.query<ClientRow>(
+      `WITH ${SESSION}
+       SELECT ${CLIENT_COLUMNS} FROM s JOIN clients c
+           ON c.email_bidx = $3 AND c.erased_at IS NULL AND c.clinic_id = ANY(s.clinics)
+        LIMIT 100`,
+      [claims.sid, claims.sub, index],
+    );
+    const items = await Promise.all(rows.map(present));
+    await recorder.record(
+      context(request, claims),
+      items.length > 0
+        ? items.map((item) => readEvent('client.search', 'client', item.id))
+        : [readEvent('client.search', 'client', null)],
+    );
+    return { items };
+  });
+
+  app.get<{ Querystring: { limit?: string } }>('/v1/clients', async (request, reply) => {
+    const claims = await caller(request, reply);
+    if (!claims) return reply;
+    const limit = Number(request.query.limit ?? 50);
+    const { rows } = await pool.query<ClientRow>(
+      `WITH ${SESSION}
+       SELECT ${CLIENT_COLUMNS} FROM s JOIN clients c
+           ON c.erased_at IS NULL AND c.clinic_id = ANY(s.clinics)
+        ORDER BY c.clinic_id, c.id LIMIT $3`,
+      [claims.sid, claims.sub, limit + 1],
+    );
+    const items = await Promise.all(rows.slice(0, limit).map(present));
+    await recorder.record(
+      context(request, claims),
+      items.map((item) => readEvent('client.list', 'client', item.id)),
+    );
+    return { items, nextCursor: rows.length > limit ? (items.at(-1)?.id ?? null) : null };
+  });
+
+  app.addHook('onClose', async () => {
+    await recorder.close?.();
+  });
+  return { app, pool };
+}
