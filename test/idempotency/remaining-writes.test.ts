@@ -210,6 +210,27 @@ t.test('an attachment upload replays; the key covers the multipart bytes', async
   sameAnswer(t, one, two, 201);
   t.equal(await s.count('SELECT count(*) AS n FROM attachments'), 2, 'one row per upload');
   t.equal(await s.events('attachment.create'), 2, 'one create event per upload');
+
+  // A body of many chunks: hashed beside the streaming reader, none lost to either.
+  const bigFile = pdf('c'.repeat(700_000));
+  const big = upload({ kind: 'document' }, bigFile);
+  const sendBig = (payload: Buffer) =>
+    s.app.inject({
+      method: 'POST',
+      url: `/v1/clients/${s.client.id}/attachments`,
+      headers: { ...s.practitioner.headers, ...big.headers, 'idempotency-key': 'upload-big' },
+      payload,
+    });
+  const bigFirst = await sendBig(big.payload);
+  t.equal(bigFirst.statusCode, 201, bigFirst.body);
+  t.equal(bigFirst.json<{ size: number }>().size, bigFile.length, 'every byte stored');
+  const bigReplay = await sendBig(big.payload);
+  t.equal(bigReplay.headers['idempotency-replayed'], 'true', 'the replay drained and matched');
+  t.equal(bigReplay.body, bigFirst.body);
+  const flipped = Buffer.from(big.payload);
+  flipped[flipped.length - 200] ^= 1;
+  t.equal((await sendBig(flipped)).statusCode, 422, 'one byte changed deep in the file: 422');
+  t.equal(await s.count('SELECT count(*) AS n FROM attachments'), 3, 'one row for the big one');
 });
 
 t.test(
