@@ -67,6 +67,15 @@ function asArray<T>(value: T | T[] | undefined): T[] {
  * request under the same key (422), or gives the context an `idempotency` scope whose
  * `remember` the service's write transaction calls (so the key's row commits with the write
  * and its audit event, or not at all). Only 2xx answers reach `remember`.
+ *
+ * What is kept holds no personal value in clear. A client's write seals its answer under the
+ * client's data key (erasure makes it noise and deletes the row). A write of no client (user,
+ * clinic, template) keeps no body at all, only its status and `resourceId`, and a replay
+ * re-renders that resource through the route's normal, audited read (`idempotentReplay`):
+ * a user's names are personal values with no client key to seal them under, and sealing them
+ * under the master key would add a second, unrotated copy to protect; re-reading keeps the
+ * one door (and its audit event) there already is. The price: such a replay shows the
+ * resource as it is now, which differs from the first answer only if it changed meanwhile.
  */
 async function idempotencyPlugin(app: FastifyInstance) {
   const { db, keys, audit } = app;
