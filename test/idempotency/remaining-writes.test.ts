@@ -333,3 +333,48 @@ t.test('a 400 is not remembered: a corrected retry with the key runs', async (t)
   t.equal(fixed.headers['idempotency-replayed'], undefined);
   t.equal((await send('Klinik Vest')).statusCode, 422, 'now the key is taken');
 });
+
+t.test('concurrent duplicates of a write of no client never both write', async (t) => {
+  const s = await setup(t);
+  const send = () =>
+    s.app.inject({
+      method: 'POST',
+      url: '/v1/consent-templates',
+      headers: { ...s.admin.headers, 'idempotency-key': 'publish-once' },
+      payload: {
+        key: 'peel',
+        title: 'Peel',
+        body: 'I consent to a chemical peel.',
+        language: 'da',
+        treatmentTypes: ['peel'],
+      },
+    });
+  const answers = await Promise.all([send(), send(), send()]);
+  const statuses = answers.map((answer) => answer.statusCode).sort();
+  t.ok(
+    statuses.every((status) => status === 201 || status === 409),
+    `201 or 409 (still running): ${statuses.join(',')}`,
+  );
+  t.ok(statuses.includes(201), 'one of them wrote');
+  t.equal(
+    await s.count("SELECT count(*) AS n FROM consent_templates WHERE key = 'peel'"),
+    1,
+    'one version, not one per duplicate',
+  );
+  const retry = await send();
+  t.equal(retry.statusCode, 201);
+  t.equal(retry.headers['idempotency-replayed'], 'true', 'a later retry replays');
+  t.equal(retry.json<{ version: number }>().version, 1);
+});
+
+t.test('an upload route given a JSON body with a key: 400, not remembered', async (t) => {
+  const s = await setup(t);
+  const res = await s.app.inject({
+    method: 'POST',
+    url: `/v1/clients/${s.client.id}/attachments`,
+    headers: { ...s.practitioner.headers, 'idempotency-key': 'not-multipart' },
+    payload: { kind: 'document' },
+  });
+  t.equal(res.statusCode, 400);
+  t.equal(await s.count('SELECT count(*) AS n FROM idempotency_keys'), 0, 'nothing kept');
+});
