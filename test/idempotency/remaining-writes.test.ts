@@ -378,3 +378,21 @@ t.test('an upload route given a JSON body with a key: 400, not remembered', asyn
   t.equal(res.statusCode, 400);
   t.equal(await s.count('SELECT count(*) AS n FROM idempotency_keys'), 0, 'nothing kept');
 });
+
+t.test('an upload replayed after its client lost its data key: 404, no hang', async (t) => {
+  const s = await setup(t);
+  const body = upload({ kind: 'document' }, Buffer.from('%PDF-1.7\n% shredded\n%%EOF\n'));
+  const send = () =>
+    s.app.inject({
+      method: 'POST',
+      url: `/v1/clients/${s.client.id}/attachments`,
+      headers: { ...s.practitioner.headers, ...body.headers, 'idempotency-key': 'shredded' },
+      payload: body.payload,
+    });
+  t.equal((await send()).statusCode, 201);
+  // Crypto-shredding without the rest of the erasure: the key row is still there.
+  t.ok(await s.app.keys.destroy(s.app.db, s.client.id));
+  const again = await send();
+  t.equal(again.statusCode, 404, again.body);
+  t.equal(again.headers['idempotency-replayed'], undefined);
+});

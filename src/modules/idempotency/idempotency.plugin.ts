@@ -9,7 +9,7 @@ import fp from 'fastify-plugin';
 import { actorOf, type IdempotencyScope } from '../../access/context.js';
 import { DataKeyNotFound } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
-import { BadRequest, Conflict, UnprocessableContent } from '../../errors.js';
+import { BadRequest, Conflict, NotFound, UnprocessableContent } from '../../errors.js';
 import { IDEMPOTENCY_KEY } from '../../schemas/headers.js';
 import { problemSchema } from '../../schemas/problem.js';
 import { drainRawBody, hashBody, requestHash, tapRawBody } from './idempotency.body.js';
@@ -129,6 +129,8 @@ async function idempotencyPlugin(app: FastifyInstance) {
           reply.code(found.status).header('idempotency-replayed', 'true');
           return reply.send(body);
         }
+        // An upload's body is spent by now; its erased client answers 404, as a new run would.
+        if (multipart) throw new NotFound('Client not found.');
       }
       const at = () => {
         const now = app.clock();
