@@ -396,3 +396,24 @@ t.test('an upload replayed after its client lost its data key: 404, no hang', as
   t.equal(again.statusCode, 404, again.body);
   t.equal(again.headers['idempotency-replayed'], undefined);
 });
+
+t.test('a keyed upload over a real socket: streamed, hashed, replayed', async (t) => {
+  const s = await setup(t);
+  const address = await s.app.listen({ port: 0, host: '127.0.0.1' });
+  const body = upload({ kind: 'document' }, Buffer.from(`%PDF-1.7\n% ${'s'.repeat(300_000)}\n`));
+  const send = () =>
+    fetch(`${address}/v1/clients/${s.client.id}/attachments`, {
+      method: 'POST',
+      headers: { ...s.practitioner.headers, ...body.headers, 'idempotency-key': 'socket' },
+      body: body.payload,
+      signal: AbortSignal.timeout(10_000),
+    });
+  const first = await send();
+  const firstBody = await first.text();
+  t.equal(first.status, 201, firstBody);
+  const second = await send();
+  t.equal(second.status, 201);
+  t.equal(second.headers.get('idempotency-replayed'), 'true');
+  t.equal(await second.text(), firstBody, 'the same answer');
+  t.equal(await s.count('SELECT count(*) AS n FROM attachments'), 1, 'one upload stored');
+});
