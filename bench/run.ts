@@ -13,7 +13,7 @@
  * the end). With DATABASE_URL, use a SCRATCH database: the audit events it writes can never be
  * deleted (the table is append-only).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -301,6 +301,22 @@ function scenarios(world: World, tokens: Tokens, searchClients: number) {
   const searchable = world.clientsByClinic.map((ids) =>
     ids.slice(0, Math.ceil(searchClients / world.clinicIds.length)),
   );
+  const journalWrite = {
+    method: 'POST',
+    path: () => {
+      practitioner = pick(tokens.practitioners);
+      return `/v1/clients/${clientOf(practitioner.clinic)}/journal`;
+    },
+    headers: () => bearer(practitioner.token),
+    body: () =>
+      JSON.stringify({
+        treatmentType: TREATMENT,
+        performedAt,
+        notes: 'Opfølgning: 20 E i glabella, ingen komplikationer, kontrol om 14 dage.',
+        treatedAreas: ['glabella'],
+        products: [{ name: 'Botox 100 E', batchNumber: 'C3412C1', quantity: 20, unit: 'E' }],
+      }),
+  } satisfies RequestSpec & { headers: () => Record<string, string> };
   return {
     journalRead: {
       method: 'GET',
@@ -320,21 +336,11 @@ function scenarios(world: World, tokens: Tokens, searchClients: number) {
       },
       headers: () => bearer(practitioner.token),
     },
-    journalWrite: {
-      method: 'POST',
-      path: () => {
-        practitioner = pick(tokens.practitioners);
-        return `/v1/clients/${clientOf(practitioner.clinic)}/journal`;
-      },
-      headers: () => bearer(practitioner.token),
-      body: () =>
-        JSON.stringify({
-          treatmentType: TREATMENT,
-          performedAt,
-          notes: 'Opfølgning: 20 E i glabella, ingen komplikationer, kontrol om 14 dage.',
-          treatedAreas: ['glabella'],
-          products: [{ name: 'Botox 100 E', batchNumber: 'C3412C1', quantity: 20, unit: 'E' }],
-        }),
+    journalWrite,
+    /** The same write with a fresh Idempotency-Key each (issue #17: what retry-safety costs). */
+    journalWriteKeyed: {
+      ...journalWrite,
+      headers: () => ({ ...journalWrite.headers(), 'idempotency-key': randomUUID() }),
     },
     search: {
       method: 'POST',
@@ -600,6 +606,21 @@ async function main() {
     write.target = '≥ 0.80 of bare';
     write.met = (write.ratio ?? 0) >= 0.8;
     rows.push(write);
+    // Keyed against unkeyed, both on the service: the key's row in the write's statement.
+    log('scenario: journal write, keyed (Idempotency-Key on every request)');
+    await cannon(service.port, s.journalWriteKeyed, opts.connections, 1);
+    const keyedRun = await withCpu(service, () =>
+      cannon(service.port, s.journalWriteKeyed, opts.connections, opts.duration),
+    );
+    const keyedRatio = keyedRun.reqPerSec / Math.max(1, write.service.reqPerSec);
+    rows.push({
+      scenario: 'journal write, keyed',
+      service: keyedRun,
+      ratio: keyedRatio,
+      target: '≥ 0.85 of unkeyed',
+      met: keyedRatio >= 0.85,
+      note: `keyed/unkeyed ${keyedRatio.toFixed(2)}`,
+    });
     const search = await compare(
       `client search @ ${opts.clients}`,
       service,

@@ -3,6 +3,7 @@
  * time, then a summary table. Each count can be overridden from the environment:
  *
  *   FUZZ_RUNS (10000 per route), FAULT_ROUNDS (50 kills + 50 database cuts),
+ *   KEYED_FAULT_ROUNDS (10 kills + 10 connection cuts under keyed writes),
  *   LOAD_SECONDS (60, at LOAD_CONNECTIONS 100), TWO_PROCESS_REQUESTS (5000)
  *
  * e.g. `FUZZ_RUNS=500 FAULT_ROUNDS=10 LOAD_SECONDS=30 npm run soak` for a shorter run.
@@ -16,6 +17,7 @@ const root = path.resolve(import.meta.dirname, '..');
 const defaults: Record<string, string> = {
   FUZZ_RUNS: '10000',
   FAULT_ROUNDS: '50',
+  KEYED_FAULT_ROUNDS: '10',
   LOAD_SECONDS: '60',
   TWO_PROCESS_REQUESTS: '5000',
 };

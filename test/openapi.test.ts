@@ -225,7 +225,9 @@ t.test('headers: each defined once, on the operations and statuses that have the
           'X-Request-Id',
           ...(route.startsWith('/v1/') ? ['X-Purpose-Of-Use'] : []),
           ...(breakGlass.has(where) ? ['X-Break-Glass-Reason'] : []),
-          ...(where === 'PATCH /v1/clients/{id}' ? ['If-Match'] : []),
+          ...(where === 'PATCH /v1/clients/{id}' || where === 'PATCH /v1/users/{id}'
+            ? ['If-Match']
+            : []),
           ...(idempotent.has(where) ? ['Idempotency-Key'] : []),
         ],
         `${where}: request headers`,

@@ -43,9 +43,13 @@ export interface IdempotencyScope {
   /**
    * Keeps the answer (`body` as the route sends it, sealed under `clientId`'s data key) in
    * the caller's transaction. Throws a 409 when the key was taken meanwhile (a concurrent
-   * duplicate, which then rolls back).
+   * duplicate, which then rolls back). A write of no client remembers only `{ resourceId }`
+   * (its route re-renders that resource on replay, `config.idempotentReplay`).
    */
-  remember(executor: Executor, answer: { clientId: string | null; body: unknown }): Promise<void>;
+  remember(
+    executor: Executor,
+    answer: { clientId: string | null; body: unknown } | { resourceId: string },
+  ): Promise<void>;
   /**
    * For a write done in one statement: the key row's values, `responseEnc` sealed by the
    * caller (`seal(rowId)`, under the client's data key). The statement inserts the row with
@@ -62,6 +66,7 @@ export interface IdempotencyRowValues {
   keyHash: Buffer;
   requestHash: Buffer;
   clientId: string;
+  resourceId: null;
   status: number;
   responseEnc: Buffer;
   createdAt: Date;

@@ -1773,11 +1773,6 @@ export interface components {
      */
     'Retry-After': number;
     /**
-     * @description The body is a file to save, with its name.
-     * @example attachment; filename="audit-events-2030-01-15T09-00-00-000Z.ndjson"
-     */
-    'Content-Disposition': string;
-    /**
      * @description Sent (`true`) when this is the remembered answer to an earlier request with the same Idempotency-Key; nothing was written again.
      * @example true
      */
@@ -1787,6 +1782,11 @@ export interface components {
      * @example "3"
      */
     ETag: string;
+    /**
+     * @description The body is a file to save, with its name.
+     * @example attachment; filename="audit-events-2030-01-15T09-00-00-000Z.ndjson"
+     */
+    'Content-Disposition': string;
   };
   pathItems: never;
 }
@@ -2435,6 +2435,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -2447,6 +2449,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content?: never;
@@ -2491,6 +2494,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -2503,6 +2516,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -2782,6 +2805,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path?: never;
       cookie?: never;
@@ -2809,6 +2834,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -2875,6 +2901,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description Too many requests; see Retry-After */
       429: {
         headers: {
@@ -2929,6 +2965,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          ETag: components['headers']['ETag'];
           [name: string]: unknown;
         };
         content: {
@@ -3017,6 +3054,10 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description The `ETag` you last read: the change is made only if the resource has not changed since (else 412, and nothing changes). */
+        'If-Match'?: components['parameters']['If-Match'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -3038,6 +3079,8 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          ETag: components['headers']['ETag'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -3094,6 +3137,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description If-Match no longer matches: the resource changed since it was read; nothing changed */
+      412: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -3106,6 +3159,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -3250,6 +3313,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path?: never;
       cookie?: never;
@@ -3269,6 +3334,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -3327,6 +3393,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -4569,6 +4645,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -4591,6 +4669,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -4637,6 +4716,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -4649,6 +4738,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -4943,6 +5042,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path?: never;
       cookie?: never;
@@ -4970,6 +5071,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -5006,6 +5108,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -5018,6 +5130,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -6541,6 +6663,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -6554,6 +6678,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -6622,6 +6747,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -6978,6 +7113,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -7000,6 +7137,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -7046,6 +7184,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -7058,6 +7206,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -7209,6 +7367,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -7222,6 +7382,7 @@ export interface operations {
       204: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content?: never;
@@ -7266,6 +7427,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -7278,6 +7449,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -7328,6 +7509,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -7350,6 +7533,7 @@ export interface operations {
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -7396,6 +7580,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -7408,6 +7602,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -7458,6 +7662,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -7471,6 +7677,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -7539,6 +7746,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
@@ -7785,6 +8002,8 @@ export interface operations {
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
         /** @description Why the data is accessed (e.g. `treatment`, `billing`, `complaint`): kept on every audit event of the request. A malformed value answers 400. */
         'X-Purpose-Of-Use'?: components['parameters']['X-Purpose-Of-Use'];
+        /** @description Makes a write safe to retry (1–255 characters, each 0x21–0x7E), scoped to you. A 2xx answer is remembered for 24 hours: the same key with the same method, path and body gets it again with `Idempotency-Replayed: true`, and nothing is written twice. The same key with another request answers 422; while the first is still running, 409. Other answers are not remembered. */
+        'Idempotency-Key'?: components['parameters']['Idempotency-Key'];
       };
       path: {
         id: string;
@@ -7801,6 +8020,7 @@ export interface operations {
       201: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Idempotency-Replayed': components['headers']['Idempotency-Replayed'];
           [name: string]: unknown;
         };
         content: {
@@ -7847,6 +8067,16 @@ export interface operations {
           'application/problem+json': components['schemas']['Problem'];
         };
       };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
       /** @description The body is too large */
       413: {
         headers: {
@@ -7859,6 +8089,16 @@ export interface operations {
       };
       /** @description Send application/json */
       415: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description This Idempotency-Key was used for a different request; nothing was done */
+      422: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;

@@ -13,6 +13,11 @@ export const idempotencyKeys = pgTable(
     status: smallint('status').notNull(),
     /** The answer's JSON body, sealed under the client's data key; null when none is kept. */
     responseEnc: bytea('response_enc'),
+    /**
+     * A write of no client (user, clinic, template): the resource written, re-read on replay
+     * (migrations/0029); null otherwise.
+     */
+    resourceId: uuid('resource_id'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   },

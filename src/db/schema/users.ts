@@ -1,4 +1,4 @@
-import { boolean, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { boolean, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { bytea } from './columns.js';
 
 export const users = pgTable('users', {
@@ -18,4 +18,6 @@ export const users = pgTable('users', {
   /** The Danish autorisations-ID (5 letters or digits, upper-case), or null. */
   authorisationId: text('authorisation_id'),
   profession: text('profession'),
+  /** Bumped by every change of the user (migrations/0029): its strong ETag. */
+  version: integer('version').notNull().default(1),
 });

@@ -65,7 +65,7 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentsRoutesOptions> 
   app.post(
     '/v1/clients/:id/attachments',
     {
-      config: { permission: 'attachments.write' },
+      config: { permission: 'attachments.write', idempotent: true },
       // The multipart body is read by the handler, part by part; its schema documents it.
       validatorCompiler: (route) =>
         route.httpPart === 'body'

@@ -218,7 +218,9 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
           createdAt: clock(),
         });
         await audit.write(tx, ctx, [event('attachment.create', clientId, id)]);
-        return present(cipher, row);
+        const attachment = present(cipher, row);
+        await ctx.idempotency?.remember(tx, { clientId, body: attachment });
+        return attachment;
       });
     },
 

@@ -52,7 +52,11 @@ export async function updateCredentials(
     updatedAt: Date;
   },
 ) {
-  await db.update(users).set(patch).where(eq(users.id, id));
+  // A second factor's change shows on the user (mfaEnabled): a new version, a new ETag.
+  await db
+    .update(users)
+    .set({ ...patch, version: sql`${users.version} + 1` })
+    .where(eq(users.id, id));
 }
 
 /** When a session was opened (its login), or null when there is no such session. */

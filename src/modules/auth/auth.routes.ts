@@ -122,7 +122,7 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/users/:id/mfa/reset',
     {
-      config: { permission: 'users.manage' },
+      config: { permission: 'users.manage', idempotent: true },
       schema: {
         tags: ['users'],
         operationId: 'resetUserMfa',

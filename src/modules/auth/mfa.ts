@@ -144,6 +144,8 @@ export function createMfa(deps: MfaDeps) {
         });
         await revokeUserSessions(tx, user.id, 'mfa_reset', at);
         await audit.write(tx, ctx, [event('auth.mfa.reset', user.id)]);
+        // A 204 of no client: nothing of the answer is kept, only that the key was used.
+        await ctx.idempotency?.remember(tx, { clientId: null, body: null });
       });
     },
   };

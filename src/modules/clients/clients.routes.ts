@@ -156,7 +156,7 @@ export const clientsRoutes: FastifyPluginAsyncZod<{
   app.put(
     '/v1/clients/:id/restriction',
     {
-      config: { permission: 'clients.restrict' },
+      config: { permission: 'clients.restrict', idempotent: true },
       schema: {
         tags: ['data-subject requests'],
         operationId: 'setClientRestriction',

@@ -3,6 +3,7 @@ import { birthDateFromNationalId, DataKeyNotFound, type ClientKeys } from '../..
 import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, NotFound, PreconditionFailed } from '../../errors.js';
+import { etagOf, ifMatchHolds } from '../../schemas/etag.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
 import { createErasure, type RetentionSource } from './clients.erasure.js';
 import {
@@ -39,16 +40,7 @@ const versions = new WeakMap<Client, number>();
 /** A client's strong ETag: its version counter, never a personal value. */
 export function clientEtag(client: Client): string | undefined {
   const version = versions.get(client);
-  return version === undefined ? undefined : `"${version}"`;
-}
-
-/** If-Match (RFC 9110 §13.1.1): `*` or a list of strong ETags, one of which must be current. */
-function ifMatchHolds(ifMatch: string, version: number): boolean {
-  const current = `"${version}"`;
-  return ifMatch.split(',').some((tag) => {
-    const candidate = tag.trim();
-    return candidate === '*' || candidate === current;
-  });
+  return version === undefined ? undefined : etagOf(version);
 }
 
 function event(action: string, clientId: string): AuditEventInput {
@@ -277,7 +269,13 @@ export function createClientsService(deps: ClientsServiceDeps) {
             reason: change.active ? 'restriction_on' : 'restriction_off',
           },
         ]);
-        return { clientId: id, restricted: row.restricted, changedAt: changedAt.toISOString() };
+        const state = {
+          clientId: id,
+          restricted: row.restricted,
+          changedAt: changedAt.toISOString(),
+        };
+        await ctx.idempotency?.remember(tx, { clientId: id, body: state });
+        return state;
       });
     },
 

@@ -1,4 +1,4 @@
-import { asc, gt, inArray } from 'drizzle-orm';
+import { asc, eq, gt, inArray } from 'drizzle-orm';
 import type { Executor } from '../../db/pool.js';
 import { clinics } from '../../db/schema/index.js';
 
@@ -10,6 +10,11 @@ export async function insertClinic(db: Executor, clinic: { id: string; name: str
     .values({ id: clinic.id, name: clinic.name, createdAt: clinic.now })
     .returning();
   return rows[0]!;
+}
+
+export async function findClinic(db: Executor, id: string): Promise<ClinicRow | undefined> {
+  const [row] = await db.select().from(clinics).where(eq(clinics.id, id));
+  return row;
 }
 
 export async function listClinics(

@@ -15,7 +15,11 @@ export const clinicsRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/clinics',
     {
-      config: { permission: 'clinics.manage' },
+      config: {
+        permission: 'clinics.manage',
+        idempotent: true,
+        idempotentReplay: (request, id) => clinics.get(request.ctx, id),
+      },
       schema: {
         tags: ['clinics'],
         operationId: 'createClinic',

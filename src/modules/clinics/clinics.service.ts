@@ -2,10 +2,10 @@ import type { RequestContext } from '../../access/context.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database } from '../../db/pool.js';
 import { isUniqueViolation } from '../../db/errors.js';
-import { Conflict } from '../../errors.js';
+import { Conflict, NotFound } from '../../errors.js';
 import { idCursor } from '../../schemas/cursor.js';
 import type { AuditDoor } from '../audit/audit.types.js';
-import { insertClinic, listClinics, type ClinicRow } from './clinics.repository.js';
+import { findClinic, insertClinic, listClinics, type ClinicRow } from './clinics.repository.js';
 
 function toPublicClinic(clinic: ClinicRow) {
   return { id: clinic.id, name: clinic.name, createdAt: clinic.createdAt.toISOString() };
@@ -34,6 +34,8 @@ export function createClinicsService({
                 resourceId: clinic.id,
               },
             ]);
+            // No client: only the clinic's id is kept; a replay re-reads it (get, audited).
+            await ctx.idempotency?.remember(tx, { resourceId: clinic.id });
             return clinic;
           }),
         );
@@ -41,6 +43,16 @@ export function createClinicsService({
         if (isUniqueViolation(error)) throw new Conflict('A clinic with that name already exists.');
         throw error;
       }
+    },
+
+    /** One clinic (for a replayed create: there is no clinic route by id). */
+    async get(ctx: RequestContext, id: string) {
+      const clinic = await findClinic(db, id);
+      if (!clinic) throw new NotFound('No such clinic.');
+      await audit.record(ctx, [
+        { action: 'clinic.read', outcome: 'success', resourceType: 'clinic', resourceId: id },
+      ]);
+      return toPublicClinic(clinic);
     },
 
     async list(ctx: RequestContext, page: { limit: number; cursor?: string | undefined }) {

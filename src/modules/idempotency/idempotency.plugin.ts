@@ -1,19 +1,18 @@
 import { createHash } from 'node:crypto';
-import { pipeline, Transform } from 'node:stream';
 import type {
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
   preHandlerAsyncHookHandler,
-  preParsingAsyncHookHandler,
 } from 'fastify';
 import fp from 'fastify-plugin';
 import { actorOf, type IdempotencyScope } from '../../access/context.js';
 import { DataKeyNotFound } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
-import { BadRequest, Conflict, UnprocessableContent } from '../../errors.js';
+import { BadRequest, Conflict, NotFound, UnprocessableContent } from '../../errors.js';
 import { IDEMPOTENCY_KEY } from '../../schemas/headers.js';
 import { problemSchema } from '../../schemas/problem.js';
+import { drainRawBody, hashBody, requestHash, tapRawBody } from './idempotency.body.js';
 import {
   claim,
   findLive,
@@ -28,12 +27,16 @@ declare module 'fastify' {
      * answer to `ctx.idempotency.remember(tx, …)` inside the write's transaction.
      */
     idempotent?: boolean;
+    /**
+     * For an idempotent write of no client (a user, clinic or template): re-renders the
+     * resource its service remembered (`remember(tx, { resourceId })`) through the normal,
+     * audited read, for a replay. Nothing of the answer itself is kept.
+     */
+    idempotentReplay?: (request: FastifyRequest, resourceId: string) => Promise<unknown>;
   }
 }
 
 const HEADER = 'idempotency-key';
-const bodyHashes = new WeakMap<FastifyRequest, Buffer>();
-const EMPTY_BODY_HASH = createHash('sha256').digest();
 
 function keyOf(request: FastifyRequest): string | undefined {
   const raw = request.headers[HEADER];
@@ -44,30 +47,6 @@ function keyOf(request: FastifyRequest): string | undefined {
     ]);
   }
   return raw;
-}
-
-/** The body's bytes as they arrived, hashed on their way to the JSON parser. */
-const hashBody: preParsingAsyncHookHandler = async (request, _reply, payload) => {
-  if (request.headers[HEADER] === undefined) return payload;
-  const hash = createHash('sha256');
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      callback(null, chunk);
-    },
-    flush(callback) {
-      bodyHashes.set(request, hash.digest());
-      callback();
-    },
-  });
-  return pipeline(payload, tap, () => {});
-};
-
-function requestHash(request: FastifyRequest): Buffer {
-  return createHash('sha256')
-    .update(`${request.method}\n${request.url}\n`)
-    .update(bodyHashes.get(request) ?? EMPTY_BODY_HASH)
-    .digest();
 }
 
 function inProgress(): Conflict {
@@ -88,20 +67,35 @@ function asArray<T>(value: T | T[] | undefined): T[] {
  * request under the same key (422), or gives the context an `idempotency` scope whose
  * `remember` the service's write transaction calls (so the key's row commits with the write
  * and its audit event, or not at all). Only 2xx answers reach `remember`.
+ *
+ * What is kept holds no personal value in clear. A client's write seals its answer under the
+ * client's data key (erasure makes it noise and deletes the row). A write of no client (user,
+ * clinic, template) keeps no body at all, only its status and `resourceId`, and a replay
+ * re-renders that resource through the route's normal, audited read (`idempotentReplay`):
+ * a user's names are personal values with no client key to seal them under, and sealing them
+ * under the master key would add a second, unrotated copy to protect; re-reading keeps the
+ * one door (and its audit event) there already is. The price: such a replay shows the
+ * resource as it is now, which differs from the first answer only if it changed meanwhile.
  */
 async function idempotencyPlugin(app: FastifyInstance) {
   const { db, keys, audit } = app;
 
-  function preHandlerFor(status: number): preHandlerAsyncHookHandler {
+  interface RouteTraits {
+    status: number;
+    multipart: boolean;
+    replay: ((request: FastifyRequest, resourceId: string) => Promise<unknown>) | undefined;
+  }
+
+  function preHandlerFor({ status, multipart, replay }: RouteTraits): preHandlerAsyncHookHandler {
     return async function idempotencyPreHandler(request: FastifyRequest, reply: FastifyReply) {
       const key = keyOf(request);
       if (key === undefined) return;
       const actorId = actorOf(request.ctx).userId;
       const keyHash = createHash('sha256').update(key).digest();
-      const hash = requestHash(request);
       const found = await findLive(db, actorId, keyHash, app.clock());
       if (found) {
-        if (!found.requestHash.equals(hash)) {
+        if (multipart) await drainRawBody(request);
+        if (!found.requestHash.equals(await requestHash(request))) {
           throw new UnprocessableContent(
             'This Idempotency-Key was used for a different request (method, path or body).',
           );
@@ -128,29 +122,46 @@ async function idempotencyPlugin(app: FastifyInstance) {
               clientId: found.clientId,
             },
           ]);
+          if (found.resourceId !== null) {
+            if (!replay) throw new Error(`${request.routeOptions.url}: no idempotentReplay`);
+            body = await replay(request, found.resourceId);
+          }
           reply.code(found.status).header('idempotency-replayed', 'true');
           return reply.send(body);
         }
+        // An upload's body is spent by now; its erased client answers 404, as a new run would.
+        if (multipart) throw new NotFound('Client not found.');
       }
       const at = () => {
         const now = app.clock();
         return { createdAt: now, expiresAt: new Date(now.getTime() + IDEMPOTENCY_WINDOW_MS) };
       };
+      if (multipart) tapRawBody(request);
+      // A JSON body is hashed by now; a multipart one once its handler has read it.
+      const hash = multipart ? undefined : await requestHash(request);
       const scope: IdempotencyScope = {
         async remember(executor, answer) {
+          const byResource = 'resourceId' in answer;
+          if (byResource && !replay) {
+            throw new Error(
+              `${request.routeOptions.url}: remembers a resource, no idempotentReplay`,
+            );
+          }
           const ok = await claim(executor, keys, {
             id: uuidv7(),
             actorId,
             keyHash,
-            requestHash: hash,
-            clientId: answer.clientId,
+            requestHash: hash ?? (await requestHash(request)),
+            clientId: byResource ? null : answer.clientId,
+            resourceId: byResource ? answer.resourceId : null,
             status,
-            body: answer.body,
+            body: byResource ? null : answer.body,
             ...at(),
           });
           if (!ok) throw inProgress();
         },
         rowFor(answer) {
+          if (!hash) throw new Error('idempotency: a one-statement write has a JSON body');
           const id = uuidv7();
           return {
             id,
@@ -159,6 +170,7 @@ async function idempotencyPlugin(app: FastifyInstance) {
             requestHash: hash,
             clientId: answer.clientId,
             status,
+            resourceId: null,
             responseEnc: answer.seal(id),
             ...at(),
           };
@@ -190,8 +202,12 @@ async function idempotencyPlugin(app: FastifyInstance) {
     };
     response[409] ??= problemSchema;
     response[422] ??= problemSchema;
-    route.preParsing = [...asArray(route.preParsing), hashBody];
-    route.preHandler = [...asArray(route.preHandler), preHandlerFor(status)];
+    const multipart = (schema.consumes ?? []).includes('multipart/form-data');
+    if (!multipart) route.preParsing = [...asArray(route.preParsing), hashBody];
+    route.preHandler = [
+      ...asArray(route.preHandler),
+      preHandlerFor({ status, multipart, replay: route.config.idempotentReplay }),
+    ];
   });
 }
 

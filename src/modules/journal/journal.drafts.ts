@@ -161,7 +161,9 @@ export function createDraftsService(deps: DraftsServiceDeps) {
         };
         await draftsRepository.insert(tx, row);
         await audit.write(tx, ctx, [event('journal_draft.create', clientId, id)]);
-        return present(cipher, row);
+        const draft = present(cipher, row);
+        await ctx.idempotency?.remember(tx, { clientId, body: draft });
+        return draft;
       });
     },
 
@@ -201,7 +203,9 @@ export function createDraftsService(deps: DraftsServiceDeps) {
         };
         await draftsRepository.update(tx, row.id, next);
         await audit.write(tx, ctx, [event('journal_draft.update', clientId, draftId)]);
-        return present(cipher, next);
+        const draft = present(cipher, next);
+        await ctx.idempotency?.remember(tx, { clientId, body: draft });
+        return draft;
       });
     },
 
@@ -211,6 +215,7 @@ export function createDraftsService(deps: DraftsServiceDeps) {
         await mine(tx, ctx, clientId, draftId);
         await draftsRepository.remove(tx, draftId);
         await audit.write(tx, ctx, [event('journal_draft.delete', clientId, draftId)]);
+        await ctx.idempotency?.remember(tx, { clientId, body: null });
       });
     },
 

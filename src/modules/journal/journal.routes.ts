@@ -153,7 +153,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
   app.post(
     '/v1/clients/:id/journal/:entryId/countersign',
     {
-      config: { permission: 'journal.write' },
+      config: { permission: 'journal.write', idempotent: true },
       schema: {
         tags: ['journal'],
         operationId: 'countersignJournalEntry',
@@ -231,7 +231,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
   app.post(
     '/v1/clients/:id/journal-drafts',
     {
-      config: { permission: 'journal.drafts' },
+      config: { permission: 'journal.drafts', idempotent: true },
       schema: {
         tags: ['journal drafts'],
         operationId: 'createJournalDraft',
@@ -268,7 +268,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
   app.patch(
     '/v1/clients/:id/journal-drafts/:draftId',
     {
-      config: { permission: 'journal.drafts' },
+      config: { permission: 'journal.drafts', idempotent: true },
       schema: {
         tags: ['journal drafts'],
         operationId: 'updateJournalDraft',
@@ -288,7 +288,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
   app.delete(
     '/v1/clients/:id/journal-drafts/:draftId',
     {
-      config: { permission: 'journal.drafts' },
+      config: { permission: 'journal.drafts', idempotent: true },
       schema: {
         tags: ['journal drafts'],
         operationId: 'deleteJournalDraft',
@@ -309,7 +309,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
   app.post(
     '/v1/clients/:id/journal-drafts/:draftId/sign',
     {
-      config: { permission: 'journal.drafts' },
+      config: { permission: 'journal.drafts', idempotent: true },
       schema: {
         tags: ['journal drafts'],
         operationId: 'signJournalDraft',

@@ -296,7 +296,9 @@ export function createJournalService(deps: JournalServiceDeps) {
         await audit.write(tx, ctx, [
           event('journal.countersign', clientId, { type: 'journal_entry', id: entryId }),
         ]);
-        return entryNow(tx, clientId, entryId, await keys.cipherFor(tx, clientId));
+        const signed = await entryNow(tx, clientId, entryId, await keys.cipherFor(tx, clientId));
+        await ctx.idempotency?.remember(tx, { clientId, body: signed });
+        return signed;
       });
     },
 

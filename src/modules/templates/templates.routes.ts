@@ -17,7 +17,11 @@ export const templatesRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/consent-templates',
     {
-      config: { permission: 'templates.publish' },
+      config: {
+        permission: 'templates.publish',
+        idempotent: true,
+        idempotentReplay: (request, id) => templates.get(request.ctx, id),
+      },
       schema: {
         tags: ['consent templates'],
         operationId: 'publishConsentTemplate',

@@ -83,6 +83,8 @@ export function createTemplatesService(deps: TemplatesServiceDeps) {
               ...(deps.clock && { createdAt: deps.clock() }),
             });
             await audit.write(tx, ctx, [event('template.publish', id)]);
+            // No client: only the template's id is kept; a replay re-reads it (audited).
+            await ctx.idempotency?.remember(tx, { resourceId: id });
             return presentTemplate(row);
           });
         } catch (error) {

@@ -1,4 +1,4 @@
-import { asc, eq, gt, inArray } from 'drizzle-orm';
+import { asc, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { Role } from '../../access/roles.js';
 import type { Executor } from '../../db/pool.js';
 import { userClinics, users } from '../../db/schema/index.js';
@@ -62,7 +62,20 @@ export async function updateUser(
     updatedAt: Date;
   },
 ) {
-  await db.update(users).set(patch).where(eq(users.id, id));
+  await db
+    .update(users)
+    .set({ ...patch, version: sql`${users.version} + 1` })
+    .where(eq(users.id, id));
+}
+
+/** The user's version, the row locked until the transaction ends (If-Match); null if none. */
+export async function lockUserVersion(db: Executor, id: string): Promise<number | null> {
+  const rows = await db
+    .select({ version: users.version })
+    .from(users)
+    .where(eq(users.id, id))
+    .for('update');
+  return rows[0]?.version ?? null;
 }
 
 export async function anyUserExists(db: Executor): Promise<boolean> {

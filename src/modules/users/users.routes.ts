@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { pageOf, pageQuerySchema } from '../../schemas/page.js';
 import { AUTHENTICATED_PROBLEMS, problemResponses } from '../../schemas/responses.js';
-import { createUsersService } from './users.service.js';
+import { createUsersService, userEtag } from './users.service.js';
 import {
   createUserBodySchema,
   updateUserBodySchema,
@@ -21,7 +21,11 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/v1/users',
     {
-      config: { permission: 'users.manage' },
+      config: {
+        permission: 'users.manage',
+        idempotent: true,
+        idempotentReplay: (request, id) => users.get(request.ctx, id),
+      },
       schema: {
         tags: ['users'],
         operationId: 'createUser',
@@ -64,15 +68,25 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
         summary: 'Read a user',
         params: userIdParamsSchema,
         response: { 200: userSchema, ...problemResponses(400, 404, ...AUTHENTICATED_PROBLEMS) },
+        responseHeaders: { 200: ['ETag'] },
       },
     },
-    async (request) => users.get(request.ctx, request.params.id),
+    async (request, reply) => {
+      const user = await users.get(request.ctx, request.params.id);
+      const etag = userEtag(user);
+      if (etag) reply.header('etag', etag);
+      return user;
+    },
   );
 
   app.patch(
     '/v1/users/:id',
     {
-      config: { permission: 'users.manage' },
+      config: {
+        permission: 'users.manage',
+        idempotent: true,
+        idempotentReplay: (request, id) => users.get(request.ctx, id),
+      },
       schema: {
         tags: ['users'],
         operationId: 'updateUser',
@@ -82,10 +96,20 @@ export const usersRoutes: FastifyPluginAsyncZod = async (app) => {
         body: updateUserBodySchema,
         response: {
           200: userSchema,
-          ...problemResponses(400, 404, 409, 413, 415, ...AUTHENTICATED_PROBLEMS),
+          ...problemResponses(400, 404, 409, 412, 413, 415, ...AUTHENTICATED_PROBLEMS),
         },
+        requestHeaders: ['If-Match'],
+        responseHeaders: { 200: ['ETag'] },
       },
     },
-    async (request) => users.update(request.ctx, request.params.id, request.body),
+    async (request, reply) => {
+      const ifMatch = request.headers['if-match'];
+      const user = await users.update(request.ctx, request.params.id, request.body, {
+        ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined,
+      });
+      const etag = userEtag(user);
+      if (etag) reply.header('etag', etag);
+      return user;
+    },
   );
 };

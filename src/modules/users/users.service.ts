@@ -3,9 +3,10 @@ import { uuidv7 } from '../../db/ids.js';
 import type { Database } from '../../db/pool.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { isOrganisationWide } from '../../access/roles.js';
-import { BadRequest, Conflict, Forbidden, NotFound } from '../../errors.js';
+import { BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed } from '../../errors.js';
 import { idCursor } from '../../schemas/cursor.js';
-import { toPublicUser, type PublicUser } from '../../schemas/user.js';
+import { etagOf, ifMatchHolds } from '../../schemas/etag.js';
+import { toPublicUser, type PublicUser, type UserWithClinics } from '../../schemas/user.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import { revokeUserSessions } from '../auth/auth.repository.js';
 import type { PasswordHasher } from '../auth/password.js';
@@ -13,6 +14,7 @@ import { findClinicIds } from '../clinics/clinics.repository.js';
 import {
   findUserById,
   insertUser,
+  lockUserVersion,
   listUsers,
   replaceUserClinics,
   updateUser,
@@ -27,6 +29,21 @@ export interface UsersServiceDeps {
 }
 
 export type UsersService = ReturnType<typeof createUsersService>;
+
+/** The version each user answer was read at, for its ETag (set by get and update). */
+const versions = new WeakMap<PublicUser, number>();
+
+/** A user's strong ETag: its version counter (migrations/0029), never a personal value. */
+export function userEtag(user: PublicUser): string | undefined {
+  const version = versions.get(user);
+  return version === undefined ? undefined : etagOf(version);
+}
+
+function present(row: UserWithClinics): PublicUser {
+  const user = toPublicUser(row);
+  versions.set(user, row.version);
+  return user;
+}
 
 export function createUsersService({ db, passwords, clock, audit }: UsersServiceDeps) {
   async function assertClinicsExist(clinicIds: string[]) {
@@ -61,6 +78,8 @@ export function createUsersService({ db, passwords, clock, audit }: UsersService
           await audit.write(tx, ctx, [
             { action: 'user.create', outcome: 'success', resourceType: 'user', resourceId: id },
           ]);
+          // A user's names are personal values: only the id is kept; a replay re-reads it.
+          await ctx.idempotency?.remember(tx, { resourceId: id });
         });
       } catch (error) {
         if (isUniqueViolation(error)) throw new Conflict('That username is already taken.');
@@ -75,7 +94,7 @@ export function createUsersService({ db, passwords, clock, audit }: UsersService
       await audit.record(ctx, [
         { action: 'user.read', outcome: 'success', resourceType: 'user', resourceId: user.id },
       ]);
-      return toPublicUser(user);
+      return present(user);
     },
 
     async list(ctx: RequestContext, page: { limit: number; cursor?: string | undefined }) {
@@ -101,12 +120,23 @@ export function createUsersService({ db, passwords, clock, audit }: UsersService
      * A change of role, clinics or the disabled flag ends the user's sessions at once: the
      * next request with an old token answers 401, and a new login picks up the new rights.
      */
-    async update(ctx: RequestContext, id: string, patch: UpdateUserInput): Promise<PublicUser> {
+    async update(
+      ctx: RequestContext,
+      id: string,
+      patch: UpdateUserInput,
+      options: { ifMatch?: string | undefined } = {},
+    ): Promise<PublicUser> {
       const actor = actorOf(ctx);
       if (patch.clinicIds) await assertClinicsExist(patch.clinicIds);
       await db.transaction(async (tx) => {
-        const current = await findUserById(tx, id);
-        if (!current) throw new NotFound('No such user.');
+        const version = await lockUserVersion(tx, id);
+        if (version === null) throw new NotFound('No such user.');
+        if (options.ifMatch !== undefined && !ifMatchHolds(options.ifMatch, version)) {
+          throw new PreconditionFailed(
+            'The user has changed since you read it (If-Match); read it again and retry.',
+          );
+        }
+        const current = (await findUserById(tx, id))!;
         const roleChanged = patch.role !== undefined && patch.role !== current.role;
         const disabledChanged = patch.disabled !== undefined && patch.disabled !== current.disabled;
         const clinicsChanged =
@@ -145,8 +175,9 @@ export function createUsersService({ db, passwords, clock, audit }: UsersService
         await audit.write(tx, ctx, [
           { action: 'user.update', outcome: 'success', resourceType: 'user', resourceId: id },
         ]);
+        await ctx.idempotency?.remember(tx, { resourceId: id });
       });
-      return toPublicUser((await findUserById(db, id))!);
+      return present((await findUserById(db, id))!);
     },
   };
 }
