@@ -17,8 +17,20 @@ export interface AttachmentStore {
   put(tx: Executor, attachmentId: string, chunks: AsyncIterable<SealedChunk>): Promise<number>;
   /** The sealed chunks in index order, a few at a time. */
   get(attachmentId: string): AsyncIterable<Buffer>;
-  /** Removes the content of these attachments (erasure), in the caller's transaction. */
-  remove(tx: Executor, attachmentIds: readonly string[]): Promise<void>;
+  /**
+   * Removes the content of attachments whose rows are gone: after an erasure has committed, or
+   * an upload rolled back. Called after the transaction, so a store outside the database never
+   * deletes what a rolled-back erasure still needs; a crash before it leaves objects that
+   * `sweepOrphans` finds. Removing what is not there is fine.
+   */
+  discard(attachmentIds: readonly string[]): Promise<void>;
+  /**
+   * Content with no attachment row, last written before `before` (younger content may belong
+   * to an upload still running): counted, and removed when `apply`. Returns the attachments.
+   */
+  sweepOrphans(db: Executor, before: Date, apply: boolean): Promise<number>;
+  /** Releases connections (the app's onClose). */
+  close(): Promise<void>;
 }
 
 /** How many chunks a download reads per query: 8 × 64 KiB. */
@@ -58,11 +70,20 @@ export function createPostgresStore(db: Database): AttachmentStore {
         if (rows.length < READ_BATCH) return;
       }
     },
-    async remove(tx, attachmentIds) {
+    // The chunks go with their rows (ON DELETE CASCADE), in the same transaction: this only
+    // removes what could be left by a row deleted some other way.
+    async discard(attachmentIds) {
       if (attachmentIds.length === 0) return;
-      await tx
+      await db
         .delete(attachmentChunks)
         .where(inArray(attachmentChunks.attachmentId, [...attachmentIds]));
+    },
+    // A chunk row cannot outlive its attachment row (the foreign key), so there are none.
+    async sweepOrphans() {
+      return Promise.resolve(0);
+    },
+    async close() {
+      return Promise.resolve();
     },
   };
 }

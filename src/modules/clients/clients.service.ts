@@ -4,7 +4,11 @@ import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, NotFound, PreconditionFailed } from '../../errors.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
-import { createErasure, type RetentionSource } from './clients.erasure.js';
+import {
+  createErasure,
+  type AttachmentContentRemover,
+  type RetentionSource,
+} from './clients.erasure.js';
 import {
   CLIENT_FIELDS,
   clientIndexes,
@@ -20,7 +24,7 @@ import type {
 } from './clients.schemas.js';
 import { refuseWhileRestricted, scopedClient } from './clients.scope.js';
 
-export type { RetentionSource } from './clients.erasure.js';
+export type { AttachmentContentRemover, RetentionSource } from './clients.erasure.js';
 
 export interface ClientsServiceDeps {
   db: Database;
@@ -29,6 +33,8 @@ export interface ClientsServiceDeps {
   retentionYears: number;
   retention: RetentionSource;
   clock: () => Date;
+  /** Erased attachments' content outside the database (clients.erasure.ts). */
+  attachmentContent?: AttachmentContentRemover;
 }
 
 const SEARCH_LIMIT = 100;
