@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { CHUNK_BYTES } from '../../src/crypto/index.js';
+import { createLogger } from '../../src/logger.js';
 import { createS3Store } from '../../src/modules/attachments/attachments.s3.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
@@ -84,8 +85,12 @@ function s3Backend(s3: LocalS3): Backend {
 
 async function setUp(t: Test, kind: 'postgres' | 's3') {
   const s3 = kind === 's3' ? await startLocalS3(t) : undefined;
+  // Every log line, at the most verbose level, for the canary.
+  const logLines: string[] = [];
+  const logger = createLogger('trace', { write: (line: string) => void logLines.push(line) });
   const { app, db, config } = await buildTestApp(t, {
     env: { ATTACHMENT_MAX_BYTES: String(MAX), ...s3?.env },
+    build: { logger },
   });
   const clinic = await createClinic(app);
   const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
@@ -102,12 +107,28 @@ async function setUp(t: Test, kind: 'postgres' | 's3') {
       payload: body.payload,
     });
   };
-  return { app, db, config, s3, admin, practitioner, clinic, client, backend, base, post };
+  return {
+    app,
+    db,
+    config,
+    s3,
+    admin,
+    practitioner,
+    clinic,
+    client,
+    backend,
+    base,
+    post,
+    logLines,
+  };
 }
 
 for (const kind of ['postgres', 's3'] as const) {
   t.test(`${kind} store: upload, download, tamper, canary, erasure`, async (t) => {
-    const { app, db, s3, admin, practitioner, client, backend, base, post } = await setUp(t, kind);
+    const { app, db, s3, admin, practitioner, client, backend, base, post, logLines } = await setUp(
+      t,
+      kind,
+    );
     const marker = `KANARIE-${kind}-Store-Rr55`;
     const bytes = pdf(4 * CHUNK_BYTES + 99, marker);
     const created = await post(client.id, { kind: 'document' }, bytes);
@@ -140,6 +161,11 @@ for (const kind of ['postgres', 's3'] as const) {
       t.notOk(
         blobs.some((blob) => blob.includes(marker) || blob.includes(hash) || blob.includes('%PDF')),
         'no stored blob holds the marker, the PDF header or the sha256',
+      );
+      t.ok(logLines.length > 0, 'the service logged');
+      t.notOk(
+        logLines.some((line) => line.includes(marker) || line.includes(hash)),
+        'no log line holds them either',
       );
     });
 
@@ -264,7 +290,7 @@ t.test('s3 store: orphans are swept, young ones and wanted ones kept', async (t)
 t.test(
   's3 store unreachable: uploads and downloads answer 503, erasure still erases',
   async (t) => {
-    const { app, db, s3, admin, practitioner, client, base, post } = await setUp(t, 's3');
+    const { app, db, s3, admin, practitioner, client, base, post, logLines } = await setUp(t, 's3');
     const stored = await post(client.id, { kind: 'document' }, pdf(3000, 'KANARIE-Down-Yy2'));
     t.equal(stored.statusCode, 201);
     const { id } = stored.json<{ id: string }>();
@@ -294,5 +320,12 @@ t.test(
       client.id,
     ]);
     t.equal(after.rowCount, 0);
+    const warning = logLines.find((line) => line.includes('erased attachments left in the store'));
+    t.ok(warning, 'the leftover objects are logged for the sweep');
+    t.notMatch(warning ?? '', /S3RVER|127\.0\.0\.1/, 'with no credentials or endpoint');
+    t.notOk(
+      logLines.some((line) => line.includes('KANARIE-Down-Yy2')),
+      'no content in any log line',
+    );
   },
 );
