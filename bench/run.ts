@@ -9,6 +9,7 @@
  *   npm run bench -- --clients 20000 --events 200000 --duration 5 --connections 50 --pool 10
  *   npm run bench -- --profile         # also writes .cpuprofile files of the service
  *   npm run bench -- --only attachments   # only the 20 MiB attachment upload/download
+ *   npm run bench -- --only attachments --attachment-mib 80   # the same with another size
  *
  * Without DATABASE_URL it starts an embedded PostgreSQL in a temporary directory (removed at
  * the end). With DATABASE_URL, use a SCRATCH database: the audit events it writes can never be
@@ -62,6 +63,8 @@ function flags(argv: string[]) {
     pool: value('pool', 10),
     stormConnections: value('storm-connections', 200),
     profile: argv.includes('--profile'),
+    /** The attachment scenario's file size (MiB); the service's ATTACHMENT_MAX_BYTES follows. */
+    attachmentMib: value('attachment-mib', 20),
     /** Runs one scenario alone (`--only attachments`). */
     only: only(argv),
     /** Samples what the service's connections wait on in PostgreSQL (diagnosis). */
@@ -82,7 +85,7 @@ function only(argv: string[]): (typeof ONLY)[number] | undefined {
 }
 
 /** The attachment scenario on the given (freshly started) service. */
-async function runAttachments(service: Server, bare: Server, world: World) {
+async function runAttachments(service: Server, bare: Server, world: World, mib: number) {
   log('scenario: attachment 20 MiB upload and download vs the sealed chunks streamed');
   const practitioner = world.staff.find((s) => s.role === 'practitioner')!;
   const clinic = world.clinicIds.indexOf(practitioner.clinicIds[0]!);
@@ -91,6 +94,7 @@ async function runAttachments(service: Server, bare: Server, world: World) {
     barePort: bare.port,
     token: await login(service.port, practitioner.username),
     clientId: world.clientsByClinic[clinic]![0]!,
+    mib,
     service: {
       resetPeak: async () =>
         (await service.ask<{ rss: number }>({ type: 'reset-peak' }, 'peak-reset')).rss,
@@ -521,6 +525,7 @@ async function main() {
       MASTER_KEY: masterKey.toString('base64'),
       JWT_SECRET: randomBytes(48).toString('base64url'),
       LOG_LEVEL: 'warn',
+      ATTACHMENT_MAX_BYTES: String(Math.max(20, opts.attachmentMib) * 1024 * 1024),
     };
     const ctx = seedContext(pool, masterKey);
     if (opts.waits) opts.waitsPool = createPool(url, { max: 1, applicationName: 'bench-waits' });
@@ -543,7 +548,7 @@ async function main() {
     log(`service on :${service.port}, bare baseline on :${bare.port}, pool max ${opts.pool}`);
 
     if (opts.only === 'attachments') {
-      const attachments = await runAttachments(service, bare, world);
+      const attachments = await runAttachments(service, bare, world, opts.attachmentMib);
       console.log(`\nattachments only; ${os.cpus().length} cores, Node ${process.version}`);
       console.table(attachmentRows(attachments));
       mkdirSync(path.join(HERE, 'results'), { recursive: true });
@@ -643,7 +648,12 @@ async function main() {
     servers.splice(servers.indexOf(service), 1);
     service = await startServer('service', script, env, opts);
     servers.push(service);
-    const attachments: AttachmentResult = await runAttachments(service, bare, world);
+    const attachments: AttachmentResult = await runAttachments(
+      service,
+      bare,
+      world,
+      opts.attachmentMib,
+    );
 
     const loginCodes = logins.statusCodes;
     const excessOk =
