@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, inArray } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, sql } from 'drizzle-orm';
 import type { SealedChunk } from '../../crypto/index.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { attachmentChunks } from '../../db/schema/index.js';
@@ -54,7 +54,13 @@ export function createPostgresStore(db: Database): AttachmentStore {
       let next = 0;
       for (;;) {
         const rows = await db
-          .select({ idx: attachmentChunks.idx, data: attachmentChunks.data })
+          // base64 rather than bytea's hex text: 87 KiB strings a chunk, not 128 KiB ones,
+          // which V8 would put in its large-object space (freed only by a full GC), so a
+          // download's garbage stays in the young generation (bench: RSS growth).
+          .select({
+            idx: attachmentChunks.idx,
+            data: sql<string>`encode(${attachmentChunks.data}, 'base64')`,
+          })
           .from(attachmentChunks)
           .where(
             and(eq(attachmentChunks.attachmentId, attachmentId), gte(attachmentChunks.idx, next)),
@@ -64,7 +70,7 @@ export function createPostgresStore(db: Database): AttachmentStore {
         for (const row of rows) {
           // A gap (a deleted row) is passed on as the next chunk: opening it at the wrong
           // index fails, which is the point.
-          yield row.data;
+          yield Buffer.from(row.data, 'base64');
           next = row.idx + 1;
         }
         if (rows.length < READ_BATCH) return;
