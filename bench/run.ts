@@ -8,6 +8,8 @@
  *   npm run bench -- --quick           # 2 000 clients, 50 000 events, 3 s runs (about a minute)
  *   npm run bench -- --clients 20000 --events 200000 --duration 5 --connections 50 --pool 10
  *   npm run bench -- --profile         # also writes .cpuprofile files of the service
+ *   npm run bench -- --only attachments   # only the 20 MiB attachment upload/download
+ *   npm run bench -- --only attachments --attachment-mib 80   # the same with another size
  *
  * Without DATABASE_URL it starts an embedded PostgreSQL in a temporary directory (removed at
  * the end). With DATABASE_URL, use a SCRATCH database: the audit events it writes can never be
@@ -26,6 +28,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
+import { attachmentRows, attachmentScenario, type AttachmentResult } from './attachments.js';
 import {
   PASSWORD,
   TREATMENT,
@@ -60,12 +63,45 @@ function flags(argv: string[]) {
     pool: value('pool', 10),
     stormConnections: value('storm-connections', 200),
     profile: argv.includes('--profile'),
+    /** The attachment scenario's file size (MiB); the service's ATTACHMENT_MAX_BYTES follows. */
+    attachmentMib: value('attachment-mib', 20),
+    /** Runs one scenario alone (`--only attachments`). */
+    only: only(argv),
     /** Samples what the service's connections wait on in PostgreSQL (diagnosis). */
     waits: argv.includes('--waits'),
     waitsPool: undefined as pg.Pool | undefined,
   };
 }
 type Flags = ReturnType<typeof flags>;
+
+const ONLY = ['attachments'] as const;
+function only(argv: string[]): (typeof ONLY)[number] | undefined {
+  const at = argv.indexOf('--only');
+  if (at < 0) return undefined;
+  const name = argv[at + 1];
+  const known = ONLY.find((candidate) => candidate === name);
+  if (!known) throw new Error(`--only takes one of: ${ONLY.join(', ')}`);
+  return known;
+}
+
+/** The attachment scenario on the given (freshly started) service. */
+async function runAttachments(service: Server, bare: Server, world: World, mib: number) {
+  log('scenario: attachment 20 MiB upload and download vs the sealed chunks streamed');
+  const practitioner = world.staff.find((s) => s.role === 'practitioner')!;
+  const clinic = world.clinicIds.indexOf(practitioner.clinicIds[0]!);
+  return attachmentScenario({
+    servicePort: service.port,
+    barePort: bare.port,
+    token: await login(service.port, practitioner.username),
+    clientId: world.clientsByClinic[clinic]![0]!,
+    mib,
+    service: {
+      resetPeak: async () =>
+        (await service.ask<{ rss: number }>({ type: 'reset-peak' }, 'peak-reset')).rss,
+      peak: async () => (await service.ask<{ rss: number }>({ type: 'peak' }, 'peak')).rss,
+    },
+  });
+}
 
 /**
  * The servers run as production runs the service (Dockerfile: `node dist/server.js`): compiled
@@ -534,6 +570,7 @@ async function main() {
       MASTER_KEY: masterKey.toString('base64'),
       JWT_SECRET: randomBytes(48).toString('base64url'),
       LOG_LEVEL: 'warn',
+      ATTACHMENT_MAX_BYTES: String(Math.max(20, opts.attachmentMib) * 1024 * 1024),
     };
     const ctx = seedContext(pool, masterKey);
     if (opts.waits) opts.waitsPool = createPool(url, { max: 1, applicationName: 'bench-waits' });
@@ -546,7 +583,7 @@ async function main() {
       emails: new Map(),
       clients: 0,
     };
-    const small = Math.min(1_000, Math.floor(opts.clients / 2));
+    const small = Math.min(opts.only ? 30 : 1_000, Math.floor(opts.clients / 2));
     await seedClients(ctx, world, 0, small, opts.entries);
     await pool.query('VACUUM ANALYZE');
 
@@ -557,6 +594,19 @@ async function main() {
     floorServer = await startServer('floor', script, env, opts);
     servers.push(floorServer);
     log(`service on :${service.port}, bare baseline on :${bare.port}, pool max ${opts.pool}`);
+
+    if (opts.only === 'attachments') {
+      const attachments = await runAttachments(service, bare, world, opts.attachmentMib);
+      console.log(`\nattachments only; ${os.cpus().length} cores, Node ${process.version}`);
+      console.table(attachmentRows(attachments));
+      mkdirSync(path.join(HERE, 'results'), { recursive: true });
+      writeFileSync(
+        path.join(HERE, 'results', 'attachments.json'),
+        `${JSON.stringify({ at: new Date().toISOString(), attachments }, null, 2)}\n`,
+      );
+      log('wrote bench/results/attachments.json');
+      return;
+    }
 
     let tokens = await loginAll(service.port, world);
     const rows: Row[] = [];
@@ -668,6 +718,18 @@ async function main() {
     const exported = await exportScenario(service, url, tokens.auditor, opts);
     const exportRatio = exported.rowsPerSec / Math.max(1, exported.copyRowsPerSec);
 
+    // The attachment scenario's RSS is measured on a fresh process too.
+    await service.stop();
+    servers.splice(servers.indexOf(service), 1);
+    service = await startServer('service', script, env, opts);
+    servers.push(service);
+    const attachments: AttachmentResult = await runAttachments(
+      service,
+      bare,
+      world,
+      opts.attachmentMib,
+    );
+
     const loginCodes = logins.statusCodes;
     const excessOk =
       logins.timeouts === 0 &&
@@ -739,6 +801,7 @@ async function main() {
         'non2xx/err/timeout': exported.status === 200 ? '0/0/0' : `status ${exported.status}`,
         target: `≥ 0.5 of COPY ${exportRatio >= 0.5 ? 'MET' : 'NOT MET'}; peak RSS ${exported.peakRssMb} MB (before: ${exported.idleRssMb}) < 150 ${exported.peakRssMb < 150 ? 'MET' : 'NOT MET'}`,
       },
+      ...attachmentRows(attachments),
     ];
     const successNon2xx = [...rows.map((r) => r.service), calm, stormy].reduce(
       (sum, r) => sum + r.non2xx + r.errors + r.timeouts,
@@ -773,6 +836,7 @@ async function main() {
       scenarios: rows,
       storm: { calm, stormy, logins, p99Ratio: stormy.p99 / Math.max(1, calm.p99), excessOk },
       export: { ...exported, ratio: exportRatio },
+      attachments,
       table,
     };
     mkdirSync(path.join(HERE, 'results'), { recursive: true });

@@ -2,17 +2,20 @@
  * One server process for `npm run bench` (bench/run.ts forks it):
  *   service — the real app (buildApp) on its own pg pool;
  *   bare    — the baseline: the same routes on Fastify + pg over plaintext tables, no auth,
- *             no audit, no encryption, no validation library;
+ *             no audit, no encryption, no validation library; and an attachment's sealed
+ *             chunks streamed out of the attachment store without opening them;
  *   floor   — bare plus only the irreducible work of the guarantees (bench/floor.ts).
  * It listens on a free port, reports it over IPC, and samples its own RSS (every 10 ms) so the
  * parent can ask for the peak of a scenario.
  */
 import { writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { Session } from 'node:inspector';
 import Fastify from 'fastify';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { createPool } from '../src/db/pool.js';
+import { createDatabase, createPool } from '../src/db/pool.js';
+import { createAttachmentStore } from '../src/modules/attachments/attachments.stores.js';
 import { uuidv7 } from '../src/db/ids.js';
 import { floor } from './floor.js';
 
@@ -93,6 +96,18 @@ async function bare() {
     const items = rows.slice(0, limit);
     return { items, nextCursor: rows.length > limit ? (items.at(-1)?.id ?? null) : null };
   });
+  // The attachment baseline: the same store the service is configured with, its sealed
+  // chunks streamed as they are, not opened (bench/attachments.ts).
+  const store = createAttachmentStore(
+    loadConfig(process.env).attachmentStore,
+    createDatabase(pool),
+  );
+  app.addHook('onClose', () => store.close());
+  app.get<{ Params: { id: string } }>('/bench/attachments/:id/sealed', async (request, reply) =>
+    reply
+      .type('application/octet-stream')
+      .send(Readable.from(store.get(request.params.id), { objectMode: false })),
+  );
   return { app, pool };
 }
 

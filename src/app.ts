@@ -35,6 +35,10 @@ import { templatesRoutes } from './modules/templates/templates.routes.js';
 import { consentsRoutes } from './modules/consents/consents.routes.js';
 import { journalRoutes } from './modules/journal/journal.routes.js';
 import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
+import {
+  createAttachmentStore,
+  erasedContentRemover,
+} from './modules/attachments/attachments.stores.js';
 import { recallsRoutes } from './modules/recalls/recalls.routes.js';
 import { subjectsRoutes } from './modules/subjects/subjects.routes.js';
 
@@ -122,14 +126,21 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(usersRoutes);
   await app.register(clinicsRoutes);
   await app.register(auditRoutes, { exportLimits: options.exportLimits ?? {} });
+  // One attachment store (ATTACHMENT_STORE) for uploads, downloads and erasure.
+  const attachmentStore = createAttachmentStore(config.attachmentStore, app.db);
+  app.addHook('onClose', () => attachmentStore.close());
   await app.register(clientsRoutes, {
     retentionYears: config.retentionYears,
     retention: journalRetention,
+    attachmentContent: erasedContentRemover(attachmentStore, app.log),
   });
   await app.register(templatesRoutes);
   await app.register(consentsRoutes);
   await app.register(journalRoutes, { lateEntryHours: config.lateEntryHours });
-  await app.register(attachmentsRoutes, { maxBytes: config.attachmentMaxBytes });
+  await app.register(attachmentsRoutes, {
+    maxBytes: config.attachmentMaxBytes,
+    store: attachmentStore,
+  });
   await app.register(recallsRoutes);
   await app.register(subjectsRoutes, {
     retentionYears: config.retentionYears,

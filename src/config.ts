@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 import { ROLES, type Role } from './access/roles.js';
+import { s3ConfigFrom, s3EnvShape, type S3StoreConfig } from './config.s3.js';
 
 /** A configuration problem; `message` is one line that names the variable. */
 export class ConfigError extends Error {
@@ -137,14 +138,12 @@ const envSchema = z.object({
     emptyToUndefined,
     integer(1, 1024 * 1024 * 1024).default(20 * 1024 * 1024),
   ),
-  // Only the PostgreSQL store exists so far; `s3` is refused at start rather than ignored.
   ATTACHMENT_STORE: z.preprocess(
     emptyToUndefined,
-    z
-      .enum(['postgres'], { message: 'must be postgres (the S3 store is not built yet)' })
-      .default('postgres'),
+    z.enum(['postgres', 's3'], { message: 'must be postgres or s3' }).default('postgres'),
   ),
   DATA_DIR: z.preprocess(emptyToUndefined, z.string().optional()),
+  ...s3EnvShape,
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
     z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -173,7 +172,8 @@ export interface Config {
   logLevel: (typeof LOG_LEVELS)[number];
   /** Largest attachment accepted (bytes), ATTACHMENT_MAX_BYTES. */
   attachmentMaxBytes: number;
-  attachmentStore: 'postgres';
+  /** Where sealed attachment chunks live (ATTACHMENT_STORE); `s3` comes with its settings. */
+  attachmentStore: { kind: 'postgres' } | { kind: 's3'; s3: S3StoreConfig };
   /**
    * Which reverse proxies' X-Forwarded-For to believe (Fastify's trustProxy): unset, the
    * socket's address is the client's. Behind a proxy, login throttling per address and the
@@ -224,6 +224,17 @@ export function loadConfig(
     );
   }
 
+  let attachmentStore: Config['attachmentStore'] = { kind: 'postgres' };
+  if (values.ATTACHMENT_STORE === 's3') {
+    const s3 = s3ConfigFrom(values);
+    if ('missing' in s3) {
+      throw new ConfigError(
+        `Invalid configuration: ${s3.missing} is required when ATTACHMENT_STORE=s3`,
+      );
+    }
+    attachmentStore = { kind: 's3', s3 };
+  }
+
   const masterKey = values.MASTER_KEY ?? missingSecret('MASTER_KEY', production);
   const jwtSecret = values.JWT_SECRET ?? missingSecret('JWT_SECRET', production);
 
@@ -246,7 +257,7 @@ export function loadConfig(
     apiRateLimitPerMinute: values.API_RATE_LIMIT_PER_MINUTE,
     logLevel: values.LOG_LEVEL,
     attachmentMaxBytes: values.ATTACHMENT_MAX_BYTES,
-    attachmentStore: values.ATTACHMENT_STORE,
+    attachmentStore,
     trustProxy: values.TRUST_PROXY ?? false,
     dataDir,
   };

@@ -8,6 +8,13 @@ import { purgeExpired as pruneIdempotencyKeys } from '../modules/idempotency/ide
 import { createLogger } from '../logger.js';
 import { withDatabase, type CliCommand } from './context.js';
 import { createDatabaseClientKeys } from '../db/key-store.js';
+import {
+  createAttachmentStore,
+  erasedContentRemover,
+} from '../modules/attachments/attachments.stores.js';
+
+/** Content younger than this may belong to an upload still running: never swept. */
+export const ORPHAN_GRACE_MS = 60 * 60 * 1000;
 
 /**
  * `npm run cli -- purge-expired [--apply]`: erases (crypto-shreds) the clients whose every
@@ -17,7 +24,9 @@ import { createDatabaseClientKeys } from '../db/key-store.js';
  * the row lock and commits with its audit event (action client.erase, reason
  * retention_expired). It also prunes credentials that can no longer be used: ended sessions
  * (and their refresh tokens), old login throttle counters, spent TOTP codes and expired
- * Idempotency-Key rows (24 hours).
+ * Idempotency-Key rows (24 hours). With an S3 attachment store it sweeps objects that belong
+ * to no attachment row (left by a crash between an erasure's commit and its object deletes,
+ * or by an upload that rolled back) once they are an hour old.
  */
 export const purgeExpiredCommand: CliCommand = {
   summary: 'erase clients past retention, prune ended sessions (dry run unless --apply)',
@@ -30,8 +39,11 @@ export const purgeExpiredCommand: CliCommand = {
     const apply = args.includes('--apply');
     return withDatabase(async ({ config, pool }) => {
       const db = createDatabase(pool);
-      const audit = createAuditRecorder({ pool, log: createLogger('warn') });
+      const log = createLogger('warn');
+      const audit = createAuditRecorder({ pool, log });
+      const store = createAttachmentStore(config.attachmentStore, db);
       const clients = createClientsService({
+        attachmentContent: erasedContentRemover(store, log),
         db,
         keys: createDatabaseClientKeys({
           db,
@@ -58,10 +70,12 @@ export const purgeExpiredCommand: CliCommand = {
         }
         const leftovers = await pruneCredentials(db, new Date(), apply);
         const keys = await pruneIdempotencyKeys(db, new Date(), apply);
+        const orphans = await store.sweepOrphans(db, new Date(Date.now() - ORPHAN_GRACE_MS), apply);
         out(
           `${apply ? 'pruned' : 'would prune'} ${leftovers.sessions} ended session(s), ` +
             `${leftovers.throttleCounters} login throttle counter(s), ${leftovers.usedTotpCodes} spent TOTP code(s), ` +
-            `${keys} expired Idempotency-Key(s) (older than 24 hours)`,
+            `${keys} expired Idempotency-Key(s) (older than 24 hours), ` +
+            `${orphans} orphaned attachment(s) in the ${store.kind} store`,
         );
         out(
           apply
@@ -71,6 +85,7 @@ export const purgeExpiredCommand: CliCommand = {
         return 0;
       } finally {
         await audit.close();
+        await store.close();
       }
     });
   },

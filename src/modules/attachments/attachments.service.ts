@@ -171,57 +171,65 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         source = once(image);
       }
       const id = uuidv7();
-      return db.transaction(async (tx) => {
-        const { client } = await scopedClient(tx, ctx, clientId, 'attachment.create');
-        const cipher = await keys.cipherFor(tx, clientId);
-        const sink = { hash: createHash('sha256'), size: 0 };
-        const chunkCount = await store.put(
-          tx,
-          id,
-          encryptChunks(hashing(source, sink), cipher.attachmentKey(id), id),
-        );
-        if (
-          metadata.entryId !== undefined &&
-          !(await repo.entryExists(tx, clientId, metadata.entryId))
-        ) {
-          throw new BadRequest('The request is not valid.', [
-            { path: 'metadata.entryId', message: 'is not a journal entry of this client' },
-          ]);
-        }
-        if (
-          metadata.consentId !== undefined &&
-          !(await repo.consentExists(tx, clientId, metadata.consentId))
-        ) {
-          throw new BadRequest('The request is not valid.', [
-            { path: 'metadata.consentId', message: 'is not a consent of this client' },
-          ]);
-        }
-        const row = await repo.insert(tx, {
-          id,
-          clientId,
-          clinicId: client.clinicId,
-          kind: metadata.kind,
-          contentType,
-          size: sink.size,
-          chunkCount,
-          sha256: cipher.seal(ATTACHMENT_FIELDS.sha256, id, sink.hash.digest('hex')),
-          width: dimensions.width,
-          height: dimensions.height,
-          entryId: metadata.entryId ?? null,
-          consentId: metadata.consentId ?? null,
-          takenAt: metadata.takenAt === undefined ? null : new Date(metadata.takenAt),
-          caption:
-            metadata.caption === undefined
-              ? null
-              : cipher.seal(ATTACHMENT_FIELDS.caption, id, metadata.caption),
-          createdBy: actor.userId,
-          createdAt: clock(),
+      // A store outside the database (S3) has written objects before the transaction ends:
+      // when it rolls back they belong to no row and are removed (purge-expired sweeps any
+      // that this misses).
+      return db
+        .transaction(async (tx) => {
+          const { client } = await scopedClient(tx, ctx, clientId, 'attachment.create');
+          const cipher = await keys.cipherFor(tx, clientId);
+          const sink = { hash: createHash('sha256'), size: 0 };
+          const chunkCount = await store.put(
+            tx,
+            id,
+            encryptChunks(hashing(source, sink), cipher.attachmentKey(id), id),
+          );
+          if (
+            metadata.entryId !== undefined &&
+            !(await repo.entryExists(tx, clientId, metadata.entryId))
+          ) {
+            throw new BadRequest('The request is not valid.', [
+              { path: 'metadata.entryId', message: 'is not a journal entry of this client' },
+            ]);
+          }
+          if (
+            metadata.consentId !== undefined &&
+            !(await repo.consentExists(tx, clientId, metadata.consentId))
+          ) {
+            throw new BadRequest('The request is not valid.', [
+              { path: 'metadata.consentId', message: 'is not a consent of this client' },
+            ]);
+          }
+          const row = await repo.insert(tx, {
+            id,
+            clientId,
+            clinicId: client.clinicId,
+            kind: metadata.kind,
+            contentType,
+            size: sink.size,
+            chunkCount,
+            sha256: cipher.seal(ATTACHMENT_FIELDS.sha256, id, sink.hash.digest('hex')),
+            width: dimensions.width,
+            height: dimensions.height,
+            entryId: metadata.entryId ?? null,
+            consentId: metadata.consentId ?? null,
+            takenAt: metadata.takenAt === undefined ? null : new Date(metadata.takenAt),
+            caption:
+              metadata.caption === undefined
+                ? null
+                : cipher.seal(ATTACHMENT_FIELDS.caption, id, metadata.caption),
+            createdBy: actor.userId,
+            createdAt: clock(),
+          });
+          await audit.write(tx, ctx, [event('attachment.create', clientId, id)]);
+          const attachment = present(cipher, row);
+          await ctx.idempotency?.remember(tx, { clientId, body: attachment });
+          return attachment;
+        })
+        .catch(async (error: unknown) => {
+          await store.discard([id]).catch(() => undefined);
+          throw error;
         });
-        await audit.write(tx, ctx, [event('attachment.create', clientId, id)]);
-        const attachment = present(cipher, row);
-        await ctx.idempotency?.remember(tx, { clientId, body: attachment });
-        return attachment;
-      });
     },
 
     async list(
@@ -303,14 +311,6 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       await audit.record(ctx, [
         { ...event('attachment.download', clientId, attachmentId, 'failure'), reason: 'integrity' },
       ]);
-    },
-
-    /** Erasure: the rows and the stored chunks go, in the erasure's transaction. */
-    async shred(tx: Executor, clientId: string): Promise<number> {
-      const ids = await repo.idsForClient(tx, clientId);
-      await store.remove(tx, ids);
-      await repo.deleteForClient(tx, clientId);
-      return ids.length;
     },
   };
 }

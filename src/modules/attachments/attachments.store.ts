@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, inArray } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, sql } from 'drizzle-orm';
 import type { SealedChunk } from '../../crypto/index.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { attachmentChunks } from '../../db/schema/index.js';
@@ -17,8 +17,20 @@ export interface AttachmentStore {
   put(tx: Executor, attachmentId: string, chunks: AsyncIterable<SealedChunk>): Promise<number>;
   /** The sealed chunks in index order, a few at a time. */
   get(attachmentId: string): AsyncIterable<Buffer>;
-  /** Removes the content of these attachments (erasure), in the caller's transaction. */
-  remove(tx: Executor, attachmentIds: readonly string[]): Promise<void>;
+  /**
+   * Removes the content of attachments whose rows are gone: after an erasure has committed, or
+   * an upload rolled back. Called after the transaction, so a store outside the database never
+   * deletes what a rolled-back erasure still needs; a crash before it leaves objects that
+   * `sweepOrphans` finds. Removing what is not there is fine.
+   */
+  discard(attachmentIds: readonly string[]): Promise<void>;
+  /**
+   * Content with no attachment row, last written before `before` (younger content may belong
+   * to an upload still running): counted, and removed when `apply`. Returns the attachments.
+   */
+  sweepOrphans(db: Executor, before: Date, apply: boolean): Promise<number>;
+  /** Releases connections (the app's onClose). */
+  close(): Promise<void>;
 }
 
 /** How many chunks a download reads per query: 8 × 64 KiB. */
@@ -42,7 +54,13 @@ export function createPostgresStore(db: Database): AttachmentStore {
       let next = 0;
       for (;;) {
         const rows = await db
-          .select({ idx: attachmentChunks.idx, data: attachmentChunks.data })
+          // base64 rather than bytea's hex text: 87 KiB strings a chunk, not 128 KiB ones,
+          // which V8 would put in its large-object space (freed only by a full GC), so a
+          // download's garbage stays in the young generation (bench: RSS growth).
+          .select({
+            idx: attachmentChunks.idx,
+            data: sql<string>`encode(${attachmentChunks.data}, 'base64')`,
+          })
           .from(attachmentChunks)
           .where(
             and(eq(attachmentChunks.attachmentId, attachmentId), gte(attachmentChunks.idx, next)),
@@ -52,17 +70,26 @@ export function createPostgresStore(db: Database): AttachmentStore {
         for (const row of rows) {
           // A gap (a deleted row) is passed on as the next chunk: opening it at the wrong
           // index fails, which is the point.
-          yield row.data;
+          yield Buffer.from(row.data, 'base64');
           next = row.idx + 1;
         }
         if (rows.length < READ_BATCH) return;
       }
     },
-    async remove(tx, attachmentIds) {
+    // The chunks go with their rows (ON DELETE CASCADE), in the same transaction: this only
+    // removes what could be left by a row deleted some other way.
+    async discard(attachmentIds) {
       if (attachmentIds.length === 0) return;
-      await tx
+      await db
         .delete(attachmentChunks)
         .where(inArray(attachmentChunks.attachmentId, [...attachmentIds]));
+    },
+    // A chunk row cannot outlive its attachment row (the foreign key), so there are none.
+    async sweepOrphans() {
+      return Promise.resolve(0);
+    },
+    async close() {
+      return Promise.resolve();
     },
   };
 }

@@ -27,6 +27,16 @@ export interface ErasureDeps {
   retentionYears: number;
   retention: RetentionSource;
   clock: () => Date;
+  /**
+   * Removes erased attachments' content from a store outside the database (S3), after the
+   * erasure has committed. Unset: only the rows go (the PostgreSQL store's chunks with them).
+   */
+  attachmentContent?: AttachmentContentRemover;
+}
+
+/** What erasure needs of the attachment store (src/modules/attachments, `discard`). */
+export interface AttachmentContentRemover {
+  discard(attachmentIds: readonly string[]): Promise<void>;
 }
 
 /**
@@ -39,7 +49,13 @@ export function createErasure(deps: ErasureDeps) {
   const { db, keys, audit, clock } = deps;
 
   /** On a row locked by the caller's transaction. */
-  async function shred(tx: Executor, ctx: RequestContext, row: ClientRow, reason: string | null) {
+  /** Returns the ids of the attachments whose rows went, for the store to remove. */
+  async function shred(
+    tx: Executor,
+    ctx: RequestContext,
+    row: ClientRow,
+    reason: string | null,
+  ): Promise<string[]> {
     // A refused erasure is audited too (API.md "What is audited": 409 refusals).
     const refusal = (rule: 'legal_hold' | 'retention') => ({
       action: 'client.erase',
@@ -91,8 +107,12 @@ export function createErasure(deps: ErasureDeps) {
     );
     // Attachments: their chunks are noise without the key, and their rows go too (the chunks
     // with them, ON DELETE CASCADE), so nothing says a photo of this person was ever stored.
-    // The PostgreSQL store only: an S3 store would delete its objects here as well.
-    await tx.execute(sql`DELETE FROM ${attachments} WHERE ${attachments.clientId} = ${row.id}`);
+    // An S3 store's objects go after the commit (`removeContent`): deleting them here would
+    // lose them if this transaction rolled back.
+    const { rows: erased } = await tx.execute<{ id: string }>(
+      sql`DELETE FROM ${attachments} WHERE ${attachments.clientId} = ${row.id}
+          RETURNING ${sql.identifier(attachments.id.name)}`,
+    );
     // Unsigned drafts are not part of the record: their rows (author, client, times) go too.
     await tx.execute(sql`DELETE FROM ${journalDrafts} WHERE ${journalDrafts.clientId} = ${row.id}`);
     await audit.write(tx, ctx, [
@@ -105,16 +125,27 @@ export function createErasure(deps: ErasureDeps) {
         reason,
       },
     ]);
+    return erased.map((attachment) => attachment.id);
+  }
+
+  /**
+   * After the commit; a crash (or a store error) before it is done leaves objects without
+   * rows, which `purge-expired` sweeps (they are noise anyway: the key is gone).
+   */
+  async function removeContent(attachmentIds: string[]): Promise<void> {
+    if (attachmentIds.length > 0) await deps.attachmentContent?.discard(attachmentIds);
   }
 
   return {
     async erase(ctx: RequestContext, id: string): Promise<void> {
-      await db.transaction(async (tx) => {
+      const attachmentIds = await db.transaction(async (tx) => {
         const { client } = await scopedClient(tx, ctx, id, 'client.erase', { forUpdate: true });
-        await shred(tx, ctx, client, null);
+        const ids = await shred(tx, ctx, client, null);
         // The erasure's own answer (204, no body) is kept apart from the client's.
         await ctx.idempotency?.remember(tx, { clientId: null, body: null });
+        return ids;
       });
+      await removeContent(attachmentIds);
     },
 
     /**
@@ -123,17 +154,19 @@ export function createErasure(deps: ErasureDeps) {
      * whether it erased (false: gone already, on hold, or retained after all).
      */
     async eraseExpired(id: string): Promise<boolean> {
-      return db.transaction(async (tx) => {
+      const attachmentIds = await db.transaction(async (tx) => {
         const row = await repo.findLive(tx, id, { forUpdate: true });
-        if (!row) return false;
+        if (!row) return null;
         try {
-          await shred(tx, SYSTEM_CONTEXT, row, 'retention_expired');
-          return true;
+          return await shred(tx, SYSTEM_CONTEXT, row, 'retention_expired');
         } catch (error) {
-          if (error instanceof Conflict) return false;
+          if (error instanceof Conflict) return null;
           throw error;
         }
       });
+      if (attachmentIds === null) return false;
+      await removeContent(attachmentIds);
+      return true;
     },
 
     /** Ids of live clients whose every journal entry is past its retention period. */

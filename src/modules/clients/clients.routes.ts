@@ -17,14 +17,22 @@ import {
   searchClientsSchema,
   updateClientSchema,
 } from './clients.schemas.js';
-import { clientEtag, createClientsService, type RetentionSource } from './clients.service.js';
+import {
+  clientEtag,
+  createClientsService,
+  type AttachmentContentRemover,
+  type RetentionSource,
+} from './clients.service.js';
 
 /** Clients and the data-subject requests about them (API.md "Clients"). */
 export const clientsRoutes: FastifyPluginAsyncZod<{
   retention: RetentionSource;
   retentionYears: number;
+  /** Erasure removes attachments' objects from the store through this (app.ts wires it). */
+  attachmentContent?: AttachmentContentRemover;
 }> = async (app, options) => {
   const clients = createClientsService({
+    attachmentContent: options.attachmentContent,
     db: app.db,
     keys: app.keys,
     audit: app.audit,

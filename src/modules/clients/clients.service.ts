@@ -5,7 +5,11 @@ import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, NotFound, PreconditionFailed } from '../../errors.js';
 import { etagOf, ifMatchHolds } from '../../schemas/etag.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
-import { createErasure, type RetentionSource } from './clients.erasure.js';
+import {
+  createErasure,
+  type AttachmentContentRemover,
+  type RetentionSource,
+} from './clients.erasure.js';
 import {
   CLIENT_FIELDS,
   clientIndexes,
@@ -21,7 +25,7 @@ import type {
 } from './clients.schemas.js';
 import { refuseWhileRestricted, scopedClient } from './clients.scope.js';
 
-export type { RetentionSource } from './clients.erasure.js';
+export type { AttachmentContentRemover, RetentionSource } from './clients.erasure.js';
 
 export interface ClientsServiceDeps {
   db: Database;
@@ -30,6 +34,8 @@ export interface ClientsServiceDeps {
   retentionYears: number;
   retention: RetentionSource;
   clock: () => Date;
+  /** Erased attachments' content outside the database (clients.erasure.ts). */
+  attachmentContent?: AttachmentContentRemover;
 }
 
 const SEARCH_LIMIT = 100;
