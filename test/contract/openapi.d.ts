@@ -719,7 +719,7 @@ export interface paths {
     put?: never;
     /**
      * Upload a photo, document or consent scan (multipart, streamed)
-     * @description A `multipart/form-data` body: first a part `metadata` (JSON, AttachmentMetadataInput), then a part `file`. `photo` and `document` are practitioners' only; `consent-scan` (with `consentId`) reception's or a practitioner's. The type is taken from the bytes: JPEG, PNG, HEIC or PDF, else 415; over ATTACHMENT_MAX_BYTES 413; images at most 16384 pixels a side and 100 megapixels (413). Checks run in the order role (403), type (415), size (413), rules. Stored encrypted in 64 KiB chunks under the client's data key.
+     * @description A `multipart/form-data` body: first a part `metadata` (JSON, AttachmentMetadataInput), then a part `file`. `photo` and `document` are practitioners' only; `consent-scan` (with `consentId`) reception's or a practitioner's. The type is taken from the bytes: JPEG, PNG, HEIC or PDF, else 415; over ATTACHMENT_MAX_BYTES 413; images at most 16384 pixels a side and 100 megapixels (413). Checks run in the order role (403), type (415), size (413), rules (409): a `photo` needs an active, unexpired consent of the client whose `photoScopes` include `clinical` (else `rule: photo_consent_missing`), and a client whose processing is restricted takes no new attachment (`rule: processing_restricted`). `marketingAllowed` is computed at each read: whether an active, unexpired consent grants the `marketing` photo scope. Stored encrypted in 64 KiB chunks under the client's data key.
      */
     post: operations['createAttachment'];
     delete?: never;
@@ -856,7 +856,8 @@ export interface components {
         | 'processing_restricted'
         | 'already_countersigned'
         | 'already_entered_in_error'
-        | 'idempotency_in_progress';
+        | 'idempotency_in_progress'
+        | 'photo_consent_missing';
       /**
        * Format: date-time
        * @description 409 `retention`: the client cannot be erased before this time
@@ -7839,6 +7840,16 @@ export interface operations {
       };
       /** @description No such resource, or another clinic's (indistinguishable) */
       404: {
+        headers: {
+          'X-Request-Id': components['headers']['X-Request-Id'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/problem+json': components['schemas']['Problem'];
+        };
+      };
+      /** @description State conflict; `rule` names the rule where there is one */
+      409: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;

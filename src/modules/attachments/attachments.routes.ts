@@ -76,13 +76,13 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentsRoutesOptions> 
         operationId: 'createAttachment',
         summary: 'Upload a photo, document or consent scan (multipart, streamed)',
         description:
-          "A `multipart/form-data` body: first a part `metadata` (JSON, AttachmentMetadataInput), then a part `file`. `photo` and `document` are practitioners' only; `consent-scan` (with `consentId`) reception's or a practitioner's. The type is taken from the bytes: JPEG, PNG, HEIC or PDF, else 415; over ATTACHMENT_MAX_BYTES 413; images at most 16384 pixels a side and 100 megapixels (413). Checks run in the order role (403), type (415), size (413), rules. Stored encrypted in 64 KiB chunks under the client's data key.",
+          "A `multipart/form-data` body: first a part `metadata` (JSON, AttachmentMetadataInput), then a part `file`. `photo` and `document` are practitioners' only; `consent-scan` (with `consentId`) reception's or a practitioner's. The type is taken from the bytes: JPEG, PNG, HEIC or PDF, else 415; over ATTACHMENT_MAX_BYTES 413; images at most 16384 pixels a side and 100 megapixels (413). Checks run in the order role (403), type (415), size (413), rules (409): a `photo` needs an active, unexpired consent of the client whose `photoScopes` include `clinical` (else `rule: photo_consent_missing`), and a client whose processing is restricted takes no new attachment (`rule: processing_restricted`). `marketingAllowed` is computed at each read: whether an active, unexpired consent grants the `marketing` photo scope. Stored encrypted in 64 KiB chunks under the client's data key.",
         consumes: ['multipart/form-data'],
         params: clientAttachmentParams,
         body: uploadBodySchema,
         response: {
           201: attachmentSchema,
-          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+          ...problemResponses(400, 404, 409, 413, 415, ...AUTHENTICATED_PROBLEMS),
         },
       },
     },

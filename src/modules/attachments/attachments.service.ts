@@ -12,7 +12,8 @@ import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, Forbidden, NotFound } from '../../errors.js';
 import { idCursor } from '../../schemas/cursor.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
-import { scopedClient } from '../clients/clients.scope.js';
+import { refuseWhileRestricted, scopedClient } from '../clients/clients.scope.js';
+import { grantsPhotoScope, requirePhotoConsent } from './attachments.consent.js';
 import { dimensionsOf, peek, sniffType, stripImage } from './attachments.content.js';
 import { attachmentsRepository as repo, type AttachmentRow } from './attachments.repository.js';
 import type {
@@ -99,7 +100,12 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
     });
   }
 
-  function present(cipher: ClientCipher, row: AttachmentRow): Attachment {
+  /** Computed at each read from the client's consents (API.md), never stored. */
+  function marketingAllowed(executor: Executor, clientId: string): Promise<boolean> {
+    return grantsPhotoScope(executor, clientId, 'marketing', clock());
+  }
+
+  function present(cipher: ClientCipher, row: AttachmentRow, marketing: boolean): Attachment {
     return {
       id: row.id,
       clientId: row.clientId,
@@ -116,9 +122,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
         row.caption === null ? null : cipher.open(ATTACHMENT_FIELDS.caption, row.id, row.caption),
       createdBy: row.createdBy,
       createdAt: row.createdAt.toISOString(),
-      // The photo scopes of consents (#18) are not in this schema yet: no consent grants
-      // `marketing`, so none allows it.
-      marketingAllowed: false,
+      marketingAllowed: marketing,
     };
   }
 
@@ -172,7 +176,10 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       }
       const id = uuidv7();
       return db.transaction(async (tx) => {
-        const { client } = await scopedClient(tx, ctx, clientId, 'attachment.create');
+        // FOR SHARE: an erasure waits for this upload or the upload finds the client gone.
+        const { client } = await scopedClient(tx, ctx, clientId, 'attachment.create', {
+          forShare: true,
+        });
         const cipher = await keys.cipherFor(tx, clientId);
         const sink = { hash: createHash('sha256'), size: 0 };
         const chunkCount = await store.put(
@@ -180,6 +187,9 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
           id,
           encryptChunks(hashing(source, sink), cipher.attachmentKey(id), id),
         );
+        // Rules (409) come after type and size, which are known only once the file is read.
+        refuseWhileRestricted(client, clientId, 'attachment.create');
+        if (metadata.kind === 'photo') await requirePhotoConsent(tx, clientId, clock());
         if (
           metadata.entryId !== undefined &&
           !(await repo.entryExists(tx, clientId, metadata.entryId))
@@ -218,7 +228,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
           createdAt: clock(),
         });
         await audit.write(tx, ctx, [event('attachment.create', clientId, id)]);
-        return present(cipher, row);
+        return present(cipher, row, await marketingAllowed(tx, clientId));
       });
     },
 
@@ -241,7 +251,8 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       );
       const page = rows.slice(0, query.limit);
       const cipher = await keys.cipherFor(db, clientId);
-      const items = page.map((row) => present(cipher, row));
+      const marketing = await marketingAllowed(db, clientId);
+      const items = page.map((row) => present(cipher, row, marketing));
       await audit.record(ctx, [event('attachment.list', clientId, null)]);
       const last = rows.length > query.limit ? page.at(-1)?.id : undefined;
       return { items, nextCursor: last === undefined ? null : idCursor.encode(last) };
@@ -249,7 +260,11 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
 
     async get(ctx: RequestContext, clientId: string, attachmentId: string): Promise<Attachment> {
       const row = await readable(ctx, clientId, attachmentId, 'attachment.read');
-      const attachment = present(await keys.cipherFor(db, clientId), row);
+      const attachment = present(
+        await keys.cipherFor(db, clientId),
+        row,
+        await marketingAllowed(db, clientId),
+      );
       await audit.record(ctx, [event('attachment.read', clientId, attachmentId)]);
       return attachment;
     },
@@ -266,7 +281,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
     ): Promise<AttachmentDownload> {
       const row = await readable(ctx, clientId, attachmentId, 'attachment.download');
       const cipher = await keys.cipherFor(db, clientId);
-      const attachment = present(cipher, row);
+      const attachment = present(cipher, row, await marketingAllowed(db, clientId));
       const chunks = decryptChunks(
         store.get(attachmentId),
         cipher.attachmentKey(attachmentId),
