@@ -4,6 +4,8 @@ import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
 import { makeClient } from '../helpers/clients.js';
+import { signConsent } from '../helpers/consents.js';
+import { publishTemplate } from '../helpers/templates.js';
 import { upload } from './multipart.js';
 
 const MARKER = 'KANARIE-EXIF-Mk22';
@@ -15,6 +17,18 @@ t.test(
     const clinic = await createClinic(app);
     const practitioner = await loginAs(app, { role: 'practitioner', clinicIds: [clinic] });
     const client = await makeClient(app, { clinicId: clinic, headers: practitioner.headers });
+    const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
+    const template = await publishTemplate(app, admin.headers, {
+      key: 'photos',
+      treatmentTypes: ['filler'],
+      photoScopes: ['clinical'],
+    });
+    await signConsent(app, {
+      clientId: client.id,
+      templateId: template.id,
+      headers: practitioner.headers,
+      photoScopes: ['clinical'],
+    });
     const base = `/v1/clients/${client.id}/attachments`;
     const send = async (content: Buffer, kind = 'photo') => {
       const body = upload({ kind }, content);
