@@ -35,6 +35,7 @@ import { templatesRoutes } from './modules/templates/templates.routes.js';
 import { consentsRoutes } from './modules/consents/consents.routes.js';
 import { journalRoutes } from './modules/journal/journal.routes.js';
 import { attachmentsRoutes } from './modules/attachments/attachments.routes.js';
+import { createPostgresStore } from './modules/attachments/attachments.store.js';
 import { recallsRoutes } from './modules/recalls/recalls.routes.js';
 import { subjectsRoutes } from './modules/subjects/subjects.routes.js';
 
@@ -129,11 +130,17 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(templatesRoutes);
   await app.register(consentsRoutes);
   await app.register(journalRoutes, { lateEntryHours: config.lateEntryHours });
-  await app.register(attachmentsRoutes, { maxBytes: config.attachmentMaxBytes });
+  // One store for the attachment routes and the data-subject export's zip.
+  const attachmentStore = createPostgresStore(app.db);
+  await app.register(attachmentsRoutes, {
+    maxBytes: config.attachmentMaxBytes,
+    store: attachmentStore,
+  });
   await app.register(recallsRoutes);
   await app.register(subjectsRoutes, {
     retentionYears: config.retentionYears,
     retention: journalRetention,
+    attachmentStore,
   });
 
   return app;

@@ -806,7 +806,7 @@ export interface paths {
     };
     /**
      * Everything held about a client, decrypted
-     * @description The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, and the access log. Audited as a data-subject export.
+     * @description The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, attachments' metadata, and the access log. Audited as a data-subject export. `?format=zip` (data portability) streams a ZIP of `export.json` (the same document) and every attachment's content under `attachments/<id>.<ext>`, decrypted chunk by chunk in constant memory, with its exact Content-Length; each attachment is audited as a download too. When a stored chunk fails its integrity check the connection is closed short of Content-Length, before the archive's central directory, so a partial archive cannot pass for a whole one (logged and audited as a failed download).
      */
     get: operations['exportClient'];
     put?: never;
@@ -1723,6 +1723,8 @@ export interface components {
       }[];
       consents: components['schemas']['ConsentDetail'][];
       journal: components['schemas']['JournalEntry'][];
+      /** @description Every attachment (photos, documents, consent scans), oldest first, as the attachment read returns it; `?format=zip` holds their content too */
+      attachments: components['schemas']['Attachment'][];
       /** @description Who read or changed the client, newest first, with the actor’s name and role */
       accessLog: {
         /** Format: uuid */
@@ -8555,7 +8557,10 @@ export interface operations {
   };
   exportClient: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description `json` (the default): the document; `zip`: `export.json` (the same document) and each attachment's content under `attachments/<id>.<ext>`, streamed */
+        format?: 'json' | 'zip';
+      };
       header?: {
         /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
@@ -8569,14 +8574,16 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description OK */
+      /** @description The export: JSON (the default) or, with `format=zip`, a ZIP archive */
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Content-Disposition': components['headers']['Content-Disposition'];
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['SubjectExport'];
+          'application/zip': string;
         };
       };
       /** @description The request is not valid; `errors` names each field */

@@ -14,6 +14,7 @@ import {
   clientAttachmentParams,
   uploadBodySchema,
 } from './attachments.schemas.js';
+import { fileNameOf } from './attachments.export.js';
 import { createAttachmentsService } from './attachments.service.js';
 import { createPostgresStore, type AttachmentStore } from './attachments.store.js';
 
@@ -27,13 +28,6 @@ export interface AttachmentsRoutesOptions {
 class StoredContentDamaged extends HttpProblem {
   readonly status = 500;
 }
-
-const EXTENSIONS: Record<string, string> = {
-  'image/jpeg': 'jpg',
-  'image/png': 'png',
-  'image/heic': 'heic',
-  'application/pdf': 'pdf',
-};
 
 /** Clinical photos, documents and consent scans of a client (API.md "Attachments"). */
 export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentsRoutesOptions> = async (
@@ -229,10 +223,7 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentsRoutesOptions> 
       return reply
         .type(attachment.contentType)
         .header('content-length', String(attachment.size))
-        .header(
-          'content-disposition',
-          `attachment; filename="${attachment.id}.${EXTENSIONS[attachment.contentType] ?? 'bin'}"`,
-        )
+        .header('content-disposition', `attachment; filename="${fileNameOf(attachment)}"`)
         .send(Readable.from(guarded(), { objectMode: false }) as unknown as string);
     },
   );

@@ -1,12 +1,6 @@
 import { createHash } from 'node:crypto';
 import { actorOf, type RequestContext } from '../../access/context.js';
-import {
-  decryptChunks,
-  encryptChunks,
-  textField,
-  type ClientCipher,
-  type ClientKeys,
-} from '../../crypto/index.js';
+import { encryptChunks, type ClientKeys } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, Forbidden, NotFound } from '../../errors.js';
@@ -14,6 +8,8 @@ import { idCursor } from '../../schemas/cursor.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
 import { refuseWhileRestricted, scopedClient } from '../clients/clients.scope.js';
 import { grantsPhotoScope, requirePhotoConsent } from './attachments.consent.js';
+import { attachmentContent } from './attachments.export.js';
+import { ATTACHMENT_FIELDS, presentAttachment } from './attachments.present.js';
 import { dimensionsOf, peek, sniffType, stripImage } from './attachments.content.js';
 import { attachmentsRepository as repo, type AttachmentRow } from './attachments.repository.js';
 import type {
@@ -22,11 +18,6 @@ import type {
   AttachmentMetadataInput,
 } from './attachments.schemas.js';
 import type { AttachmentStore } from './attachments.store.js';
-
-export const ATTACHMENT_FIELDS = {
-  sha256: textField('attachments', 'sha256'),
-  caption: textField('attachments', 'caption'),
-};
 
 export interface AttachmentsServiceDeps {
   db: Database;
@@ -103,27 +94,6 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
   /** Computed at each read from the client's consents (API.md), never stored. */
   function marketingAllowed(executor: Executor, clientId: string): Promise<boolean> {
     return grantsPhotoScope(executor, clientId, 'marketing', clock());
-  }
-
-  function present(cipher: ClientCipher, row: AttachmentRow, marketing: boolean): Attachment {
-    return {
-      id: row.id,
-      clientId: row.clientId,
-      kind: row.kind,
-      contentType: row.contentType,
-      size: row.size,
-      sha256: cipher.open(ATTACHMENT_FIELDS.sha256, row.id, row.sha256),
-      width: row.width,
-      height: row.height,
-      entryId: row.entryId,
-      consentId: row.consentId,
-      takenAt: row.takenAt?.toISOString() ?? null,
-      caption:
-        row.caption === null ? null : cipher.open(ATTACHMENT_FIELDS.caption, row.id, row.caption),
-      createdBy: row.createdBy,
-      createdAt: row.createdAt.toISOString(),
-      marketingAllowed: marketing,
-    };
   }
 
   async function readable(
@@ -228,7 +198,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
           createdAt: clock(),
         });
         await audit.write(tx, ctx, [event('attachment.create', clientId, id)]);
-        return present(cipher, row, await marketingAllowed(tx, clientId));
+        return presentAttachment(cipher, row, await marketingAllowed(tx, clientId));
       });
     },
 
@@ -252,7 +222,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       const page = rows.slice(0, query.limit);
       const cipher = await keys.cipherFor(db, clientId);
       const marketing = await marketingAllowed(db, clientId);
-      const items = page.map((row) => present(cipher, row, marketing));
+      const items = page.map((row) => presentAttachment(cipher, row, marketing));
       await audit.record(ctx, [event('attachment.list', clientId, null)]);
       const last = rows.length > query.limit ? page.at(-1)?.id : undefined;
       return { items, nextCursor: last === undefined ? null : idCursor.encode(last) };
@@ -260,7 +230,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
 
     async get(ctx: RequestContext, clientId: string, attachmentId: string): Promise<Attachment> {
       const row = await readable(ctx, clientId, attachmentId, 'attachment.read');
-      const attachment = present(
+      const attachment = presentAttachment(
         await keys.cipherFor(db, clientId),
         row,
         await marketingAllowed(db, clientId),
@@ -281,12 +251,8 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
     ): Promise<AttachmentDownload> {
       const row = await readable(ctx, clientId, attachmentId, 'attachment.download');
       const cipher = await keys.cipherFor(db, clientId);
-      const attachment = present(cipher, row, await marketingAllowed(db, clientId));
-      const chunks = decryptChunks(
-        store.get(attachmentId),
-        cipher.attachmentKey(attachmentId),
-        attachmentId,
-      );
+      const attachment = presentAttachment(cipher, row, await marketingAllowed(db, clientId));
+      const chunks = attachmentContent(store, cipher, attachmentId);
       let first: IteratorResult<Buffer>;
       try {
         first = await chunks.next();
