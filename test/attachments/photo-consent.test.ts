@@ -147,6 +147,37 @@ t.test('photo-consent rule and marketingAllowed (API.md "Attachments")', async (
     t.same(await reads(), [false, false, false], 'existing photos stay readable');
   });
 
+  await t.test('a withdrawal committed while the upload waits on the consent: 409', async (t) => {
+    const clientId = await newClient();
+    const consent = await sign(clientId, ['clinical']);
+    // A withdrawal in progress (as another session): the consent row is locked for update.
+    const holder = await db.pool.connect();
+    t.teardown(() => holder.release());
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM consents WHERE id = $1 FOR UPDATE', [consent.id]);
+    let settled = false;
+    const racing = post(clientId, { kind: 'photo' }, photo).finally(() => (settled = true));
+    const waiting = async () =>
+      Number(
+        (
+          await db.pool.query<{ n: string }>(
+            `SELECT count(*) AS n FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          )
+        ).rows[0]!.n,
+      );
+    // (An upload that did not wait on the consent would settle first, with 201.)
+    while (!settled && (await waiting()) < 1) await new Promise((r) => setImmediate(r));
+    await holder.query(
+      `UPDATE consents SET status = 'withdrawn', withdrawn_at = now() WHERE id = $1`,
+      [consent.id],
+    );
+    await holder.query('COMMIT');
+    const res = await racing;
+    t.equal(res.statusCode, 409, 'the upload saw the withdrawal, not the consent before it');
+    t.match(res.json(), { rule: 'photo_consent_missing' });
+  });
+
   await t.test('a restricted client takes no new attachment', async (t) => {
     const clientId = await newClient();
     await sign(clientId, ['clinical']);
