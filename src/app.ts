@@ -126,7 +126,7 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(usersRoutes);
   await app.register(clinicsRoutes);
   await app.register(auditRoutes, { exportLimits: options.exportLimits ?? {} });
-  // One attachment store (ATTACHMENT_STORE) for uploads, downloads and erasure.
+  // One attachment store (ATTACHMENT_STORE) for uploads, downloads, erasure and the export zip.
   const attachmentStore = createAttachmentStore(config.attachmentStore, app.db);
   app.addHook('onClose', () => attachmentStore.close());
   await app.register(clientsRoutes, {
@@ -145,6 +145,7 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(subjectsRoutes, {
     retentionYears: config.retentionYears,
     retention: journalRetention,
+    attachmentStore,
   });
 
   return app;

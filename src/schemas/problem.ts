@@ -24,6 +24,7 @@ export const CONFLICT_RULES = [
   'already_countersigned',
   'already_entered_in_error',
   'idempotency_in_progress',
+  'photo_consent_missing',
 ] as const;
 export type ConflictRule = (typeof CONFLICT_RULES)[number];
 

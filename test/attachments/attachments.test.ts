@@ -45,11 +45,14 @@ t.test('attachments: upload, list, read, download, tamper, roles, scope', async 
   const template = await publishTemplate(app, admin.headers, {
     key: 'filler',
     treatmentTypes: ['filler'],
+    photoScopes: ['clinical', 'marketing'],
   });
+  // Photos need a consent granting the clinical photo scope (photo-consent.test.ts).
   const consent = await signConsent(app, {
     clientId: client.id,
     templateId: template.id,
     headers: reception.headers,
+    photoScopes: ['clinical'],
   });
   const base = `/v1/clients/${client.id}/attachments`;
   const post = (

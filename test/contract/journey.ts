@@ -65,6 +65,8 @@ function explain(problem: Problem): string {
     case 'already_countersigned':
     case 'already_entered_in_error':
       return 'nothing to do: done already';
+    case 'photo_consent_missing':
+      return 'record a consent that allows clinical photos first';
     case 'idempotency_in_progress':
       return 'the same request is still running: retry it with the same Idempotency-Key';
     case undefined:

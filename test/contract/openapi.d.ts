@@ -719,7 +719,7 @@ export interface paths {
     put?: never;
     /**
      * Upload a photo, document or consent scan (multipart, streamed)
-     * @description A `multipart/form-data` body: first a part `metadata` (JSON, AttachmentMetadataInput), then a part `file`. `photo` and `document` are practitioners' only; `consent-scan` (with `consentId`) reception's or a practitioner's. The type is taken from the bytes: JPEG, PNG, HEIC or PDF, else 415; over ATTACHMENT_MAX_BYTES 413; images at most 16384 pixels a side and 100 megapixels (413). Checks run in the order role (403), type (415), size (413), rules. Stored encrypted in 64 KiB chunks under the client's data key.
+     * @description A `multipart/form-data` body: first a part `metadata` (JSON, AttachmentMetadataInput), then a part `file`. `photo` and `document` are practitioners' only; `consent-scan` (with `consentId`) reception's or a practitioner's. The type is taken from the bytes: JPEG, PNG, HEIC or PDF, else 415 (also an image that cannot be read, e.g. a HEIC whose boxes do not parse). Image metadata (EXIF with GPS, XMP, IPTC, PNG text; in a HEIC its Exif, XMP and other metadata items, zeroed in place) is removed before anything is stored; orientation and colour profile are kept; over ATTACHMENT_MAX_BYTES 413; images at most 16384 pixels a side and 100 megapixels (413). Checks run in the order role (403), type (415), size (413), rules (409): a `photo` needs an active, unexpired consent of the client whose `photoScopes` include `clinical` (else `rule: photo_consent_missing`), and a client whose processing is restricted takes no new attachment (`rule: processing_restricted`). `marketingAllowed` is computed at each read: whether an active, unexpired consent grants the `marketing` photo scope. Stored encrypted in 64 KiB chunks under the client's data key.
      */
     post: operations['createAttachment'];
     delete?: never;
@@ -806,7 +806,7 @@ export interface paths {
     };
     /**
      * Everything held about a client, decrypted
-     * @description The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, and the access log. Audited as a data-subject export.
+     * @description The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, attachments' metadata, and the access log. Audited as a data-subject export. `?format=zip` (data portability) streams a ZIP of `export.json` (the same document) and every attachment's content under `attachments/<id>.<ext>`, decrypted chunk by chunk in constant memory, with its exact Content-Length; each attachment is audited as a download too. When a stored chunk fails its integrity check the connection is closed short of Content-Length, before the archive's central directory, so a partial archive cannot pass for a whole one (logged and audited as a failed download).
      */
     get: operations['exportClient'];
     put?: never;
@@ -856,7 +856,8 @@ export interface components {
         | 'processing_restricted'
         | 'already_countersigned'
         | 'already_entered_in_error'
-        | 'idempotency_in_progress';
+        | 'idempotency_in_progress'
+        | 'photo_consent_missing';
       /**
        * Format: date-time
        * @description 409 `retention`: the client cannot be erased before this time
@@ -1722,6 +1723,8 @@ export interface components {
       }[];
       consents: components['schemas']['ConsentDetail'][];
       journal: components['schemas']['JournalEntry'][];
+      /** @description Every attachment (photos, documents, consent scans), oldest first, as the attachment read returns it; `?format=zip` holds their content too */
+      attachments: components['schemas']['Attachment'][];
       /** @description Who read or changed the client, newest first, with the actor’s name and role */
       accessLog: {
         /** Format: uuid */
@@ -8784,7 +8787,10 @@ export interface operations {
   };
   exportClient: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description `json` (the default): the document; `zip`: `export.json` (the same document) and each attachment's content under `attachments/<id>.<ext>`, streamed */
+        format?: 'json' | 'zip';
+      };
       header?: {
         /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */
         'X-Request-Id'?: components['parameters']['X-Request-Id'];
@@ -8798,14 +8804,16 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description OK */
+      /** @description The export: JSON (the default) or, with `format=zip`, a ZIP archive */
       200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
+          'Content-Disposition': components['headers']['Content-Disposition'];
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['SubjectExport'];
+          'application/zip': string;
         };
       };
       /** @description The request is not valid; `errors` names each field */

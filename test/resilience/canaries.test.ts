@@ -2,7 +2,9 @@
  * Canaries: a scripted session puts a distinctive value in every personal and clinical field
  * (client names, CPR, e-mail, phone, address, signer name, answers, signature image, journal
  * notes, treated areas, products and batch numbers, amendment notes and reason) and in every
- * secret (passwords, access and refresh tokens, the TOTP secret and codes). Afterwards none
+ * secret (passwords, access and refresh tokens, the TOTP secret and codes), and uploads
+ * markers in attachments (a PDF's bytes, a JPEG's and a HEIC's EXIF, a caption, a refused
+ * upload). Afterwards none
  * may appear in a dump of every table (row_to_json, as the superuser), in the service's log
  * at level trace, in the audit log as an auditor reads or exports it, or in any error body.
  */
@@ -10,7 +12,9 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import * as OTPAuth from 'otpauth';
 import pg from 'pg';
+import sharp from 'sharp';
 import t from 'tap';
+import { CHUNK_BYTES } from '../../src/crypto/index.js';
 import { createLogger } from '../../src/logger.js';
 import { totpCode } from '../../src/modules/auth/totp.js';
 import { buildTestApp } from '../helpers/app.js';
@@ -21,6 +25,8 @@ import { writeEntryResponse } from '../helpers/journal.js';
 import { publishTemplate } from '../helpers/templates.js';
 import { recordSummary } from './summary.js';
 import { pngBytes } from '../helpers/png.js';
+import { heic } from '../attachments/heic-fixture.js';
+import { upload } from '../attachments/multipart.js';
 
 const tag = () => `Cnry${randomBytes(6).toString('hex')}`;
 const digits = (n: number) => Array.from({ length: n }, () => randomInt(10)).join('');
@@ -193,6 +199,86 @@ t.test('no canary reaches the database in clear, the log, the audit log or an er
   });
   t.equal(amendment.statusCode, 201, amendment.body);
 
+  // Attachments: a marker in a PDF's bytes (stored encrypted), in a JPEG's and a HEIC's EXIF
+  // (stripped before anything is stored), in a caption (sealed), and in a refused upload.
+  // A bytea column reads as hex in row_to_json: each marker is looked for as hex too.
+  const asBytes = (value: string) => Buffer.from(value).toString('hex');
+  const photoTemplate = await publishTemplate(app, admin.headers, {
+    key: `canary-photos-${randomBytes(4).toString('hex')}`,
+    treatmentTypes: ['filler'],
+    photoScopes: ['clinical'],
+  });
+  const photoConsent = noted(
+    await signConsentResponse(app, {
+      clientId,
+      templateId: photoTemplate.id,
+      headers: reception.headers,
+      photoScopes: ['clinical'],
+    }),
+  );
+  t.equal(photoConsent.statusCode, 201, photoConsent.body);
+  const pdfMarker = tag();
+  canary('pdf content', pdfMarker, asBytes(pdfMarker));
+  const pdfBytes = Buffer.concat([
+    Buffer.from(`%PDF-1.7\n% ${pdfMarker}\n`),
+    randomBytes(CHUNK_BYTES + 500),
+    Buffer.from(`\n(${pdfMarker}) Tj\n%%EOF\n`),
+  ]);
+  const exifMarker = tag();
+  canary('jpeg exif', exifMarker, asBytes(exifMarker));
+  const jpegBytes = await sharp({
+    create: { width: 32, height: 24, channels: 3, background: '#aa3344' },
+  })
+    .jpeg()
+    .withExif({ IFD0: { ImageDescription: exifMarker, Make: exifMarker } })
+    .toBuffer();
+  t.ok(jpegBytes.includes(Buffer.from(exifMarker)), 'the JPEG carries its marker in EXIF');
+  const heicMarker = tag();
+  canary('heic exif', heicMarker, asBytes(heicMarker));
+  const heicBytes = heic({ marker: heicMarker }).bytes;
+  const caption = canary('caption', `${tag()} left cheek, before`);
+  const attach = async (metadata: Record<string, unknown>, content: Buffer) => {
+    const body = upload(metadata, content);
+    return call({
+      method: 'POST',
+      url: `/v1/clients/${clientId}/attachments`,
+      headers: { ...practitionerMfa, ...body.headers },
+      payload: body.payload,
+    });
+  };
+  const attached: Array<{ id: string }> = [];
+  for (const [metadata, content] of [
+    [{ kind: 'document', caption }, pdfBytes],
+    [{ kind: 'photo' }, jpegBytes],
+    [{ kind: 'photo' }, heicBytes],
+  ] as const) {
+    const res = await attach(metadata, content);
+    t.equal(res.statusCode, 201, res.body);
+    attached.push(res.json<{ id: string }>());
+  }
+  const refusedMarker = tag();
+  canary('refused upload', refusedMarker, asBytes(refusedMarker));
+  const refused = await attach({ kind: 'document' }, Buffer.from(`plain ${refusedMarker}`));
+  t.equal(refused.statusCode, 415, 'a refused upload');
+  // Positive control: the PDF comes back with its marker; the photos without theirs.
+  const contents = await Promise.all(
+    attached.map((a) =>
+      app.inject({
+        url: `/v1/clients/${clientId}/attachments/${a.id}/content`,
+        headers: practitionerMfa,
+      }),
+    ),
+  );
+  t.ok(contents[0]!.rawPayload.equals(pdfBytes), 'the PDF comes back byte for byte');
+  t.notOk(contents[1]!.rawPayload.includes(Buffer.from(exifMarker)), 'JPEG stripped');
+  t.notOk(contents[2]!.rawPayload.includes(Buffer.from(heicMarker)), 'HEIC stripped');
+  const zipped = await call({
+    method: 'GET',
+    url: `/v1/clients/${clientId}/export?format=zip`,
+    headers: admin.headers,
+  });
+  t.ok(zipped.rawPayload.includes(Buffer.from(pdfMarker)), 'the export zip holds the PDF');
+
   // Reads of everything, as those allowed to.
   const reads: InjectOptions[] = [
     { method: 'GET', url: `/v1/clients/${clientId}`, headers: reception.headers },
@@ -211,7 +297,7 @@ t.test('no canary reaches the database in clear, the log, the audit log or an er
   t.equal(exported.statusCode, 200);
   const stored = ['firstName', 'new lastName', 'email', 'phone', 'street', 'city', 'signerName'];
   stored.push('answer', 'signature', 'notes', 'treatedArea', 'product', 'batchNumber');
-  stored.push('amendment notes', 'amendment reason');
+  stored.push('amendment notes', 'amendment reason', 'caption');
   for (const name of stored)
     t.ok(
       exported.body.toLowerCase().includes(canaries.get(name)![0]!.toLowerCase()),
@@ -319,6 +405,15 @@ t.test('no canary reaches the database in clear, the log, the audit log or an er
     'error bodies': errorBodies.join('\n').toLowerCase(),
   };
   t.ok(logLines.length > 50, `${logLines.length} log lines captured at trace`);
+  // Control for the hex spellings: a stored chunk's bytes are found in the dump as hex.
+  const sealedChunk = await db.pool.query<{ data: Buffer }>(
+    'SELECT data FROM attachment_chunks WHERE attachment_id = $1 AND idx = 1',
+    [attached[0]!.id],
+  );
+  t.ok(
+    places.database.includes(sealedChunk.rows[0]!.data.subarray(100, 132).toString('hex')),
+    'bytea columns are searched as hex',
+  );
   t.ok(
     logLines.some((line) => line.includes('"url":"/v1/recalls?batchNumber=[redacted]"')),
     'the recall is logged with its query value censored',

@@ -406,8 +406,9 @@ interface DocumentedResponse {
 function bodyAs(mediaType: string, body: string): unknown {
   if (mediaType === 'application/json' || mediaType.endsWith('+json')) return JSON.parse(body);
   if (mediaType === 'application/x-ndjson' || mediaType.startsWith('text/')) return body;
-  // An attachment's bytes (image/*, application/pdf): the document says `format: binary`.
-  if (mediaType.startsWith('image/') || mediaType === 'application/pdf') return body;
+  // An attachment's bytes (image/*, application/pdf) or the export's ZIP: `format: binary`.
+  if (mediaType.startsWith('image/') || ['application/pdf', 'application/zip'].includes(mediaType))
+    return body;
   throw new Error(`no way to read ${mediaType} against a schema`);
 }
 
@@ -603,7 +604,16 @@ t.test('fuzzing every /v1 route as every role', async (t) => {
   }
 
   // Every media type the document declares is checked at least once, whatever the runs drew:
-  // the export's two are asked for outright.
+  // the audit export's two and the data-subject export's ZIP are asked for outright.
+  const zipSeed = await ROUTE_CASES['GET /v1/clients/:id/export']!.build.own!(await ctx('admin'));
+  const zipRequest: InjectOptions = { ...zipSeed, url: `${zipSeed.url as string}?format=zip` };
+  const zip = await app.inject(zipRequest);
+  t.equal(zip.statusCode, 200, 'data-subject export as zip');
+  try {
+    conforms(zipRequest, zip, 'data-subject export as zip');
+  } catch (error) {
+    t.fail(error instanceof Error ? error.message : String(error));
+  }
   const auditor = await sessionFor('auditor');
   for (const format of ['ndjson', 'csv']) {
     const request: InjectOptions = {

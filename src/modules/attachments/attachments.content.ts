@@ -3,6 +3,7 @@ import { imageSize } from 'image-size';
 import sharp from 'sharp';
 import { PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
 import type { ATTACHMENT_TYPES } from '../../db/schema/attachments.js';
+import { heicDimensions, stripHeic } from './attachments.heic.js';
 
 export type AttachmentType = (typeof ATTACHMENT_TYPES)[number];
 
@@ -37,7 +38,8 @@ export function dimensionsOf(
   if (type === 'application/pdf') return { width: null, height: null };
   let size: { width: number; height: number };
   try {
-    size = imageSize(content);
+    // HEIC: the primary item's ispe (attachments.heic.ts), the one parser that strips it too.
+    size = type === 'image/heic' ? heicDimensions(content) : imageSize(content);
   } catch {
     throw new UnsupportedMediaType('The image could not be read.');
   }
@@ -99,10 +101,18 @@ export async function peek(
  * colour profile is kept, and the resolution is unchanged. PNG is re-written losslessly;
  * JPEG is re-encoded at quality 95 without chroma subsampling (a lossless JPEG strip would
  * keep the bytes but sharp has none; 95/4:4:4 is visually lossless for clinical photos).
- * HEIC passes unchanged: the prebuilt libvips cannot encode HEVC (see README).
+ * HEIC cannot be written again (the prebuilt libvips cannot encode HEVC): its metadata items
+ * are zeroed in place instead, losslessly (attachments.heic.ts).
  */
 export async function stripImage(type: AttachmentType, content: Buffer): Promise<Buffer> {
-  if (type !== 'image/jpeg' && type !== 'image/png') return content;
+  if (type === 'application/pdf') return content;
+  if (type === 'image/heic') {
+    try {
+      return stripHeic(content).content;
+    } catch {
+      throw new UnsupportedMediaType('The image could not be read.');
+    }
+  }
   const image = sharp(content, { limitInputPixels: MAX_IMAGE_PIXELS }).rotate().keepIccProfile();
   try {
     return await (

@@ -14,6 +14,7 @@ import {
   clientAttachmentParams,
   uploadBodySchema,
 } from './attachments.schemas.js';
+import { fileNameOf } from './attachments.export.js';
 import { createAttachmentsService } from './attachments.service.js';
 import { createPostgresStore, type AttachmentStore } from './attachments.store.js';
 
@@ -27,13 +28,6 @@ export interface AttachmentsRoutesOptions {
 class StoredContentDamaged extends HttpProblem {
   readonly status = 500;
 }
-
-const EXTENSIONS: Record<string, string> = {
-  'image/jpeg': 'jpg',
-  'image/png': 'png',
-  'image/heic': 'heic',
-  'application/pdf': 'pdf',
-};
 
 /** Clinical photos, documents and consent scans of a client (API.md "Attachments"). */
 export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentsRoutesOptions> = async (
@@ -76,13 +70,13 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentsRoutesOptions> 
         operationId: 'createAttachment',
         summary: 'Upload a photo, document or consent scan (multipart, streamed)',
         description:
-          "A `multipart/form-data` body: first a part `metadata` (JSON, AttachmentMetadataInput), then a part `file`. `photo` and `document` are practitioners' only; `consent-scan` (with `consentId`) reception's or a practitioner's. The type is taken from the bytes: JPEG, PNG, HEIC or PDF, else 415; over ATTACHMENT_MAX_BYTES 413; images at most 16384 pixels a side and 100 megapixels (413). Checks run in the order role (403), type (415), size (413), rules. Stored encrypted in 64 KiB chunks under the client's data key.",
+          "A `multipart/form-data` body: first a part `metadata` (JSON, AttachmentMetadataInput), then a part `file`. `photo` and `document` are practitioners' only; `consent-scan` (with `consentId`) reception's or a practitioner's. The type is taken from the bytes: JPEG, PNG, HEIC or PDF, else 415 (also an image that cannot be read, e.g. a HEIC whose boxes do not parse). Image metadata (EXIF with GPS, XMP, IPTC, PNG text; in a HEIC its Exif, XMP and other metadata items, zeroed in place) is removed before anything is stored; orientation and colour profile are kept; over ATTACHMENT_MAX_BYTES 413; images at most 16384 pixels a side and 100 megapixels (413). Checks run in the order role (403), type (415), size (413), rules (409): a `photo` needs an active, unexpired consent of the client whose `photoScopes` include `clinical` (else `rule: photo_consent_missing`), and a client whose processing is restricted takes no new attachment (`rule: processing_restricted`). `marketingAllowed` is computed at each read: whether an active, unexpired consent grants the `marketing` photo scope. Stored encrypted in 64 KiB chunks under the client's data key.",
         consumes: ['multipart/form-data'],
         params: clientAttachmentParams,
         body: uploadBodySchema,
         response: {
           201: attachmentSchema,
-          ...problemResponses(400, 404, 413, 415, ...AUTHENTICATED_PROBLEMS),
+          ...problemResponses(400, 404, 409, 413, 415, ...AUTHENTICATED_PROBLEMS),
         },
       },
     },
@@ -229,10 +223,7 @@ export const attachmentsRoutes: FastifyPluginAsyncZod<AttachmentsRoutesOptions> 
       return reply
         .type(attachment.contentType)
         .header('content-length', String(attachment.size))
-        .header(
-          'content-disposition',
-          `attachment; filename="${attachment.id}.${EXTENSIONS[attachment.contentType] ?? 'bin'}"`,
-        )
+        .header('content-disposition', `attachment; filename="${fileNameOf(attachment)}"`)
         .send(Readable.from(guarded(), { objectMode: false }) as unknown as string);
     },
   );

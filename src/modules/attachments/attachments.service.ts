@@ -1,18 +1,15 @@
 import { createHash } from 'node:crypto';
 import { actorOf, type RequestContext } from '../../access/context.js';
-import {
-  decryptChunks,
-  encryptChunks,
-  textField,
-  type ClientCipher,
-  type ClientKeys,
-} from '../../crypto/index.js';
+import { encryptChunks, type ClientKeys } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { BadRequest, Forbidden, NotFound } from '../../errors.js';
 import { idCursor } from '../../schemas/cursor.js';
 import type { AuditDoor, AuditEventInput } from '../audit/audit.types.js';
-import { scopedClient } from '../clients/clients.scope.js';
+import { refuseWhileRestricted, scopedClient } from '../clients/clients.scope.js';
+import { grantsPhotoScope, requirePhotoConsent } from './attachments.consent.js';
+import { attachmentContent } from './attachments.export.js';
+import { ATTACHMENT_FIELDS, presentAttachment } from './attachments.present.js';
 import { dimensionsOf, peek, sniffType, stripImage } from './attachments.content.js';
 import { attachmentsRepository as repo, type AttachmentRow } from './attachments.repository.js';
 import type {
@@ -21,11 +18,6 @@ import type {
   AttachmentMetadataInput,
 } from './attachments.schemas.js';
 import type { AttachmentStore } from './attachments.store.js';
-
-export const ATTACHMENT_FIELDS = {
-  sha256: textField('attachments', 'sha256'),
-  caption: textField('attachments', 'caption'),
-};
 
 export interface AttachmentsServiceDeps {
   db: Database;
@@ -99,27 +91,9 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
     });
   }
 
-  function present(cipher: ClientCipher, row: AttachmentRow): Attachment {
-    return {
-      id: row.id,
-      clientId: row.clientId,
-      kind: row.kind,
-      contentType: row.contentType,
-      size: row.size,
-      sha256: cipher.open(ATTACHMENT_FIELDS.sha256, row.id, row.sha256),
-      width: row.width,
-      height: row.height,
-      entryId: row.entryId,
-      consentId: row.consentId,
-      takenAt: row.takenAt?.toISOString() ?? null,
-      caption:
-        row.caption === null ? null : cipher.open(ATTACHMENT_FIELDS.caption, row.id, row.caption),
-      createdBy: row.createdBy,
-      createdAt: row.createdAt.toISOString(),
-      // The photo scopes of consents (#18) are not in this schema yet: no consent grants
-      // `marketing`, so none allows it.
-      marketingAllowed: false,
-    };
+  /** Computed at each read from the client's consents (API.md), never stored. */
+  function marketingAllowed(executor: Executor, clientId: string): Promise<boolean> {
+    return grantsPhotoScope(executor, clientId, 'marketing', clock());
   }
 
   async function readable(
@@ -176,7 +150,10 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       // that this misses).
       return db
         .transaction(async (tx) => {
-          const { client } = await scopedClient(tx, ctx, clientId, 'attachment.create');
+          // FOR SHARE: an erasure waits for this upload or the upload finds the client gone.
+          const { client } = await scopedClient(tx, ctx, clientId, 'attachment.create', {
+            forShare: true,
+          });
           const cipher = await keys.cipherFor(tx, clientId);
           const sink = { hash: createHash('sha256'), size: 0 };
           const chunkCount = await store.put(
@@ -184,6 +161,9 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
             id,
             encryptChunks(hashing(source, sink), cipher.attachmentKey(id), id),
           );
+          // Rules (409) come after type and size, which are known only once the file is read.
+          refuseWhileRestricted(client, clientId, 'attachment.create');
+          if (metadata.kind === 'photo') await requirePhotoConsent(tx, clientId, clock());
           if (
             metadata.entryId !== undefined &&
             !(await repo.entryExists(tx, clientId, metadata.entryId))
@@ -222,7 +202,7 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
             createdAt: clock(),
           });
           await audit.write(tx, ctx, [event('attachment.create', clientId, id)]);
-          const attachment = present(cipher, row);
+          const attachment = presentAttachment(cipher, row, await marketingAllowed(tx, clientId));
           await ctx.idempotency?.remember(tx, { clientId, body: attachment });
           return attachment;
         })
@@ -251,7 +231,8 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       );
       const page = rows.slice(0, query.limit);
       const cipher = await keys.cipherFor(db, clientId);
-      const items = page.map((row) => present(cipher, row));
+      const marketing = await marketingAllowed(db, clientId);
+      const items = page.map((row) => presentAttachment(cipher, row, marketing));
       await audit.record(ctx, [event('attachment.list', clientId, null)]);
       const last = rows.length > query.limit ? page.at(-1)?.id : undefined;
       return { items, nextCursor: last === undefined ? null : idCursor.encode(last) };
@@ -259,7 +240,11 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
 
     async get(ctx: RequestContext, clientId: string, attachmentId: string): Promise<Attachment> {
       const row = await readable(ctx, clientId, attachmentId, 'attachment.read');
-      const attachment = present(await keys.cipherFor(db, clientId), row);
+      const attachment = presentAttachment(
+        await keys.cipherFor(db, clientId),
+        row,
+        await marketingAllowed(db, clientId),
+      );
       await audit.record(ctx, [event('attachment.read', clientId, attachmentId)]);
       return attachment;
     },
@@ -276,12 +261,8 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
     ): Promise<AttachmentDownload> {
       const row = await readable(ctx, clientId, attachmentId, 'attachment.download');
       const cipher = await keys.cipherFor(db, clientId);
-      const attachment = present(cipher, row);
-      const chunks = decryptChunks(
-        store.get(attachmentId),
-        cipher.attachmentKey(attachmentId),
-        attachmentId,
-      );
+      const attachment = presentAttachment(cipher, row, await marketingAllowed(db, clientId));
+      const chunks = attachmentContent(store, cipher, attachmentId);
       let first: IteratorResult<Buffer>;
       try {
         first = await chunks.next();

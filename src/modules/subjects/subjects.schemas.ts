@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { attachmentSchema } from '../attachments/attachments.schemas.js';
 import { auditEventSchema } from '../audit/audit.schemas.js';
 import { clientSchema } from '../clients/clients.schemas.js';
 import { consentDetailSchema } from '../consents/consents.schemas.js';
@@ -19,6 +20,11 @@ export const subjectExportSchema = z
     ),
     consents: z.array(consentDetailSchema),
     journal: z.array(entrySchema),
+    attachments: z
+      .array(attachmentSchema)
+      .describe(
+        'Every attachment (photos, documents, consent scans), oldest first, as the attachment read returns it; `?format=zip` holds their content too',
+      ),
     accessLog: z
       .array(
         auditEventSchema.extend({
@@ -33,3 +39,19 @@ export const subjectExportSchema = z
   .meta({ id: 'SubjectExport' });
 
 export type SubjectExport = z.output<typeof subjectExportSchema>;
+
+export const subjectExportQuery = z.strictObject({
+  format: z
+    .enum(['json', 'zip'])
+    .default('json')
+    .describe(
+      "`json` (the default): the document; `zip`: `export.json` (the same document) and each attachment's content under `attachments/<id>.<ext>`, streamed",
+    ),
+});
+
+export const subjectExportZipSchema = z
+  .string()
+  .meta({ format: 'binary' })
+  .describe(
+    'A ZIP archive: `export.json`, then `attachments/<id>.<ext>` for each attachment, decrypted chunk by chunk as it is sent',
+  );
