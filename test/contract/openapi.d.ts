@@ -154,7 +154,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Confirm TOTP enrolment with a current code; from then on login needs an otp */
+    /**
+     * Confirm TOTP enrolment with a current code; from then on login needs an otp
+     * @description Answers the ten recovery codes, once: each logs in a single time instead of an otp. A reset of the factor, and a new enrolment, void them.
+     */
     post: operations['confirmMfa'];
     delete?: never;
     options?: never;
@@ -946,6 +949,8 @@ export interface components {
       password: string;
       /** @description The current code of the authenticator, once a second factor is set up */
       otp?: string;
+      /** @description Instead of `otp`: one of the recovery codes shown at confirmation (single use; case, spaces and hyphens do not matter) */
+      recoveryCode?: string;
     };
     /**
      * @example {
@@ -1008,6 +1013,10 @@ export interface components {
      */
     MfaConfirmation: {
       code: string;
+    };
+    MfaRecoveryCodes: {
+      /** @description Ten single-use codes that log in instead of `otp` (as `recoveryCode`) when the authenticator is lost. Shown only here, once; only their hashes are kept. */
+      recoveryCodes: string[];
     };
     /**
      * @example {
@@ -2568,13 +2577,15 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Second factor confirmed */
-      204: {
+      /** @description OK */
+      200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['MfaRecoveryCodes'];
+        };
       };
       /** @description The request is not valid; `errors` names each field */
       400: {

@@ -10,6 +10,7 @@ export * from './sessions.js';
 export * from './refresh-tokens.js';
 export * from './throttle-counters.js';
 export * from './used-totp-codes.js';
+export * from './recovery-codes.js';
 export * from './audit.js';
 export * from './clients.js';
 export * from './client-marketing-events.js';
