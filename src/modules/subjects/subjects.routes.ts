@@ -14,6 +14,7 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
   const deps = { db: app.db, pool: app.pool, keys: app.keys, audit: app.audit, clock: app.clock };
   const subjects = createSubjectsService({
     ...deps,
+    exports: app.auditExports,
     journal: createJournalService(deps),
     clients: createClientsService({
       ...deps,
@@ -31,7 +32,7 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
         operationId: 'exportClient',
         summary: 'Everything held about a client, decrypted',
         description:
-          'The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, and the access log. Audited as a data-subject export.',
+          'The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, and the access log (streamed, whatever its length). Audited as a data-subject export. The access log runs on the export capacity (API.md "Audit"): beyond the caller\'s share 429, beyond the service\'s 503, both with Retry-After; a reader idle for 60 s is cut off.',
         params: clientIdParams,
         response: {
           200: subjectExportSchema,
@@ -39,6 +40,11 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
         },
       },
     },
-    async (request) => subjects.export(request.ctx, request.params.id),
+    async (request, reply) => {
+      const stream = await subjects.export(request.ctx, request.params.id);
+      app.auditExports.track(stream, request.raw.socket, reply.raw);
+      // Streamed as is (no serializer): subjects.document.ts writes what the schema would.
+      return reply.type('application/json; charset=utf-8').send(stream as never);
+    },
   );
 };

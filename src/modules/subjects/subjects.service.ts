@@ -1,20 +1,19 @@
-import type pg from 'pg';
-import type { RequestContext } from '../../access/context.js';
+import { Readable } from 'node:stream';
+import { actorOf, type RequestContext } from '../../access/context.js';
 import type { Database } from '../../db/pool.js';
-import { streamAuditEvents } from '../audit/audit.queries.js';
-import { openReasons } from '../audit/audit.reasons.js';
-import type { AuditEvent } from '../audit/audit.schemas.js';
+import { openAccessLogStream } from '../audit/audit.access-log-stream.js';
+import type { AuditExports } from '../audit/audit.exports.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import type { ClientsService } from '../clients/clients.service.js';
 import { presentConsentDetail } from '../consents/consents.present.js';
 import { consentsRepository } from '../consents/consents.repository.js';
 import type { JournalService } from '../journal/journal.service.js';
-import { staffNamesOf } from '../users/users.repository.js';
-import type { SubjectExport } from './subjects.schemas.js';
+import { exportDocument } from './subjects.document.js';
 
 export interface SubjectsServiceDeps {
   db: Database;
-  pool: pg.Pool;
+  /** The export pool and its gate: the access log streams there, never on the main pool. */
+  exports: Pick<AuditExports, 'pool' | 'gate'>;
   audit: AuditDoor;
   clients: Pick<ClientsService, 'openForExport'>;
   journal: Pick<JournalService, 'entriesFor'>;
@@ -23,19 +22,30 @@ export interface SubjectsServiceDeps {
 
 /** Data-subject requests that span every domain: the export of everything held. */
 export function createSubjectsService(deps: SubjectsServiceDeps) {
+  const { db, exports, audit } = deps;
+  const event = (outcome: 'success' | 'failure', clientId: string) => ({
+    action: 'client.export',
+    outcome,
+    resourceType: 'client',
+    resourceId: clientId,
+    clientId,
+    reason: 'data_subject_access',
+  });
+
   return {
-    async export(ctx: RequestContext, clientId: string): Promise<SubjectExport> {
+    /**
+     * The export as a JSON byte stream. The client, consents and journal are read first (a
+     * client's own records); the access log, which grows with every read of the client, is
+     * streamed from a cursor on the export pool behind the export gate (429 / 503 with
+     * Retry-After), so memory stays flat and a slow reader holds none of the main pool. The
+     * event is recorded after the access log's snapshot is taken (it is not in its own log)
+     * and before the first byte (fail closed).
+     */
+    async export(ctx: RequestContext, clientId: string): Promise<Readable> {
       const opened = await deps.clients.openForExport(ctx, clientId);
-      const consents = await consentsRepository.listForClient(deps.db, clientId);
-      const journal = await deps.journal.entriesFor(deps.db, clientId, opened.cipher);
-      const accessLog: AuditEvent[] = [];
-      for await (const event of streamAuditEvents(deps.pool, { clientId })) accessLog.push(event);
-      accessLog.reverse();
-      const names = await staffNamesOf(deps.db, [
-        ...new Set(accessLog.flatMap((event) => (event.actorId === null ? [] : [event.actorId]))),
-      ]);
-      const openedLog = await openReasons({ cipherFor: async () => opened.cipher }, accessLog);
-      const document: SubjectExport = {
+      const consents = await consentsRepository.listForClient(db, clientId);
+      const journal = await deps.journal.entriesFor(db, clientId, opened.cipher);
+      const head = {
         exportedAt: deps.clock().toISOString(),
         client: opened.client,
         legalHold: opened.legalHold,
@@ -44,25 +54,42 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
           presentConsentDetail(opened.cipher, row.consent, row.template),
         ),
         journal,
-        accessLog: openedLog.map((event) => ({
-          ...event,
-          actorDisplayName:
-            event.actorId === null ? null : (names.get(event.actorId)?.displayName ?? null),
-          // The role the actor acted in, as the event recorded it (it may have changed since).
-          actorRole: event.actorRole ?? names.get(event.actorId ?? '')?.role ?? null,
-        })),
       };
-      await deps.audit.record(ctx, [
-        {
-          action: 'client.export',
-          outcome: 'success',
-          resourceType: 'client',
-          resourceId: clientId,
+      const release = exports.gate.admit(actorOf(ctx).userId);
+      let log: Awaited<ReturnType<typeof openAccessLogStream>>;
+      try {
+        log = await openAccessLogStream(
+          exports.pool,
+          { cipherFor: async () => opened.cipher },
           clientId,
-          reason: 'data_subject_access',
-        },
-      ]);
-      return document;
+        );
+      } catch (error) {
+        release();
+        throw error;
+      }
+      try {
+        await audit.record(ctx, [event('success', clientId)]);
+      } catch (error) {
+        log.cancel();
+        release();
+        throw error;
+      }
+      const body = exportDocument(db, head, log.batches);
+      // A stream that breaks after its 200 gets a failure event beside the success one.
+      async function* watched(): AsyncGenerator<string> {
+        try {
+          yield* body;
+        } catch (error) {
+          await audit.record(ctx, [event('failure', clientId)]).catch(() => undefined);
+          throw error;
+        }
+      }
+      const stream = Readable.from(watched());
+      stream.once('close', () => {
+        log.cancel();
+        release();
+      });
+      return stream;
     },
   };
 }
