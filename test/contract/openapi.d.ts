@@ -265,7 +265,7 @@ export interface paths {
     };
     /**
      * Verify the tamper-evident chain
-     * @description Seals what is pending, then recomputes every link (of the events in from/to, if given). `ok: false` names the first event whose content or order no longer matches. Keep `head` outside the database and pass it back as `head=position:hash` to detect a cut tail.
+     * @description Seals what is pending, then recomputes the links added since the last verified checkpoint (`since`), from that checkpoint's link, which the chain must still hold; every link with `full=true`, or the links of the events in from/to. A run over the whole chain that finds nothing wrong leaves a new checkpoint at its head. The default run does not recompute links before the checkpoint: an event changed there is found by `full=true` (or a range over it). `ok: false` names the first event whose content or order no longer matches. Keep `head` outside the database and pass it back as `head=position:hash` to detect a cut tail.
      */
     get: operations['verifyAuditChain'];
     put?: never;
@@ -1080,6 +1080,8 @@ export interface components {
        * @description Events committed but not sealed yet
        */
       pending: number;
+      /** @description The last verified checkpoint this run continued from: only the links after it were recomputed (null: from the start, or a range) */
+      since: number | null;
     };
     Address: {
       street: string;
@@ -3584,6 +3586,8 @@ export interface operations {
         to?: string;
         /** @description A checkpoint kept outside the database, `position:hash`, to catch a cut tail */
         head?: string;
+        /** @description Recompute every link from the start, not only those after the last verified checkpoint (finds an event changed before it) */
+        full?: 'true' | 'false';
       };
       header?: {
         /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */

@@ -4,6 +4,7 @@ export * from './clinics.js';
 export * from './client-data-keys.js';
 export * from './blind-index-keys.js';
 export * from './audit-chain-keys.js';
+export * from './audit-verify-checkpoints.js';
 export * from './users.js';
 export * from './user-clinics.js';
 export * from './sessions.js';

@@ -106,10 +106,14 @@ export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'verifyAuditChain',
         summary: 'Verify the tamper-evident chain',
         description:
-          'Seals what is pending, then recomputes every link (of the events in from/to, if ' +
-          'given). `ok: false` names the first event whose content or order no longer ' +
-          'matches. Keep `head` outside the database and pass it back as `head=position:hash` ' +
-          'to detect a cut tail.',
+          'Seals what is pending, then recomputes the links added since the last verified ' +
+          "checkpoint (`since`), from that checkpoint's link, which the chain must still hold; " +
+          'every link with `full=true`, or the links of the events in from/to. A run over the ' +
+          'whole chain that finds nothing wrong leaves a new checkpoint at its head. The default ' +
+          'run does not recompute links before the checkpoint: an event changed there is found ' +
+          'by `full=true` (or a range over it). `ok: false` names the first event whose content ' +
+          'or order no longer matches. Keep `head` outside the database and pass it back as ' +
+          '`head=position:hash` to detect a cut tail.',
         querystring: auditVerifyQuerySchema,
         response: { 200: verifyResultSchema, ...READ_PROBLEMS },
       },
