@@ -8,6 +8,13 @@ import http from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
+import { SYSTEM_CONTEXT, type RequestContext } from '../../src/access/context.js';
+import { ServiceUnavailable } from '../../src/errors.js';
+import { createExportGate } from '../../src/modules/audit/audit.export-gate.js';
+import { createClientsService } from '../../src/modules/clients/clients.service.js';
+import { createJournalService } from '../../src/modules/journal/journal.service.js';
+import { journalRetention } from '../../src/modules/journal/journal.retention.js';
+import { createSubjectsService } from '../../src/modules/subjects/subjects.service.js';
 import { subjectExportSchema } from '../../src/modules/subjects/subjects.schemas.js';
 import { buildTestApp } from '../helpers/app.js';
 import { createClinic, loginAs } from '../helpers/auth.js';
@@ -130,4 +137,90 @@ t.test('a reader that stops holds the export pool, not the main one, nor all row
   t.ok(document.accessLog.length > count, 'complete once read');
   t.equal(new Set(document.accessLog.map((event) => event.id)).size, document.accessLog.length);
   await app.close();
+});
+
+t.test('an access log that breaks mid-stream is recorded as a failure', async (t) => {
+  const { app } = await buildTestApp(t, { ready: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const clinic = await createClinic(app);
+  const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
+  const { id: clientId } = await makeClient(app, { clinicId: clinic });
+  await seedAccessLog(app, clientId, [admin.id], 40_000);
+  const { port } = app.server.address() as AddressInfo;
+  const request = http.get({
+    host: '127.0.0.1',
+    port,
+    path: `/v1/clients/${clientId}/export`,
+    headers: admin.headers,
+    agent: false,
+  });
+  const [response] = (await once(request, 'response')) as [http.IncomingMessage];
+  t.equal(response.statusCode, 200);
+  response.pause();
+  await once(response, 'readable');
+  const cut = await app.pool.query<{ n: number }>(
+    `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+      WHERE application_name = 'clinic-journal-api-export'`,
+  );
+  t.equal(cut.rows[0]!.n, 1, "the export's connection was cut");
+  response.resume();
+  const ended = await new Promise<'complete' | 'aborted'>((resolve) => {
+    response.on('end', () => resolve(response.complete ? 'complete' : 'aborted'));
+    response.on('error', () => resolve('aborted'));
+    response.on('aborted', () => resolve('aborted'));
+  });
+  t.equal(ended, 'aborted', 'the client sees a broken document, not a complete one');
+  const events = await app.pool.query<{ outcome: string }>(
+    "SELECT outcome FROM audit_events WHERE client_id = $1 AND action = 'client.export' ORDER BY seq",
+    [clientId],
+  );
+  t.same(
+    events.rows.map((row) => row.outcome),
+    ['success', 'failure'],
+    'the start and the break are both audited',
+  );
+  await app.close();
+});
+
+t.test('fail closed: no event, no export, and the slot and connection come back', async (t) => {
+  const { app } = await buildTestApp(t);
+  const clinic = await createClinic(app);
+  const admin = await loginAs(app, { role: 'admin', clinicIds: [clinic] });
+  const { id: clientId } = await makeClient(app, { clinicId: clinic });
+  const deps = { db: app.db, pool: app.pool, keys: app.keys, audit: app.audit, clock: app.clock };
+  const gate = createExportGate({ capacity: 1, perUser: 1 });
+  const subjects = createSubjectsService({
+    ...deps,
+    exports: { pool: app.auditExports.pool, gate },
+    audit: {
+      ...app.audit,
+      record: async () => {
+        throw new ServiceUnavailable('audit down', 1);
+      },
+    },
+    journal: createJournalService(deps),
+    clients: createClientsService({ ...deps, retentionYears: 10, retention: journalRetention }),
+  });
+  const ctx: RequestContext = {
+    ...SYSTEM_CONTEXT,
+    actor: {
+      userId: admin.id,
+      sessionId: '00000000-0000-7000-8000-000000000002',
+      username: admin.username,
+      role: 'admin',
+      clinicIds: [clinic],
+    },
+  };
+  await t.rejects(subjects.export(ctx, clientId), { status: 503 }, 'the export answers 503');
+  const events = await app.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM audit_events WHERE client_id = $1 AND action = 'client.export'",
+    [clientId],
+  );
+  t.equal(events.rows[0]!.n, 0, 'no export event');
+  t.equal(gate.running, 0, 'the export slot is free again');
+  t.equal(
+    app.auditExports.pool.totalCount - app.auditExports.pool.idleCount,
+    0,
+    'no connection held',
+  );
 });
