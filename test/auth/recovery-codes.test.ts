@@ -7,7 +7,7 @@ import t from 'tap';
 import { checkRecoveryCode, spendRecoveryCode } from '../../src/modules/auth/recovery-codes.js';
 import { THROTTLE } from '../../src/modules/auth/throttle.js';
 import { totpCode } from '../../src/modules/auth/totp.js';
-import { buildTestApp } from '../helpers/app.js';
+import { buildTestApp, TEST_PASSWORD_HASHING } from '../helpers/app.js';
 import { bearer, fakeClock, login, loginAs } from '../helpers/auth.js';
 
 type App = Awaited<ReturnType<typeof buildTestApp>>['app'];
@@ -116,7 +116,10 @@ t.test('a recovery code logs in once, in any spelling, and is audited', async (t
 
 t.test('one code used by many logins at once: exactly one wins', async (t) => {
   const clock = fakeClock();
-  const { app } = await buildTestApp(t, { build: { now: clock.now } });
+  // Six hashing slots: the six checks pass side by side, then race to spend the code.
+  const { app } = await buildTestApp(t, {
+    build: { now: clock.now, passwordHashing: { ...TEST_PASSWORD_HASHING, maxConcurrent: 6 } },
+  });
   const user = await loginAs(app, { role: 'admin' });
   const { codes } = await enrolWithCodes(app, user.headers, clock.now());
   const answers = await Promise.all(
