@@ -809,7 +809,7 @@ export interface paths {
     };
     /**
      * Everything held about a client, decrypted
-     * @description The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, and the access log (streamed, whatever its length). Audited as a data-subject export. The access log runs on the export capacity (API.md "Audit"): beyond the caller's share 429, beyond the service's 503, both with Retry-After; a reader idle for 60 s is cut off.
+     * @description The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, and the access log (streamed, whatever its length). Audited as a data-subject export. An access log longer than 500 events streams on the export capacity (API.md "Audit"): beyond the caller's share 429, beyond the service's 503, both with Retry-After; a reader idle for 60 s is cut off.
      */
     get: operations['exportClient'];
     put?: never;

@@ -4,6 +4,7 @@ import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../db/pool.js';
 import type { ClientKeys } from '../../crypto/index.js';
 import { EXPORT_TIMEOUT } from './audit.export.js';
+import type { ExportGate } from './audit.export-gate.js';
 import { EVENT_COLUMNS } from './audit.queries.js';
 import { openReasons } from './audit.reasons.js';
 import type { AuditEvent } from './audit.schemas.js';
@@ -77,6 +78,63 @@ export async function openAccessLogStream(
     batches: batches(),
     cancel: () => {
       if (!started) release();
+    },
+  };
+}
+
+export interface AccessLogSources {
+  /** The main pool: one short query for a log that fits in one batch. */
+  pool: pg.Pool;
+  /** The export capacity (audit.exports.ts), for a log longer than one batch. */
+  exports: { pool: pg.Pool; gate: ExportGate };
+  keys: Pick<ClientKeys<Executor>, 'cipherFor'>;
+}
+
+/**
+ * A client's access log for an export, newest first, in batches (the data-subject export,
+ * and its zip). A log that fits in one batch (most clients) is read in one short query on the
+ * main pool and held no longer: it needs no export slot. A longer one streams from a cursor
+ * on the export pool behind the export gate (429 for the user's share, 503 beyond capacity),
+ * holding the slot until the batches end or `cancel()`; memory stays one batch either way.
+ */
+export async function openClientAccessLog(
+  sources: AccessLogSources,
+  clientId: string,
+  userId: string,
+  batchSize = ACCESS_LOG_BATCH,
+): Promise<AccessLogStream> {
+  const query = dialect.sqlToQuery(
+    sql`SELECT ${EVENT_COLUMNS} FROM audit_events e WHERE e.client_id = ${clientId}::uuid
+        ORDER BY e.at DESC, e.id DESC LIMIT ${batchSize + 1}`,
+  );
+  const { rows } = await sources.pool.query<AuditEvent>(query.sql, query.params);
+  if (rows.length <= batchSize) {
+    const events = await openReasons(sources.keys, rows);
+    async function* one(): AsyncGenerator<AuditEvent[], void, undefined> {
+      if (events.length > 0) yield events;
+    }
+    return { batches: one(), cancel: () => undefined };
+  }
+  const release = sources.exports.gate.admit(userId);
+  let stream: AccessLogStream;
+  try {
+    stream = await openAccessLogStream(sources.exports.pool, sources.keys, clientId, batchSize);
+  } catch (error) {
+    release();
+    throw error;
+  }
+  async function* held(): AsyncGenerator<AuditEvent[], void, undefined> {
+    try {
+      yield* stream.batches;
+    } finally {
+      release();
+    }
+  }
+  return {
+    batches: held(),
+    cancel: () => {
+      stream.cancel();
+      release();
     },
   };
 }

@@ -32,7 +32,7 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
         operationId: 'exportClient',
         summary: 'Everything held about a client, decrypted',
         description:
-          'The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, and the access log (streamed, whatever its length). Audited as a data-subject export. The access log runs on the export capacity (API.md "Audit"): beyond the caller\'s share 429, beyond the service\'s 503, both with Retry-After; a reader idle for 60 s is cut off.',
+          'The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, and the access log (streamed, whatever its length). Audited as a data-subject export. An access log longer than 500 events streams on the export capacity (API.md "Audit"): beyond the caller\'s share 429, beyond the service\'s 503, both with Retry-After; a reader idle for 60 s is cut off.',
         params: clientIdParams,
         response: {
           200: subjectExportSchema,

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
+import type pg from 'pg';
 import { actorOf, type RequestContext } from '../../access/context.js';
 import type { Database } from '../../db/pool.js';
-import { openAccessLogStream } from '../audit/audit.access-log-stream.js';
+import { openClientAccessLog } from '../audit/audit.access-log-stream.js';
 import type { AuditExports } from '../audit/audit.exports.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import type { ClientsService } from '../clients/clients.service.js';
@@ -12,7 +13,9 @@ import { exportDocument } from './subjects.document.js';
 
 export interface SubjectsServiceDeps {
   db: Database;
-  /** The export pool and its gate: the access log streams there, never on the main pool. */
+  /** The main pool: a short access log is read there in one query. */
+  pool: pg.Pool;
+  /** The export pool and its gate: a long access log streams there, never on the main pool. */
   exports: Pick<AuditExports, 'pool' | 'gate'>;
   audit: AuditDoor;
   clients: Pick<ClientsService, 'openForExport'>;
@@ -35,9 +38,10 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
   return {
     /**
      * The export as a JSON byte stream. The client, consents and journal are read first (a
-     * client's own records); the access log, which grows with every read of the client, is
-     * streamed from a cursor on the export pool behind the export gate (429 / 503 with
-     * Retry-After), so memory stays flat and a slow reader holds none of the main pool. The
+     * client's own records); the access log, which grows with every read of the client, comes
+     * in batches (audit.access-log-stream.ts `openClientAccessLog`): a long one streams from a
+     * cursor on the export pool behind the export gate (429 / 503 with Retry-After), so memory
+     * stays flat and a slow reader holds none of the main pool. The
      * event is recorded after the access log's snapshot is taken (it is not in its own log)
      * and before the first byte (fail closed).
      */
@@ -55,23 +59,15 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
         ),
         journal,
       };
-      const release = exports.gate.admit(actorOf(ctx).userId);
-      let log: Awaited<ReturnType<typeof openAccessLogStream>>;
-      try {
-        log = await openAccessLogStream(
-          exports.pool,
-          { cipherFor: async () => opened.cipher },
-          clientId,
-        );
-      } catch (error) {
-        release();
-        throw error;
-      }
+      const log = await openClientAccessLog(
+        { pool: deps.pool, exports, keys: { cipherFor: async () => opened.cipher } },
+        clientId,
+        actorOf(ctx).userId,
+      );
       try {
         await audit.record(ctx, [event('success', clientId)]);
       } catch (error) {
         log.cancel();
-        release();
         throw error;
       }
       const body = exportDocument(db, head, log.batches);
@@ -85,10 +81,7 @@ export function createSubjectsService(deps: SubjectsServiceDeps) {
         }
       }
       const stream = Readable.from(watched());
-      stream.once('close', () => {
-        log.cancel();
-        release();
-      });
+      stream.once('close', () => log.cancel());
       return stream;
     },
   };
