@@ -25,6 +25,7 @@ import swaggerPlugin from './plugins/swagger.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
 import { clinicsRoutes } from './modules/clinics/clinics.routes.js';
+import auditExportsPlugin from './modules/audit/audit.exports.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import type { ExportLimits } from './modules/audit/audit.export-gate.js';
 import { usersRoutes } from './modules/users/users.routes.js';
@@ -125,7 +126,8 @@ export async function buildApp(options: BuildAppOptions) {
   await app.register(authRoutes);
   await app.register(usersRoutes);
   await app.register(clinicsRoutes);
-  await app.register(auditRoutes, { exportLimits: options.exportLimits ?? {} });
+  await app.register(auditExportsPlugin, { exportLimits: options.exportLimits ?? {} });
+  await app.register(auditRoutes);
   // One attachment store (ATTACHMENT_STORE) for uploads, downloads, erasure and the export zip.
   const attachmentStore = createAttachmentStore(config.attachmentStore, app.db);
   app.addHook('onClose', () => attachmentStore.close());

@@ -8,6 +8,7 @@ import type pg from 'pg';
 export const APPEND_ONLY_TABLES = [
   'audit_events',
   'audit_chain',
+  'audit_verify_checkpoints',
   'journal_entries',
   'journal_amendments',
   'journal_countersignatures',

@@ -98,7 +98,7 @@ export const ROUTE_CASES: Record<string, RouteCase> = {
     },
   },
   'POST /v1/auth/mfa/confirm': {
-    ok: 204,
+    ok: 200,
     clinicScoped: false,
     build: {
       own: async (ctx) => {

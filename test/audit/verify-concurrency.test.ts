@@ -13,7 +13,14 @@ t.test('verifications running at once are capped: one more answers 503', async (
   const { app } = await buildTestApp(t);
   // A chain whose verification runs until the test lets it finish.
   const waiting: (() => void)[] = [];
-  const done: VerifyResult = { ok: true, checked: 0, head: null, firstBad: null, pending: 0 };
+  const done: VerifyResult = {
+    ok: true,
+    checked: 0,
+    head: null,
+    firstBad: null,
+    pending: 0,
+    since: null,
+  };
   const audit = createAuditService({
     db: app.db,
     exportPool: app.pool,

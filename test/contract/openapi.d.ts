@@ -154,7 +154,10 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Confirm TOTP enrolment with a current code; from then on login needs an otp */
+    /**
+     * Confirm TOTP enrolment with a current code; from then on login needs an otp
+     * @description Answers the ten recovery codes, once: each logs in a single time instead of an otp. A reset of the factor, and a new enrolment, void them.
+     */
     post: operations['confirmMfa'];
     delete?: never;
     options?: never;
@@ -262,7 +265,7 @@ export interface paths {
     };
     /**
      * Verify the tamper-evident chain
-     * @description Seals what is pending, then recomputes every link (of the events in from/to, if given). `ok: false` names the first event whose content or order no longer matches. Keep `head` outside the database and pass it back as `head=position:hash` to detect a cut tail.
+     * @description Seals what is pending, then recomputes the links added since the last verified checkpoint (`since`), from that checkpoint's link, which the chain must still hold; every link with `full=true`, or the links of the events in from/to. A run over the whole chain that finds nothing wrong leaves a new checkpoint at its head. The default run does not recompute links before the checkpoint: an event changed there is found by `full=true` (or a range over it). `ok: false` names the first event whose content or order no longer matches. Keep `head` outside the database and pass it back as `head=position:hash` to detect a cut tail.
      */
     get: operations['verifyAuditChain'];
     put?: never;
@@ -806,7 +809,7 @@ export interface paths {
     };
     /**
      * Everything held about a client, decrypted
-     * @description The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, attachments' metadata, and the access log. Audited as a data-subject export. `?format=zip` (data portability) streams a ZIP of `export.json` (the same document) and every attachment's content under `attachments/<id>.<ext>`, decrypted chunk by chunk in constant memory, with its exact Content-Length; each attachment is audited as a download too. When a stored chunk fails its integrity check the connection is closed short of Content-Length, before the archive's central directory, so a partial archive cannot pass for a whole one (logged and audited as a failed download).
+     * @description The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, attachments' metadata, and the access log (streamed, whatever its length). Audited as a data-subject export. An access log longer than 500 events streams on the export capacity (API.md "Audit"): beyond the caller's share 429, beyond the service's 503, both with Retry-After; a reader idle for 60 s is cut off. `?format=zip` (data portability) streams a ZIP of `export.json` (the same document, built in memory so the archive's exact Content-Length is known) and every attachment's content under `attachments/<id>.<ext>`, decrypted chunk by chunk in constant memory; each attachment is audited as a download too. When a stored chunk fails its integrity check the connection is closed short of Content-Length, before the archive's central directory, so a partial archive cannot pass for a whole one (logged and audited as a failed download).
      */
     get: operations['exportClient'];
     put?: never;
@@ -947,6 +950,8 @@ export interface components {
       password: string;
       /** @description The current code of the authenticator, once a second factor is set up */
       otp?: string;
+      /** @description Instead of `otp`: one of the recovery codes shown at confirmation (single use; case, spaces and hyphens do not matter) */
+      recoveryCode?: string;
     };
     /**
      * @example {
@@ -1010,6 +1015,10 @@ export interface components {
     MfaConfirmation: {
       code: string;
     };
+    MfaRecoveryCodes: {
+      /** @description Ten single-use codes that log in instead of `otp` (as `recoveryCode`) when the authenticator is lost. Shown only here, once; only their hashes are kept. */
+      recoveryCodes: string[];
+    };
     /**
      * @example {
      *       "name": "Klinik Nord"
@@ -1072,6 +1081,8 @@ export interface components {
        * @description Events committed but not sealed yet
        */
       pending: number;
+      /** @description The last verified checkpoint this run continued from: only the links after it were recomputed (null: from the start, or a range) */
+      since: number | null;
     };
     Address: {
       street: string;
@@ -2594,13 +2605,15 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Second factor confirmed */
-      204: {
+      /** @description OK */
+      200: {
         headers: {
           'X-Request-Id': components['headers']['X-Request-Id'];
           [name: string]: unknown;
         };
-        content?: never;
+        content: {
+          'application/json': components['schemas']['MfaRecoveryCodes'];
+        };
       };
       /** @description The request is not valid; `errors` names each field */
       400: {
@@ -3652,6 +3665,8 @@ export interface operations {
         to?: string;
         /** @description A checkpoint kept outside the database, `position:hash`, to catch a cut tail */
         head?: string;
+        /** @description Recompute every link from the start, not only those after the last verified checkpoint (finds an event changed before it) */
+        full?: 'true' | 'false';
       };
       header?: {
         /** @description Your id for this request, echoed in the X-Request-Id response header and kept on its audit events; one outside this pattern is replaced by a generated UUID. */

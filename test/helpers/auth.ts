@@ -148,7 +148,7 @@ export async function enrollTotp(app: App, headers: { authorization: string }, a
     headers,
     payload: { code: totpCode(secret, at.getTime()) },
   });
-  if (confirm.statusCode !== 204)
+  if (confirm.statusCode !== 200)
     throw new Error(`confirm answered ${confirm.statusCode}: ${confirm.body}`);
   return secret;
 }

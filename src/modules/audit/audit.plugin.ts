@@ -6,12 +6,14 @@ import { HttpProblem } from '../../errors.js';
 import { createAuditSealer, storedChainKeyring, type AuditSealer } from './audit.chain.js';
 import { createReasonSealer } from './audit.reasons.js';
 import { createAuditRecorder } from './audit.recorder.js';
-import { verifyChain, type VerifyOptions, type VerifyResult } from './audit.verify.js';
+import { verifyIncremental } from './audit.checkpoints.js';
+import type { VerifyOptions, VerifyResult } from './audit.verify.js';
 
 export interface AuditChainHandle {
   /** Seals every event committed so far (tests, verify). */
   sealNow: AuditSealer['sealNow'];
-  verify(options?: VerifyOptions): Promise<VerifyResult>;
+  /** Incremental from the last verified checkpoint unless `full` (audit.checkpoints.ts). */
+  verify(options?: VerifyOptions & { full?: boolean }): Promise<VerifyResult>;
 }
 
 declare module 'fastify' {
@@ -52,7 +54,8 @@ async function auditPlugin(app: FastifyInstance, options: AuditPluginOptions) {
   app.decorate('audit', recorder);
   app.decorate('auditChain', {
     sealNow: (sealOptions) => sealer.sealNow(sealOptions),
-    verify: (verifyOptions) => verifyChain(app.pool, keys, { now: app.clock(), ...verifyOptions }),
+    verify: (verifyOptions) =>
+      verifyIncremental(app.pool, keys, { now: app.clock(), ...verifyOptions }),
   } satisfies AuditChainHandle);
 
   app.addErrorMapper(async (error, request) => {

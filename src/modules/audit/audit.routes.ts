@@ -11,12 +11,7 @@ import {
   exportNdjsonSchema,
   verifyResultSchema,
 } from './audit.schemas.js';
-import type { Socket } from 'node:net';
-import type { ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
-import { createSiblingPool } from '../../db/pool.js';
 import { CSV_COLUMNS } from './audit.csv.js';
-import { createExportGate, DEFAULT_EXPORT_LIMITS, type ExportLimits } from './audit.export-gate.js';
 import { createAuditService } from './audit.service.js';
 
 /** What any signed-in read of the audit log can answer besides 200. */
@@ -24,28 +19,14 @@ const READ_PROBLEMS = problemResponses(...AUTHENTICATED_PROBLEMS);
 
 /**
  * The auditor's routes (API.md "Audit") and a client's access log. Exports run on their own
- * small pool behind a gate (audit.export-gate.ts): the main pool never waits behind them.
+ * small pool behind a gate (audit.exports.ts): the main pool never waits behind them.
  */
-export const auditRoutes: FastifyPluginAsyncZod<{ exportLimits?: Partial<ExportLimits> }> = async (
-  app,
-  options,
-) => {
-  const limits: ExportLimits = { ...DEFAULT_EXPORT_LIMITS, ...options.exportLimits };
-  const exportPool = createSiblingPool(app.pool, {
-    max: limits.capacity,
-    applicationName: 'clinic-journal-api-export',
-  });
-  const exportGate = createExportGate(limits);
-  /** Running exports' response streams, ended when the app closes so their pool can end. */
-  const running = new Set<Readable>();
-  app.addHook('onClose', async () => {
-    for (const stream of running) stream.destroy();
-    await exportPool.end();
-  });
+export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
+  const exports = app.auditExports;
   const audit = createAuditService({
     db: app.db,
-    exportPool,
-    exportGate,
+    exportPool: exports.pool,
+    exportGate: exports.gate,
     audit: app.audit,
     keys: app.keys,
     chain: app.auditChain,
@@ -102,9 +83,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ exportLimits?: Partial<ExportL
     async (request, reply) => {
       const { format, ...filter } = request.query;
       const stream = await audit.export(request.ctx, filter, format);
-      running.add(stream);
-      stream.once('close', () => running.delete(stream));
-      cutOffIdleReader(request.raw.socket, reply.raw, stream, limits.idleMs);
+      exports.track(stream, request.raw.socket, reply.raw);
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       return (
         reply
@@ -127,10 +106,14 @@ export const auditRoutes: FastifyPluginAsyncZod<{ exportLimits?: Partial<ExportL
         operationId: 'verifyAuditChain',
         summary: 'Verify the tamper-evident chain',
         description:
-          'Seals what is pending, then recomputes every link (of the events in from/to, if ' +
-          'given). `ok: false` names the first event whose content or order no longer ' +
-          'matches. Keep `head` outside the database and pass it back as `head=position:hash` ' +
-          'to detect a cut tail.',
+          'Seals what is pending, then recomputes the links added since the last verified ' +
+          "checkpoint (`since`), from that checkpoint's link, which the chain must still hold; " +
+          'every link with `full=true`, or the links of the events in from/to. A run over the ' +
+          'whole chain that finds nothing wrong leaves a new checkpoint at its head. The default ' +
+          'run does not recompute links before the checkpoint: an event changed there is found ' +
+          'by `full=true` (or a range over it). `ok: false` names the first event whose content ' +
+          'or order no longer matches. Keep `head` outside the database and pass it back as ' +
+          '`head=position:hash` to detect a cut tail.',
         querystring: auditVerifyQuerySchema,
         response: { 200: verifyResultSchema, ...READ_PROBLEMS },
       },
@@ -154,26 +137,3 @@ export const auditRoutes: FastifyPluginAsyncZod<{ exportLimits?: Partial<ExportL
     async (request) => audit.accessLog(request.ctx, request.params.id, request.query),
   );
 };
-
-/**
- * A reader that takes nothing for `idleMs` is cut off: nothing moved on its socket (the
- * response waits on a full send buffer) for that long, so the socket and the export's stream
- * are destroyed, which gives the export's connection and slot back. The listener goes with the
- * response, so a kept-alive socket is not cut later for being idle between requests (the
- * server's own timeouts apply then). An injected request has no socket to watch.
- */
-function cutOffIdleReader(
-  socket: Socket | null | undefined,
-  response: ServerResponse,
-  stream: Readable,
-  idleMs: number,
-): void {
-  if (!socket || typeof socket.setTimeout !== 'function') return;
-  const onIdle = () => {
-    stream.destroy();
-    socket.destroy();
-  };
-  socket.setTimeout(idleMs);
-  socket.on('timeout', onIdle);
-  response.once('close', () => socket.off('timeout', onIdle));
-}

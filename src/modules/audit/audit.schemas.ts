@@ -65,6 +65,14 @@ export const auditVerifyQuerySchema = z.strictObject({
     )
     .optional()
     .describe('A checkpoint kept outside the database, `position:hash`, to catch a cut tail'),
+  full: z
+    .enum(['true', 'false'])
+    .transform((value) => value === 'true')
+    .optional()
+    .describe(
+      'Recompute every link from the start, not only those after the last verified checkpoint ' +
+        '(finds an event changed before it)',
+    ),
 });
 
 /** A position in the chain: from 1, as far as a JSON number holds an integer exactly. */
@@ -83,6 +91,12 @@ export const verifyResultSchema = z
       })
       .nullable(),
     pending: z.int().min(0).describe('Events committed but not sealed yet'),
+    since: chainPosition
+      .nullable()
+      .describe(
+        'The last verified checkpoint this run continued from: only the links after it were ' +
+          'recomputed (null: from the start, or a range)',
+      ),
   })
   .meta({ id: 'AuditVerifyResult' });
 

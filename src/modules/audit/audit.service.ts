@@ -28,7 +28,7 @@ export interface AuditServiceDeps {
   keys: Pick<ClientKeys<Executor>, 'cipherFor'>;
   chain: {
     sealNow(): Promise<number>;
-    verify(options?: VerifyOptions): Promise<VerifyResult>;
+    verify(options?: VerifyOptions & { full?: boolean }): Promise<VerifyResult>;
   };
 }
 
@@ -152,7 +152,12 @@ export function createAuditService(deps: AuditServiceDeps) {
 
     async verify(
       ctx: RequestContext,
-      options: { from?: string | undefined; to?: string | undefined; head?: string | undefined },
+      options: {
+        from?: string | undefined;
+        to?: string | undefined;
+        head?: string | undefined;
+        full?: boolean | undefined;
+      },
     ): Promise<VerifyResult> {
       caller(ctx, 'audit.read');
       // Each run reads the chain (or its range) through; a few at once per process, no more.
@@ -171,6 +176,7 @@ export function createAuditService(deps: AuditServiceDeps) {
           ...(options.from && { from: new Date(options.from) }),
           ...(options.to && { to: new Date(options.to) }),
           ...(position && hash && { expectedHead: { position: Number(position), hash } }),
+          ...(options.full && { full: true }),
         });
       } finally {
         verifying -= 1;

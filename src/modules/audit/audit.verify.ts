@@ -25,6 +25,8 @@ export interface VerifyResult {
   firstBad: ChainProblem | null;
   /** Events committed and not yet sealed (sealed within a second or so by the background sealer). */
   pending: number;
+  /** The verified checkpoint this run continued from (only links after it were recomputed). */
+  since: number | null;
 }
 
 export interface VerifyOptions {
@@ -38,6 +40,11 @@ export interface VerifyOptions {
   pageSize?: number;
   /** The time to judge pending events by (the app's clock); the database's now() if unset. */
   now?: Date;
+  /**
+   * A verified checkpoint (audit.checkpoints.ts): recompute only the links after it, from its
+   * link, after checking that the chain still holds that link. Ignored with from/to.
+   */
+  since?: { position: number; link: Buffer };
 }
 
 /**
@@ -92,14 +99,41 @@ export async function verifyChain(
 ): Promise<VerifyResult> {
   const keys = await resolveChainKeys(source);
   const pageSize = options.pageSize ?? 5000;
-  const range = await positionRange(pool, options.from, options.to);
+  const since = options.from || options.to ? undefined : options.since;
+  let range = await positionRange(pool, options.from, options.to);
   let checked = 0;
   let head: VerifyResult['head'] = null;
   let firstBad: ChainProblem | null = null;
 
-  if (range) {
-    let previous: Buffer = GENESIS;
-    if (range.first > 1n) {
+  if (since) {
+    // The link that joins the checkpoint to what is new: the chain must still hold it.
+    const { rows } = await pool.query<{ link: Buffer }>(
+      'SELECT link FROM audit_chain WHERE position = $1',
+      [String(since.position)],
+    );
+    const held = rows[0]?.link;
+    if (!held) {
+      firstBad = {
+        position: since.position,
+        eventId: null,
+        problem: 'the chain is shorter than the last verified checkpoint (tail cut)',
+      };
+    } else if (held.length !== since.link.length || !timingSafeEqual(held, since.link)) {
+      firstBad = {
+        position: since.position,
+        eventId: null,
+        problem: 'the link at the last verified checkpoint differs',
+      };
+    } else {
+      head = { position: since.position, hash: held.toString('hex') };
+    }
+    const first = BigInt(since.position) + 1n;
+    range = !firstBad && range && range.last >= first ? { first, last: range.last } : null;
+  }
+
+  if (range && !firstBad) {
+    let previous: Buffer = since ? since.link : GENESIS;
+    if (range.first > 1n && !since) {
       const { rows } = await pool.query<{ link: Buffer }>(
         'SELECT link FROM audit_chain WHERE position = $1',
         [(range.first - 1n).toString()],
@@ -238,5 +272,12 @@ export async function verifyChain(
     };
   }
 
-  return { ok: firstBad === null, checked, head, firstBad, pending };
+  return {
+    ok: firstBad === null,
+    checked,
+    head,
+    firstBad,
+    pending,
+    since: since?.position ?? null,
+  };
 }

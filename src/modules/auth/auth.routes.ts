@@ -11,6 +11,7 @@ import {
   loginBodySchema,
   loginResponseSchema,
   mfaConfirmBodySchema,
+  mfaConfirmResponseSchema,
   mfaEnrollBodySchema,
   mfaEnrollResponseSchema,
   refreshBodySchema,
@@ -151,16 +152,16 @@ export const authRoutes: FastifyPluginAsyncZod = async (app) => {
         tags: ['auth'],
         operationId: 'confirmMfa',
         summary: 'Confirm TOTP enrolment with a current code; from then on login needs an otp',
+        description:
+          'Answers the ten recovery codes, once: each logs in a single time instead of an otp. ' +
+          'A reset of the factor, and a new enrolment, void them.',
         body: mfaConfirmBodySchema,
         response: {
-          204: z.null().describe('Second factor confirmed'),
+          200: mfaConfirmResponseSchema,
           ...problemResponses(400, 404, 409, 413, 415, ...AUTHENTICATED_PROBLEMS),
         },
       },
     },
-    async (request, reply) => {
-      await auth.confirm(request.ctx, request.body.code);
-      return reply.code(204).send(null);
-    },
+    async (request) => auth.confirm(request.ctx, request.body.code),
   );
 };

@@ -15,6 +15,19 @@ export const loginBodySchema = z
       .max(16)
       .optional()
       .describe('The current code of the authenticator, once a second factor is set up'),
+    recoveryCode: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe(
+        'Instead of `otp`: one of the recovery codes shown at confirmation (single use; case, ' +
+          'spaces and hyphens do not matter)',
+      ),
+  })
+  .refine((body) => body.otp === undefined || body.recoveryCode === undefined, {
+    message: 'give otp or recoveryCode, not both',
+    path: ['recoveryCode'],
   })
   // The README's first admin (BOOTSTRAP_ADMIN_USERNAME=admin), so "Try it out" logs in.
   .meta({
@@ -81,3 +94,15 @@ export const mfaConfirmBodySchema = z
     code: z.string().regex(/^\d{6}$/, 'must be the 6 digits shown by the authenticator'),
   })
   .meta({ id: 'MfaConfirmation', requestExample: { code: '123456' } });
+
+export const mfaConfirmResponseSchema = z
+  .object({
+    recoveryCodes: z
+      .array(z.string().regex(/^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$/))
+      .length(10)
+      .describe(
+        'Ten single-use codes that log in instead of `otp` (as `recoveryCode`) when the ' +
+          'authenticator is lost. Shown only here, once; only their hashes are kept.',
+      ),
+  })
+  .meta({ id: 'MfaRecoveryCodes' });

@@ -24,6 +24,7 @@ import type { PasswordHasher } from './password.js';
 import { ENROLLMENT_SESSION_MS, SESSION_ABSOLUTE_MS, type SessionKind } from './session.js';
 import { canonicalUsername, loginLimits, type Throttle } from './throttle.js';
 import { ACCESS_TOKEN_TTL_SECONDS, newRefreshToken, type AccessTokens } from './tokens.js';
+import { checkRecoveryCode, spendRecoveryCode } from './recovery-codes.js';
 import { matchTotp } from './totp.js';
 import type { TotpSecretBox } from './totp-secret.js';
 
@@ -36,7 +37,9 @@ export type DeniedReason =
   | 'otp_missing'
   | 'otp_invalid'
   | 'otp_replayed'
-  | 'otp_secret_unavailable';
+  | 'otp_secret_unavailable'
+  | 'recovery_code_invalid'
+  | 'recovery_code_replayed';
 
 /**
  * The answer when a user's TOTP secret opens under no configured master key (e.g. a master key
@@ -133,12 +136,17 @@ export function createLogin(deps: LoginDeps) {
 
   return async function login(
     ctx: RequestContext,
-    input: { username: string; password: string; otp?: string | undefined },
+    input: {
+      username: string;
+      password: string;
+      otp?: string | undefined;
+      recoveryCode?: string | undefined;
+    },
   ): Promise<LoginResult> {
     const username = canonicalUsername(input.username);
     // A control character (PostgreSQL cannot even compare U+0000) makes the attempt a failure
     // like any other: counted, audited, answered 400 without a lookup.
-    const malformed = (['username', 'password', 'otp'] as const).find((field) => {
+    const malformed = (['username', 'password', 'otp', 'recoveryCode'] as const).find((field) => {
       const value = input[field];
       return value !== undefined && hasControl(value);
     });
@@ -206,7 +214,22 @@ export function createLogin(deps: LoginDeps) {
     if (user.disabled) return fail('disabled', new Unauthorized(BAD_CREDENTIALS));
 
     let kind: SessionKind = 'full';
-    if (user.totpConfirmedAt && user.totpSecret) {
+    // A recovery code stands in for the one-time code (recovery-codes.ts); it is spent in the
+    // transaction that opens the session, so a failed login never burns it.
+    let recoveryLookup: string | null = null;
+    if (user.totpConfirmedAt && user.totpSecret && input.recoveryCode !== undefined) {
+      const recovery = await checkRecoveryCode(
+        db,
+        passwords,
+        user.id,
+        input.recoveryCode,
+        lateRefusal,
+      );
+      if ('skipped' in recovery) return throttled(throttle.knownRefused(limits) ?? 1);
+      if (!recovery.ok)
+        return fail(recovery.reason, new Unauthorized('The recovery code is not valid.'));
+      recoveryLookup = recovery.lookup;
+    } else if (user.totpConfirmedAt && user.totpSecret) {
       if (input.otp === undefined) {
         return fail(
           'otp_missing',
@@ -239,6 +262,8 @@ export function createLogin(deps: LoginDeps) {
 
     const rehash = verified.needsRehash ? await passwords.hash(input.password) : null;
     const tokens = await db.transaction(async (tx) => {
+      if (recoveryLookup && !(await spendRecoveryCode(tx, user.id, recoveryLookup, clock())))
+        return null;
       if (rehash)
         await updateCredentials(tx, user.id, { passwordHash: rehash, updatedAt: clock() });
       const pair = await openSession(tx, deps, user, kind);
@@ -250,11 +275,20 @@ export function createLogin(deps: LoginDeps) {
           resourceId: user.id,
           actorId: user.id,
           actorRole: user.role,
-          reason: kind === 'mfa_enrollment' ? 'mfa_enrollment_only' : null,
+          reason:
+            kind === 'mfa_enrollment'
+              ? 'mfa_enrollment_only'
+              : recoveryLookup
+                ? 'recovery_code'
+                : null,
         },
       ]);
       return pair;
     });
+    if (tokens === null) {
+      // Another login spent the same code a moment earlier: of two, exactly one wins.
+      return fail('recovery_code_replayed', new Unauthorized('The recovery code is not valid.'));
+    }
     // The account's failures at this address are forgiven; the account's hourly ceiling and the
     // address's own count are not (a guesser's failures elsewhere still count against them).
     await throttle.reset(accountAtAddress);

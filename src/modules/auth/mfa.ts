@@ -12,6 +12,7 @@ import {
 } from './auth.repository.js';
 import type { PasswordHasher } from './password.js';
 import { loginLimits, type Throttle } from './throttle.js';
+import { deleteRecoveryCodes, hashNewCodes, replaceRecoveryCodes } from './recovery-codes.js';
 import { matchTotp, newTotpSecret, totpEnrollment } from './totp.js';
 import type { TotpSecretBox } from './totp-secret.js';
 
@@ -87,12 +88,14 @@ export function createMfa(deps: MfaDeps) {
           totpConfirmedAt: null,
           updatedAt: clock(),
         });
+        await deleteRecoveryCodes(tx, user.id);
         await audit.write(tx, ctx, [event('auth.mfa.enroll', user.id)]);
         return totpEnrollment(secret, user.username);
       });
     },
 
-    async confirm(ctx: RequestContext, code: string): Promise<void> {
+    /** Confirms the pending factor; answers its ten recovery codes, shown only this once. */
+    async confirm(ctx: RequestContext, code: string): Promise<{ recoveryCodes: string[] }> {
       const actor = actorOf(ctx);
       const user = await findUserById(db, actor.userId);
       if (!user) throw new NotFound('No such user.');
@@ -109,10 +112,13 @@ export function createMfa(deps: MfaDeps) {
       );
       if (counter === null) throw invalid;
       if (!(await claimTotpCounter(db, user.id, counter, clock()))) throw invalid;
+      const { codes, hashes } = await hashNewCodes(passwords);
       await db.transaction(async (tx) => {
         await updateCredentials(tx, user.id, { totpConfirmedAt: clock(), updatedAt: clock() });
+        await replaceRecoveryCodes(tx, user.id, hashes, clock());
         await audit.write(tx, ctx, [event('auth.mfa.confirm', user.id)]);
       });
+      return { recoveryCodes: codes };
     },
 
     /**
@@ -142,6 +148,7 @@ export function createMfa(deps: MfaDeps) {
           totpConfirmedAt: null,
           updatedAt: at,
         });
+        await deleteRecoveryCodes(tx, user.id);
         await revokeUserSessions(tx, user.id, 'mfa_reset', at);
         await audit.write(tx, ctx, [event('auth.mfa.reset', user.id)]);
         // A 204 of no client: nothing of the answer is kept, only that the key was used.

@@ -22,6 +22,7 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
   const subjects = createSubjectsService({
     ...deps,
     store: options.attachmentStore,
+    exports: app.auditExports,
     journal: createJournalService(deps),
     clients: createClientsService({
       ...deps,
@@ -39,7 +40,7 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
         operationId: 'exportClient',
         summary: 'Everything held about a client, decrypted',
         description:
-          "The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, attachments' metadata, and the access log. Audited as a data-subject export. `?format=zip` (data portability) streams a ZIP of `export.json` (the same document) and every attachment's content under `attachments/<id>.<ext>`, decrypted chunk by chunk in constant memory, with its exact Content-Length; each attachment is audited as a download too. When a stored chunk fails its integrity check the connection is closed short of Content-Length, before the archive's central directory, so a partial archive cannot pass for a whole one (logged and audited as a failed download).",
+          "The client, newsletter-consent history, legal hold, signed consents with the template text as signed, the journal with amendments, attachments' metadata, and the access log (streamed, whatever its length). Audited as a data-subject export. An access log longer than 500 events streams on the export capacity (API.md \"Audit\"): beyond the caller's share 429, beyond the service's 503, both with Retry-After; a reader idle for 60 s is cut off. `?format=zip` (data portability) streams a ZIP of `export.json` (the same document, built in memory so the archive's exact Content-Length is known) and every attachment's content under `attachments/<id>.<ext>`, decrypted chunk by chunk in constant memory; each attachment is audited as a download too. When a stored chunk fails its integrity check the connection is closed short of Content-Length, before the archive's central directory, so a partial archive cannot pass for a whole one (logged and audited as a failed download).",
         params: clientIdParams,
         querystring: subjectExportQuery,
         response: {
@@ -58,10 +59,13 @@ export const subjectsRoutes: FastifyPluginAsyncZod<{
     async (request, reply) => {
       const { id } = request.params;
       if (request.query.format === 'json') {
-        const document = await subjects.export(request.ctx, id);
+        const stream = await subjects.export(request.ctx, id);
+        app.auditExports.track(stream, request.raw.socket, reply.raw);
+        // Streamed as is (no serializer): subjects.document.ts writes what the schema would.
         return reply
+          .type('application/json; charset=utf-8')
           .header('content-disposition', `attachment; filename="export-${id}.json"`)
-          .send(document);
+          .send(stream as never);
       }
       const ctx = request.ctx;
       const { document, files } = await subjects.exportZip(ctx, id);
