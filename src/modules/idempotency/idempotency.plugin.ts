@@ -16,6 +16,7 @@ import { drainRawBody, hashBody, requestHash, tapRawBody } from './idempotency.b
 import {
   claim,
   findLive,
+  findLiveKey,
   IDEMPOTENCY_WINDOW_MS,
   RESPONSE_FIELD,
 } from './idempotency.repository.js';
@@ -92,7 +93,7 @@ async function idempotencyPlugin(app: FastifyInstance) {
       if (key === undefined) return;
       const actorId = actorOf(request.ctx).userId;
       const keyHash = createHash('sha256').update(key).digest();
-      const found = await findLive(db, actorId, keyHash, app.clock());
+      const found = await findLiveKey(app.pool, actorId, keyHash, app.clock());
       if (found) {
         if (multipart) await drainRawBody(request);
         if (!found.requestHash.equals(await requestHash(request))) {

@@ -1,6 +1,8 @@
 import { and, eq, gt, lte, sql } from 'drizzle-orm';
+import type pg from 'pg';
 import { jsonField, type ClientKeys } from '../../crypto/index.js';
 import type { Executor } from '../../db/pool.js';
+import { placeholders, prepareStatement } from '../../db/prepared.js';
 import { idempotencyKeys } from '../../db/schema/idempotency-keys.js';
 
 /** How long a 2xx answer is remembered (API.md "Conventions"; README states it). */
@@ -29,6 +31,34 @@ export async function findLive(
       ),
     );
   return row;
+}
+
+type LiveKey = Pick<
+  IdempotencyRow,
+  'id' | 'requestHash' | 'clientId' | 'resourceId' | 'status' | 'responseEnc'
+>;
+
+const live = placeholders<{ actorId: string; keyHash: Buffer; now: string }>();
+const k = idempotencyKeys;
+/** findLive for every keyed request before its handler: prepared, since it runs on each one. */
+const FIND_LIVE = prepareStatement(
+  'idempotency_find_live',
+  sql`SELECT ${k.id} AS "id", ${k.requestHash} AS "requestHash", ${k.clientId} AS "clientId",
+        ${k.resourceId} AS "resourceId", ${k.status} AS "status", ${k.responseEnc} AS "responseEnc"
+      FROM ${k}
+      WHERE ${k.actorId} = ${live.actorId}::uuid AND ${k.keyHash} = ${live.keyHash}::bytea
+        AND ${k.expiresAt} > ${live.now}::timestamptz`,
+);
+
+/** The same as findLive, on the pool, as a named prepared statement. */
+export async function findLiveKey(
+  pool: pg.Pool,
+  actorId: string,
+  keyHash: Buffer,
+  now: Date,
+): Promise<LiveKey | undefined> {
+  const result = await FIND_LIVE.run(pool, { actorId, keyHash, now: now.toISOString() });
+  return (result.rows as LiveKey[])[0];
 }
 
 /**
