@@ -85,14 +85,20 @@ function only(argv: string[]): (typeof ONLY)[number] | undefined {
 }
 
 /** The attachment scenario on the given (freshly started) service. */
-async function runAttachments(service: Server, bare: Server, world: World, mib: number) {
+async function runAttachments(
+  service: Server,
+  bare: Server,
+  world: World,
+  mib: number,
+  token?: string,
+) {
   log('scenario: attachment 20 MiB upload and download vs the sealed chunks streamed');
   const practitioner = world.staff.find((s) => s.role === 'practitioner')!;
   const clinic = world.clinicIds.indexOf(practitioner.clinicIds[0]!);
   return attachmentScenario({
     servicePort: service.port,
     barePort: bare.port,
-    token: await login(service.port, practitioner.username),
+    token: token ?? (await login(service.port, practitioner.username)),
     clientId: world.clientsByClinic[clinic]![0]!,
     mib,
     service: {
@@ -629,6 +635,11 @@ async function main() {
 
     tokens = await loginAll(service.port, world);
     const s = scenarios(world, tokens, opts.clients);
+    // Logged in before the login storm below (which throttles the machine's one address).
+    const attachmentToken = await login(
+      service.port,
+      world.staff.find((staff) => staff.role === 'practitioner')!.username,
+    );
     const read = await compare('journal read', service, bare, s.journalRead, s.journalRead, opts);
     read.target = '≥ 0.70 of bare';
     read.met = (read.ratio ?? 0) >= 0.7;
@@ -730,6 +741,7 @@ async function main() {
       bare,
       world,
       opts.attachmentMib,
+      attachmentToken,
     );
 
     const loginCodes = logins.statusCodes;
