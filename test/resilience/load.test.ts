@@ -136,7 +136,9 @@ t.test(`${CONNECTIONS} connections of mixed traffic: no error, audit log = traff
     })),
     request('export', () => ({
       method: 'GET',
-      path: `/v1/clients/${pick().id}/export`,
+      // Not one of the list's page (the first 5, read by every list): their access logs grow
+      // past 500 events, and such an export takes an export slot (2 per user: 429 beyond).
+      path: `/v1/clients/${seeded[5 + (counter % (SEEDED - 5))]!.id}/export`,
       headers: adminAuth,
     })),
   ];
