@@ -28,7 +28,7 @@ import { createDatabase } from '../src/db/pool.js';
 import { createAuditRecorder } from '../src/modules/audit/audit.recorder.js';
 import { CLIENT_FIELDS } from '../src/modules/clients/clients.fields.js';
 import { JOURNAL_FIELDS } from '../src/modules/journal/journal.fields.js';
-import { jwtPluginOptions } from '../src/modules/auth/tokens.js';
+import { jwtPluginOptions, withinLifetime } from '../src/modules/auth/tokens.js';
 
 interface Claims {
   sub: string;
@@ -55,7 +55,9 @@ export async function floor(config: Config, pool: pg.Pool) {
 
   async function caller(request: FastifyRequest, reply: FastifyReply): Promise<Claims | null> {
     try {
-      return await request.jwtVerify<Claims>();
+      const claims = await request.jwtVerify<Claims & { exp?: number; nbf?: number }>();
+      if (!withinLifetime(claims, Date.now())) throw new Error('expired');
+      return claims;
     } catch {
       await reply.code(401).send({ status: 401 });
       return null;
