@@ -67,6 +67,7 @@ t.test('a 20 MiB image upload streams: memory grows far less than the file', asy
       height: 2600,
       channels: 3,
       noise: { type: 'gaussian', mean: 128, sigma: 60 },
+      background: '#808080',
     },
   })
     .withExif({ IFD0: { ImageDescription: 'KANARIE-STREAM-Zz4' } })

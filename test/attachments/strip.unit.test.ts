@@ -44,7 +44,13 @@ async function statusOf(promise: Promise<unknown>): Promise<unknown> {
 const pixels = (bytes: Buffer) => sharp(bytes).raw().toBuffer();
 const noise = (width: number, height: number) =>
   sharp({
-    create: { width, height, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+    create: {
+      width,
+      height,
+      channels: 3,
+      noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      background: '#808080',
+    },
   });
 
 /** A JPEG segment: marker, length, payload. */
