@@ -201,3 +201,81 @@ t.test('streaming: what is held back stays under two pieces, whatever the size',
     t.ok(handed > image.length * 0.9, `${format}: the picture was handed on`);
   }
 });
+
+t.test('malformed structures are refused, odd EXIF reads as no turn', async (t) => {
+  const soi = Buffer.from([0xff, 0xd8]);
+  const jpeg = await noise(16, 16).jpeg().toBuffer();
+  const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+  const sofSegment = jpeg.subarray(sof, sof + 2 + jpeg.readUInt16BE(sof + 2));
+  for (const [what, bytes] of [
+    ['a restart marker outside a scan', Buffer.concat([soi, Buffer.from([0xff, 0xd0])])],
+    ['a segment length under 2', Buffer.concat([soi, Buffer.from([0xff, 0xdb, 0, 1])])],
+    ['no marker where one must be', Buffer.concat([soi, Buffer.from([0x12, 0x34])])],
+    ['two frames', Buffer.concat([jpeg.subarray(0, sof), sofSegment, jpeg.subarray(sof)])],
+    ['a scan before its frame', Buffer.concat([soi, segment(0xda, Buffer.alloc(8))])],
+    ['a frame too short', Buffer.concat([soi, segment(0xc0, Buffer.alloc(3))])],
+    ['an empty frame', Buffer.concat([soi, segment(0xc0, Buffer.alloc(6))])],
+  ] as const) {
+    t.equal(await statusOf(run(stripJpeg, bytes)), 415, what);
+  }
+  const filled = Buffer.concat([soi, Buffer.from([0xff, 0xff]), jpeg.subarray(2)]);
+  t.same((await run(stripJpeg, filled)).info, { width: 16, height: 16 }, 'fill bytes');
+
+  const png = await noise(4, 4).png().toBuffer();
+  const signature = png.subarray(0, 8);
+  const rest = png.subarray(8 + 25);
+  for (const [what, bytes] of [
+    [
+      'IHDR not first',
+      Buffer.concat([signature, pngChunk('gAMA', Buffer.alloc(4)), png.subarray(8)]),
+    ],
+    [
+      'an IHDR of the wrong length',
+      Buffer.concat([signature, pngChunk('IHDR', Buffer.alloc(12)), rest]),
+    ],
+    ['an empty IHDR', Buffer.concat([signature, pngChunk('IHDR', Buffer.alloc(13)), rest])],
+    [
+      'a chunk type that is not letters',
+      Buffer.concat([png.subarray(0, 33), pngChunk('a1b2', Buffer.alloc(1)), rest]),
+    ],
+    ['no IDAT', Buffer.concat([png.subarray(0, 33), pngChunk('IEND', Buffer.alloc(0))])],
+  ] as const) {
+    t.equal(await statusOf(run(stripPng, bytes)), 415, what);
+  }
+  // A big eXIf is dropped unread; one after the pixels is dropped too.
+  const exif = pngChunk('eXIf', Buffer.alloc(70_000));
+  const late = Buffer.concat([
+    png.subarray(0, png.length - 12),
+    exif,
+    png.subarray(png.length - 12),
+  ]);
+  const both = Buffer.concat([png.subarray(0, 33), exif, late.subarray(33)]);
+  t.notOk((await run(stripPng, both)).out.includes(Buffer.from('eXIf')));
+
+  const tiff = (order: string, entries: number, tag = 0x0112, value = 6) => {
+    const le = order === 'II';
+    const b = Buffer.alloc(8 + 2 + entries * 12);
+    b.write(order, 0, 'latin1');
+    const u16 = (v: number, at: number) => (le ? b.writeUInt16LE(v, at) : b.writeUInt16BE(v, at));
+    const u32 = (v: number, at: number) => (le ? b.writeUInt32LE(v, at) : b.writeUInt32BE(v, at));
+    u16(42, 2);
+    u32(8, 4);
+    u16(entries, 8);
+    for (let i = 0; i < entries; i++) {
+      u16(tag, 10 + i * 12);
+      u16(3, 12 + i * 12);
+      u32(1, 14 + i * 12);
+      u16(value, 18 + i * 12);
+    }
+    return b;
+  };
+  t.equal(tiffOrientation(tiff('II', 1)), 6, 'little-endian');
+  t.equal(tiffOrientation(tiff('MM', 1)), 6, 'big-endian');
+  t.equal(tiffOrientation(tiff('XX', 1)), 1, 'no byte order');
+  t.equal(tiffOrientation(tiff('II', 1, 0x010f)), 1, 'no orientation tag');
+  t.equal(tiffOrientation(tiff('II', 1, 0x0112, 9)), 1, 'not an orientation');
+  t.equal(tiffOrientation(tiff('II', 2).subarray(0, 20)), 1, 'entries cut short');
+  const far = tiff('II', 1);
+  far.writeUInt32LE(1000, 4);
+  t.equal(tiffOrientation(far), 1, 'IFD0 past the end');
+});
