@@ -136,6 +136,7 @@ t.test('PNG: text and EXIF chunks gone, pixels and CRCs kept', async (t) => {
   t.equal(await statusOf(run(stripPng, flipped)), 415, 'a CRC that does not match');
   t.equal(await statusOf(run(stripPng, made.subarray(0, made.length - 12))), 415, 'no IEND');
   t.equal(await statusOf(run(stripPng, made.subarray(8))), 415, 'no signature');
+  t.equal(await statusOf(run(stripPng, made.subarray(0, 200))), 415, 'cut inside the pixels');
 });
 
 t.test('malformed or too large: 415 and 413 before any pixel is handed on', async (t) => {
