@@ -1,17 +1,16 @@
 import { fileTypeFromBuffer } from 'file-type';
 import { imageSize } from 'image-size';
-import sharp from 'sharp';
 import { PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
 import type { ATTACHMENT_TYPES } from '../../db/schema/attachments.js';
 import { heicDimensions, stripHeic } from './attachments.heic.js';
+import { checkBounds, stripJpeg, stripPng, type ImageInfo } from './attachments.strip.js';
+
+export { MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE } from './attachments.strip.js';
 
 export type AttachmentType = (typeof ATTACHMENT_TYPES)[number];
 
 /** file-type needs at most this many leading bytes to recognise the types we accept. */
 export const SNIFF_BYTES = 4100;
-/** Image bounds: decoding a "decompression bomb" must not exhaust memory. */
-export const MAX_IMAGE_SIDE = 16_384;
-export const MAX_IMAGE_PIXELS = 100_000_000;
 
 const ACCEPTED: Record<string, AttachmentType> = {
   'image/jpeg': 'image/jpeg',
@@ -43,13 +42,8 @@ export function dimensionsOf(
   } catch {
     throw new UnsupportedMediaType('The image could not be read.');
   }
-  const { width, height } = size;
-  if (width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || width * height > MAX_IMAGE_PIXELS) {
-    throw new PayloadTooLarge(
-      `Images may be at most ${MAX_IMAGE_SIDE} pixels a side and ${MAX_IMAGE_PIXELS / 1_000_000} megapixels.`,
-    );
-  }
-  return { width, height };
+  checkBounds(size.width, size.height);
+  return { width: size.width, height: size.height };
 }
 
 /**
@@ -88,7 +82,8 @@ export async function peek(
       if (next.done) return;
       total += next.value.length;
       if (total > maxBytes) throw tooLarge();
-      yield Buffer.from(next.value);
+      // A view, not a copy: the parser hands on fresh buffers and never reuses them.
+      yield Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
     }
   }
   return { head, all: all() };
@@ -96,14 +91,51 @@ export async function peek(
 
 /**
  * Removes what is not needed to display an image (EXIF with GPS, make, model and serials; XMP;
- * IPTC; PNG text chunks) by decoding it and writing the pixels again with sharp (libvips):
- * the orientation is applied to the pixels (so no EXIF orientation tag is needed), the ICC
- * colour profile is kept, and the resolution is unchanged. PNG is re-written losslessly;
- * JPEG is re-encoded at quality 95 without chroma subsampling (a lossless JPEG strip would
- * keep the bytes but sharp has none; 95/4:4:4 is visually lossless for clinical photos).
- * HEIC cannot be written again (the prebuilt libvips cannot encode HEVC): its metadata items
- * are zeroed in place instead, losslessly (attachments.heic.ts).
+ * IPTC; PNG text chunks), losslessly. JPEG and PNG stream through attachments.strip.ts: their
+ * segments and chunks are read as they arrive and the metadata ones dropped, the picture kept
+ * byte for byte (full resolution, no re-encoding; the ICC profile and the EXIF orientation are
+ * kept). HEIC's metadata items are zeroed in place (attachments.heic.ts); its box structure is
+ * read with random access (the `mdat` may come before the `meta` that locates metadata in it),
+ * so a HEIC is read whole first, bounded by ATTACHMENT_MAX_BYTES. A PDF passes untouched.
+ * `info` receives the displayed width and height once the stream has ended.
  */
+export function stripStream(
+  type: AttachmentType,
+  source: AsyncIterable<Buffer>,
+  info: ImageInfo,
+): AsyncIterable<Buffer> {
+  if (type === 'application/pdf') return source;
+  if (type === 'image/heic') return heic(source, info);
+  return drainingOnError(type === 'image/jpeg' ? stripJpeg : stripPng, source, info);
+}
+
+/**
+ * An image that does not parse is 415, but a file over ATTACHMENT_MAX_BYTES is 413 whatever it
+ * holds (the size is checked before the rules, and the old whole-file read found it first): the
+ * rest of a malformed image is read and dropped, so the size limit still has its say.
+ */
+async function* drainingOnError(
+  strip: typeof stripJpeg,
+  source: AsyncIterable<Buffer>,
+  info: ImageInfo,
+): AsyncGenerator<Buffer> {
+  try {
+    yield* strip(source, info);
+  } catch (error) {
+    if (error instanceof UnsupportedMediaType) for await (const piece of source) void piece;
+    throw error;
+  }
+}
+
+async function* heic(source: AsyncIterable<Buffer>, info: ImageInfo): AsyncGenerator<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const piece of source) parts.push(piece);
+  const content = Buffer.concat(parts);
+  Object.assign(info, dimensionsOf('image/heic', content));
+  yield await stripImage('image/heic', content);
+}
+
+/** The same on a whole file (HEIC, PDF; JPEG and PNG through their streaming strippers). */
 export async function stripImage(type: AttachmentType, content: Buffer): Promise<Buffer> {
   if (type === 'application/pdf') return content;
   if (type === 'image/heic') {
@@ -113,14 +145,11 @@ export async function stripImage(type: AttachmentType, content: Buffer): Promise
       throw new UnsupportedMediaType('The image could not be read.');
     }
   }
-  const image = sharp(content, { limitInputPixels: MAX_IMAGE_PIXELS }).rotate().keepIccProfile();
-  try {
-    return await (
-      type === 'image/jpeg'
-        ? image.jpeg({ quality: 95, chromaSubsampling: '4:4:4' })
-        : image.png({ compressionLevel: 9 })
-    ).toBuffer();
-  } catch {
-    throw new UnsupportedMediaType('The image could not be read.');
+  const parts: Buffer[] = [];
+  const info: ImageInfo = { width: null, height: null };
+  async function* once(): AsyncGenerator<Buffer> {
+    yield content;
   }
+  for await (const piece of stripStream(type, once(), info)) parts.push(piece);
+  return Buffer.concat(parts);
 }

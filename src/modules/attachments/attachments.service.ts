@@ -10,7 +10,8 @@ import { refuseWhileRestricted, scopedClient } from '../clients/clients.scope.js
 import { grantsPhotoScope, requirePhotoConsent } from './attachments.consent.js';
 import { attachmentContent } from './attachments.export.js';
 import { ATTACHMENT_FIELDS, presentAttachment } from './attachments.present.js';
-import { dimensionsOf, peek, sniffType, stripImage } from './attachments.content.js';
+import { peek, sniffType, stripStream } from './attachments.content.js';
+import type { ImageInfo } from './attachments.strip.js';
 import { attachmentsRepository as repo, type AttachmentRow } from './attachments.repository.js';
 import type {
   Attachment,
@@ -44,16 +45,6 @@ async function* hashing(
     sink.size += piece.length;
     yield piece;
   }
-}
-
-async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const piece of source) parts.push(piece);
-  return Buffer.concat(parts);
-}
-
-async function* once(bytes: Buffer): AsyncGenerator<Buffer> {
-  yield bytes;
 }
 
 export function createAttachmentsService(deps: AttachmentsServiceDeps) {
@@ -130,20 +121,10 @@ export function createAttachmentsService(deps: AttachmentsServiceDeps) {
       await scopedClient(db, ctx, clientId, 'attachment.create');
       const { head, all } = await peek(file, deps.maxBytes);
       const contentType = await sniffType(head);
-      let source: AsyncIterable<Buffer> = all;
-      let dimensions: { width: number | null; height: number | null } = {
-        width: null,
-        height: null,
-      };
-      if (contentType !== 'application/pdf') {
-        // An image is decoded whole to be measured (bounded by ATTACHMENT_MAX_BYTES);
-        // a PDF streams through untouched, byte for byte.
-        const received = await collect(all);
-        dimensionsOf(contentType, received);
-        const image = await stripImage(contentType, received);
-        dimensions = dimensionsOf(contentType, image);
-        source = once(image);
-      }
+      // Streamed end to end: JPEG and PNG lose their metadata segment by segment as they
+      // arrive; the size limit and the image bounds (413) apply on the way.
+      const dimensions: ImageInfo = { width: null, height: null };
+      const source = stripStream(contentType, all, dimensions);
       const id = uuidv7();
       // A store outside the database (S3) has written objects before the transaction ends:
       // when it rolls back they belong to no row and are removed (purge-expired sweeps any
