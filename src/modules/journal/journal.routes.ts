@@ -54,7 +54,7 @@ export const journalRoutes: FastifyPluginAsyncZod<{ lateEntryHours?: number }> =
   app.post(
     '/v1/clients/:id/journal',
     {
-      config: { permission: 'journal.write', idempotent: true },
+      config: { permission: 'journal.write', idempotent: true, idempotentFolded: true },
       schema: {
         tags: ['journal'],
         operationId: 'createJournalEntry',
