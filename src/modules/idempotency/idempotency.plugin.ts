@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type {
   FastifyInstance,
   FastifyReply,
@@ -10,9 +9,9 @@ import fp from 'fastify-plugin';
 import { actorOf, type IdempotencyScope } from '../../access/context.js';
 import { DataKeyNotFound } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
-import { BadRequest, Conflict, NotFound, UnprocessableContent } from '../../errors.js';
-import { IDEMPOTENCY_KEY } from '../../schemas/headers.js';
+import { NotFound, UnprocessableContent } from '../../errors.js';
 import { problemSchema } from '../../schemas/problem.js';
+import { hashKey, inProgress, KeyTaken, keyOf } from './idempotency.key.js';
 import { drainRawBody, hashBody, requestHash, tapRawBody } from './idempotency.body.js';
 import {
   claim,
@@ -45,38 +44,6 @@ declare module 'fastify' {
     idempotentFolded?: boolean;
   }
 }
-
-const HEADER = 'idempotency-key';
-
-function keyOf(request: FastifyRequest): string | undefined {
-  const raw = request.headers[HEADER];
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || !IDEMPOTENCY_KEY.test(raw)) {
-    throw new BadRequest('Idempotency-Key must be 1–255 printable ASCII characters.', [
-      { path: `headers.${HEADER}`, message: 'must match [\\x21-\\x7E]{1,255}' },
-    ]);
-  }
-  return raw;
-}
-
-const IN_PROGRESS =
-  'A request with this Idempotency-Key is still running (or has just finished); retry it.';
-
-function inProgress(): Conflict {
-  return Conflict.rule('idempotency_in_progress', IN_PROGRESS);
-}
-
-/**
- * A one-statement write found its key held by a live row (`assertFree`): a folded route's
- * handler answers from that row; anywhere else it is the 409 it extends.
- */
-class KeyTaken extends Conflict {
-  constructor(readonly found: LiveKey) {
-    super(IN_PROGRESS, { extensions: { rule: 'idempotency_in_progress' } });
-  }
-}
-
-const hashKey = (key: string) => createHash('sha256').update(key).digest();
 
 function asArray<T>(value: T | T[] | undefined): T[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
@@ -234,7 +201,7 @@ async function idempotencyPlugin(app: FastifyInstance) {
   function foldedHandler(handler: RouteHandlerMethod, traits: RouteTraits): RouteHandlerMethod {
     return async function foldedIdempotent(this: FastifyInstance, request, reply) {
       try {
-        return (await handler.call(this, request, reply)) as unknown;
+        return await handler.call(this, request, reply);
       } catch (error) {
         const key = request.ctx.idempotency === undefined ? undefined : keyOf(request);
         if (key === undefined) throw error;
