@@ -28,7 +28,7 @@ import { createDatabase } from '../src/db/pool.js';
 import { createAuditRecorder } from '../src/modules/audit/audit.recorder.js';
 import { CLIENT_FIELDS } from '../src/modules/clients/clients.fields.js';
 import { JOURNAL_FIELDS } from '../src/modules/journal/journal.fields.js';
-import { jwtPluginOptions } from '../src/modules/auth/tokens.js';
+import { jwtPluginOptions, withinLifetime } from '../src/modules/auth/tokens.js';
 
 interface Claims {
   sub: string;
@@ -55,7 +55,9 @@ export async function floor(config: Config, pool: pg.Pool) {
 
   async function caller(request: FastifyRequest, reply: FastifyReply): Promise<Claims | null> {
     try {
-      return await request.jwtVerify<Claims>();
+      const claims = await request.jwtVerify<Claims & { exp?: number; nbf?: number }>();
+      if (!withinLifetime(claims, Date.now())) throw new Error('expired');
+      return claims;
     } catch {
       await reply.code(401).send({ status: 401 });
       return null;
@@ -83,6 +85,12 @@ export async function floor(config: Config, pool: pg.Pool) {
     clientId,
   });
 
+  // The additions an entry carries (API.md "Journal"): amendments and statements as sealed
+  // JSON aggregates, its countersignature, who performed it and who was responsible.
+  type Addition = { id: string; createdAt: string };
+  type AmendmentJson = Addition & { authorId: string; notes: string; reason: string };
+  type StatementJson = Addition & { recordedBy: string; text: string };
+  const sealed = (base64: string) => Buffer.from(base64, 'base64');
   app.get<{ Params: { id: string } }>('/v1/clients/:id/journal', async (request, reply) => {
     const claims = await caller(request, reply);
     if (!claims) return reply;
@@ -90,18 +98,35 @@ export async function floor(config: Config, pool: pg.Pool) {
     const { rows } = await pool.query<{
       id: string | null;
       author_id: string;
+      performed_by: string | null;
+      responsible_id: string | null;
       treatment_type_enc: Buffer;
       performed_at: Date;
       notes_enc: Buffer;
       treated_areas_enc: Buffer;
       products_enc: Buffer;
       created_at: Date;
+      countersigned_by: string | null;
+      countersigned_at: Date | null;
+      amendments: AmendmentJson[] | null;
+      statements: StatementJson[] | null;
     }>(
       `WITH ${SESSION}
-       SELECT e.id, e.author_id, e.treatment_type_enc, e.performed_at, e.notes_enc,
-              e.treated_areas_enc, e.products_enc, e.created_at
+       SELECT e.id, e.author_id, e.performed_by, e.responsible_id, e.treatment_type_enc,
+              e.performed_at, e.notes_enc, e.treated_areas_enc, e.products_enc, e.created_at,
+              cs.countersigned_by, cs.countersigned_at,
+              (SELECT json_agg(json_build_object('id', a.id, 'authorId', a.author_id,
+                        'notes', encode(a.notes_enc, 'base64'),
+                        'reason', encode(a.reason_enc, 'base64'), 'createdAt', a.created_at)
+                        ORDER BY a.created_at, a.id)
+                 FROM journal_amendments a WHERE a.entry_id = e.id) AS amendments,
+              (SELECT json_agg(json_build_object('id', st.id, 'recordedBy', st.recorded_by,
+                        'text', encode(st.text_enc, 'base64'), 'createdAt', st.created_at)
+                        ORDER BY st.created_at, st.id)
+                 FROM journal_statements st WHERE st.entry_id = e.id) AS statements
          FROM s JOIN clients c ON c.id = $3 AND c.erased_at IS NULL AND c.clinic_id = ANY(s.clinics)
          LEFT JOIN journal_entries e ON e.client_id = c.id
+         LEFT JOIN journal_countersignatures cs ON cs.entry_id = e.id
         ORDER BY e.performed_at, e.id LIMIT 51`,
       [claims.sid, claims.sub, clientId],
     );
@@ -113,12 +138,31 @@ export async function floor(config: Config, pool: pg.Pool) {
         id: row.id!,
         clientId,
         authorId: row.author_id,
+        performedBy: row.performed_by ?? row.author_id,
+        responsibleId: row.responsible_id,
         treatmentType: cipher.open(JOURNAL_FIELDS.treatmentType, row.id!, row.treatment_type_enc),
         performedAt: row.performed_at,
         notes: cipher.open(JOURNAL_FIELDS.notes, row.id!, row.notes_enc),
         treatedAreas: cipher.open(JOURNAL_FIELDS.treatedAreas, row.id!, row.treated_areas_enc),
         products: cipher.open(JOURNAL_FIELDS.products, row.id!, row.products_enc),
         createdAt: row.created_at,
+        countersignature:
+          row.countersigned_by === null
+            ? null
+            : { by: row.countersigned_by, at: row.countersigned_at },
+        amendments: (row.amendments ?? []).map((a) => ({
+          id: a.id,
+          authorId: a.authorId,
+          notes: cipher.open(JOURNAL_FIELDS.amendmentNotes, a.id, sealed(a.notes)),
+          reason: cipher.open(JOURNAL_FIELDS.amendmentReason, a.id, sealed(a.reason)),
+          createdAt: a.createdAt,
+        })),
+        statements: (row.statements ?? []).map((st) => ({
+          id: st.id,
+          recordedBy: st.recordedBy,
+          text: cipher.open(JOURNAL_FIELDS.statementText, st.id, sealed(st.text)),
+          createdAt: st.createdAt,
+        })),
       }));
     await recorder.record(context(request, claims), [
       readEvent('journal.list', 'journal', clientId),

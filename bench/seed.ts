@@ -16,7 +16,8 @@ import {
 } from '../src/crypto/index.js';
 import { uuidv7 } from '../src/db/ids.js';
 import { createDatabase, type Database, type Executor } from '../src/db/pool.js';
-import { createAuditSealer, chainKeyring } from '../src/modules/audit/audit.chain.js';
+import { chainKeyring } from '../src/modules/audit/audit.chain-keys.js';
+import { createAuditSealer } from '../src/modules/audit/audit.chain.js';
 import { createAuditRecorder } from '../src/modules/audit/audit.recorder.js';
 import { PRODUCTION_PASSWORD_HASHING, createPasswordHasher } from '../src/modules/auth/password.js';
 import { CLIENT_FIELDS } from '../src/modules/clients/clients.fields.js';

@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { createLocalKeyring } from '../crypto/index.js';
 import { createDatabaseClientKeys } from '../db/key-store.js';
 import { createDatabase } from '../db/pool.js';
-import { createAuditSealer, storedChainKeyring } from '../modules/audit/audit.chain.js';
+import { storedChainKeyring } from '../modules/audit/audit.chain-keys.js';
+import { createAuditSealer } from '../modules/audit/audit.chain.js';
 import { verifyChain, type VerifyOptions } from '../modules/audit/audit.verify.js';
 import { withDatabase, type CliCommand } from './context.js';
 

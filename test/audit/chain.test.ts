@@ -3,11 +3,8 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import pg from 'pg';
 import type { Test } from 'tap';
-import {
-  chainKeyring,
-  createAuditSealer,
-  type ChainKeyring,
-} from '../../src/modules/audit/audit.chain.js';
+import { chainKeyring, type ChainKeyring } from '../../src/modules/audit/audit.chain-keys.js';
+import { createAuditSealer } from '../../src/modules/audit/audit.chain.js';
 import { verifyChain } from '../../src/modules/audit/audit.verify.js';
 import { createAuditRecorder } from '../../src/modules/audit/audit.recorder.js';
 import { createDatabase, createPool } from '../../src/db/pool.js';

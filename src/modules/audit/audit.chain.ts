@@ -1,6 +1,7 @@
-import { createHmac, hkdfSync } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
+import { resolveChainKeys, type ChainKeySource } from './audit.chain-keys.js';
+import { CANONICAL_COLUMNS, chainLink, GENESIS, type CanonicalEvent } from './audit.chain-link.js';
 
 /**
  * The tamper-evident chain over audit_events (DESIGN.md "Audit log").
@@ -18,12 +19,10 @@ import type pg from 'pg';
  * the horizon, SEAL_HORIZON). Every transaction still running, or yet to start, that could insert
  * an event has a larger xid, so nothing can later appear below the chain's watermark; an event
  * that commits late is sealed by a later batch. One leader at a time (a transaction-level
- * advisory lock) seals; requests never wait on it.
+ * advisory lock) seals; requests never wait on it. The link itself is audit.chain-link.ts, its
+ * keys audit.chain-keys.ts.
  */
 
-export const CHAIN_INFO = 'audit-chain/v1';
-/** The link before position 1. */
-export const GENESIS = Buffer.alloc(32);
 /** Any constant; the same in every process of this service. */
 const SEAL_LOCK = 7_318_201_104;
 
@@ -57,139 +56,6 @@ export const SEAL_HORIZON = `
         SELECT p.transaction FROM pg_prepared_xacts p WHERE p.database = current_database()))
   )::text AS horizon
   FROM pg_current_snapshot() AS s`;
-
-export interface ChainKey {
-  id: string;
-  key: Buffer;
-}
-
-export interface ChainKeyring {
-  current: ChainKey;
-  byId: Map<string, Buffer>;
-}
-
-export function deriveChainKey(masterKey: Buffer): ChainKey {
-  const key = Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), CHAIN_INFO, 32));
-  return { id: chainKeyId(key), key };
-}
-
-/** A chain key's id as links record it: a fingerprint of the key, saying nothing about it. */
-export function chainKeyId(key: Buffer): string {
-  return createHmac('sha256', key).update('audit-chain/key-id').digest('hex').slice(0, 16);
-}
-
-/**
- * Keys derived from the master keys (the chain before the keyring owned its key, and tests
- * that seal without a database key): the current master key's seals; older ones
- * (MASTER_KEYS_OLD) still verify the segments they sealed: each link records the fingerprint
- * of the key that made it.
- */
-export function chainKeyring(
-  config: { masterKey: Buffer; masterKeysOld: Buffer[] },
-  stored?: Buffer,
-): ChainKeyring {
-  const derived = deriveChainKey(config.masterKey);
-  const current = stored ? { id: chainKeyId(stored), key: stored } : derived;
-  const byId = new Map<string, Buffer>([
-    [current.id, current.key],
-    [derived.id, derived.key],
-  ]);
-  for (const old of config.masterKeysOld) {
-    const key = deriveChainKey(old);
-    if (!byId.has(key.id)) byId.set(key.id, key.key);
-  }
-  return { current, byId };
-}
-
-/** A keyring, or how to load one (the stored chain key is read on first use). */
-export type ChainKeySource = ChainKeyring | (() => Promise<ChainKeyring>);
-
-/**
- * The keyring the service seals and verifies with: the stored chain key (current) plus the
- * derived keys of every configured master key (older links). Loaded once; a failed load is
- * tried again next time.
- */
-export function storedChainKeyring(
-  config: { masterKey: Buffer; masterKeysOld: Buffer[] },
-  loadKey: () => Promise<Buffer>,
-): () => Promise<ChainKeyring> {
-  let loaded: Promise<ChainKeyring> | undefined;
-  return () => {
-    loaded ??= loadKey()
-      .then((key) => chainKeyring(config, key))
-      .catch((error: unknown) => {
-        loaded = undefined;
-        throw error;
-      });
-    return loaded;
-  };
-}
-
-export async function resolveChainKeys(source: ChainKeySource): Promise<ChainKeyring> {
-  return typeof source === 'function' ? source() : source;
-}
-
-/** Every column of an event, as text fixed by SQL (microsecond UTC timestamps), in one order. */
-export const CANONICAL_COLUMNS = `e.id::text AS id, e.seq::text AS seq,
-  to_char(e.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at,
-  e.actor_id::text AS actor_id, e.actor_role, e.action, e.outcome, e.resource_type,
-  e.resource_id, e.client_id::text AS client_id, e.request_id, e.ip, e.user_agent,
-  e.break_glass, e.reason, e.purpose_of_use, e.xid::text AS xid`;
-
-export interface CanonicalEvent {
-  id: string;
-  seq: string;
-  at: string;
-  actor_id: string | null;
-  actor_role: string | null;
-  action: string;
-  outcome: string;
-  resource_type: string | null;
-  resource_id: string | null;
-  client_id: string | null;
-  request_id: string | null;
-  ip: string | null;
-  user_agent: string | null;
-  break_glass: boolean;
-  reason: string | null;
-  purpose_of_use: string | null;
-  xid: string;
-}
-
-export function canonical(event: CanonicalEvent): string {
-  return JSON.stringify([
-    event.id,
-    event.seq,
-    event.at,
-    event.actor_id,
-    event.actor_role,
-    event.action,
-    event.outcome,
-    event.resource_type,
-    event.resource_id,
-    event.client_id,
-    event.request_id,
-    event.ip,
-    event.user_agent,
-    event.break_glass,
-    event.reason,
-    event.purpose_of_use,
-    event.xid,
-  ]);
-}
-
-export function chainLink(
-  key: Buffer,
-  position: bigint | number,
-  previous: Buffer,
-  event: CanonicalEvent,
-): Buffer {
-  return createHmac('sha256', key)
-    .update(`${CHAIN_INFO}\n${position}\n`)
-    .update(previous)
-    .update(canonical(event))
-    .digest();
-}
 
 export interface SealerOptions {
   pool: pg.Pool;

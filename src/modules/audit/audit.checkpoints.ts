@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
-import { resolveChainKeys, type ChainKeyring, type ChainKeySource } from './audit.chain.js';
+import { resolveChainKeys, type ChainKeyring, type ChainKeySource } from './audit.chain-keys.js';
 import { verifyChain, type VerifyOptions, type VerifyResult } from './audit.verify.js';
 
 /**

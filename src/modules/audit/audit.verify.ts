@@ -1,13 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
-import {
-  CANONICAL_COLUMNS,
-  GENESIS,
-  chainLink,
-  type CanonicalEvent,
-  resolveChainKeys,
-  type ChainKeySource,
-} from './audit.chain.js';
+import { resolveChainKeys, type ChainKeySource } from './audit.chain-keys.js';
+import { CANONICAL_COLUMNS, GENESIS, chainLink, type CanonicalEvent } from './audit.chain-link.js';
 
 export interface ChainProblem {
   /** Chain position where the chain stops matching; null for an event that was never sealed. */

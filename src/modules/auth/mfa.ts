@@ -1,7 +1,7 @@
 import { actorOf, type RequestContext } from '../../access/context.js';
 import type { Database } from '../../db/pool.js';
 import { BadRequest, Conflict, Forbidden, NotFound, Unauthorized } from '../../errors.js';
-import { openTotpSecret } from './login.js';
+import { openTotpSecret } from './totp-secret.js';
 import type { AuditDoor } from '../audit/audit.types.js';
 import {
   claimTotpCounter,

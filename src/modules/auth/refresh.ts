@@ -10,7 +10,7 @@ import {
   revokeSession,
   setSessionLastSeen,
 } from './auth.repository.js';
-import type { TokenPair } from './login.js';
+import type { TokenPair } from './open-session.js';
 import { sessionEndReason } from './session.js';
 import { THROTTLE, type Limit, type Throttle } from './throttle.js';
 import {

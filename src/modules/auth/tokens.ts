@@ -31,8 +31,20 @@ export function jwtPluginOptions(secret: string): FastifyJWTOptions {
       allowedAud: TOKEN_AUDIENCE,
       checkTyp: ACCESS_TOKEN_TYPE,
       requiredClaims: REQUIRED_CLAIMS,
+      // The times are checked against the app's clock in AccessTokens.verify (exp strictly,
+      // nbf if present). Passing that clock to fast-jwt per call (`clockTimestamp`) made
+      // @fastify/jwt build a new verifier on every request; this way its one cached verifier
+      // checks signature, algorithm, type, issuer, audience and claims.
+      ignoreExpiration: true,
+      ignoreNotBefore: true,
     },
   };
+}
+
+/** RFC 7519 4.1.4 and 4.1.5: not on or after `exp`, not before `nbf`. */
+export function withinLifetime(claims: { exp?: unknown; nbf?: unknown }, at: number): boolean {
+  if (typeof claims.exp !== 'number' || claims.exp * 1000 <= at) return false;
+  return claims.nbf === undefined || (typeof claims.nbf === 'number' && claims.nbf * 1000 <= at);
 }
 
 export interface AccessClaims {
@@ -63,7 +75,7 @@ export function createAccessTokens(jwt: JWT, now: () => Date): AccessTokens {
       let claims: Partial<AccessClaims>;
       const at = now().getTime();
       try {
-        claims = jwt.verify<Partial<AccessClaims>>(token, { clockTimestamp: at });
+        claims = jwt.verify<Partial<AccessClaims>>(token);
       } catch {
         throw invalidToken();
       }
@@ -73,9 +85,8 @@ export function createAccessTokens(jwt: JWT, now: () => Date): AccessTokens {
         !isUuid(claims.sub) ||
         !isUuid(claims.sid) ||
         typeof claims.role !== 'string' ||
-        // RFC 7519: not accepted "on or after" exp (fast-jwt still accepts the exact second).
-        typeof claims.exp !== 'number' ||
-        claims.exp * 1000 <= at
+        // Not accepted "on or after" exp (fast-jwt would still accept the exact second).
+        !withinLifetime(claims, at)
       ) {
         throw invalidToken();
       }

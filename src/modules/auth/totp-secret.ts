@@ -1,4 +1,5 @@
-import type { ClientKeys } from '../../crypto/index.js';
+import { DecryptionFailed, type ClientKeys } from '../../crypto/index.js';
+import { ServiceUnavailable } from '../../errors.js';
 
 /** A user's TOTP secret as stored: wrapped under the master-key version `totpKekId`. */
 export interface SealedTotpSecret {
@@ -32,4 +33,30 @@ export function createTotpSecretBox(
         wrapped: sealed.totpSecret,
       }),
   };
+}
+
+/**
+ * The answer when a user's TOTP secret opens under no configured master key (e.g. a master key
+ * retired before `rotate-master-key` re-wrapped it): the factor cannot be checked, which is
+ * neither the user's fault (401) nor a crash (500).
+ */
+export const totpSecretUnavailable = () =>
+  new ServiceUnavailable(
+    'The second factor cannot be checked: its secret is sealed under a master key this service does not have. An operator must restore the key (MASTER_KEYS_OLD) and run rotate-master-key.',
+    60,
+  );
+
+/** Opens a stored TOTP secret; a secret no configured key opens is a 503 problem, never a 500. */
+export async function openTotpSecret(
+  box: TotpSecretBox,
+  userId: string,
+  totpSecret: Buffer,
+  totpKekId: string | null,
+): Promise<Buffer> {
+  try {
+    return await box.open(userId, { totpSecret, totpKekId });
+  } catch (error) {
+    if (error instanceof DecryptionFailed) throw totpSecretUnavailable();
+    throw error;
+  }
 }

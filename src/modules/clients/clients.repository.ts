@@ -12,6 +12,43 @@ const live = isNull(clients.erasedAt);
 /** Restricted clients (GDPR Art. 18) are left out of lists and searches. */
 const unrestricted = eq(clients.restricted, false);
 
+const SEARCH_KINDS = ['email', 'phone', 'nationalId'] as const;
+type SearchKind = (typeof SEARCH_KINDS)[number];
+export type SearchIndexes = { [K in SearchKind]?: BlindIndex };
+const SEARCH_COLUMNS = {
+  email: clients.emailIndex,
+  phone: clients.phoneIndex,
+  nationalId: clients.nationalIdIndex,
+} as const;
+
+function searchQuery(executor: Executor, kinds: readonly SearchKind[]) {
+  return executor
+    .select()
+    .from(clients)
+    .where(
+      and(
+        sql`${clients.clinicId} = ANY(${sql.placeholder('clinicIds')}::uuid[])`,
+        live,
+        unrestricted,
+        ...kinds.map((kind) => eq(SEARCH_COLUMNS[kind], sql.placeholder(kind))),
+      ),
+    )
+    .orderBy(asc(clients.id))
+    .limit(sql.placeholder('limit'))
+    .prepare(`client_search_${kinds.join('_')}_v1`);
+}
+
+type SearchStatement = ReturnType<typeof searchQuery>;
+const searchStatements = new WeakMap<Executor, Map<string, SearchStatement>>();
+function searchStatement(executor: Executor, kinds: readonly SearchKind[]) {
+  let byKinds = searchStatements.get(executor);
+  if (!byKinds) searchStatements.set(executor, (byKinds = new Map<string, SearchStatement>()));
+  const key = kinds.join(',');
+  let statement = byKinds.get(key);
+  if (!statement) byKinds.set(key, (statement = searchQuery(executor, kinds)));
+  return statement;
+}
+
 /** Data access for clients; every function takes the executor so a service owns the transaction. */
 export const clientsRepository = {
   async insert(executor: Executor, row: NewClientRow): Promise<ClientRow> {
@@ -56,22 +93,25 @@ export const clientsRepository = {
       .limit(limit);
   },
 
+  /**
+   * The search (POST /v1/clients/search): exact blind-index matches in the caller's clinics.
+   * One named prepared statement per set of fields searched by (seven at most), so each
+   * search only fills in its values: parsed and planned once per connection by PostgreSQL.
+   */
   async findByIndexes(
     executor: Executor,
     clinicIds: readonly string[],
-    indexes: { email?: BlindIndex; phone?: BlindIndex; nationalId?: BlindIndex },
+    indexes: SearchIndexes,
     limit: number,
-  ) {
-    const conditions: SQL[] = [inArray(clients.clinicId, clinicIds), live, unrestricted];
-    if (indexes.email) conditions.push(eq(clients.emailIndex, indexes.email));
-    if (indexes.phone) conditions.push(eq(clients.phoneIndex, indexes.phone));
-    if (indexes.nationalId) conditions.push(eq(clients.nationalIdIndex, indexes.nationalId));
-    return executor
-      .select()
-      .from(clients)
-      .where(and(...conditions))
-      .orderBy(asc(clients.id))
-      .limit(limit);
+  ): Promise<ClientRow[]> {
+    const kinds = SEARCH_KINDS.filter((kind) => indexes[kind] !== undefined);
+    return searchStatement(executor, kinds).execute({
+      clinicIds,
+      limit,
+      email: indexes.email ?? null,
+      phone: indexes.phone ?? null,
+      nationalId: indexes.nationalId ?? null,
+    });
   },
 
   async update(executor: Executor, id: string, changes: Partial<NewClientRow>): Promise<ClientRow> {

@@ -17,8 +17,8 @@ import {
   searchClientsSchema,
   updateClientSchema,
 } from './clients.schemas.js';
+import { clientEtag } from './clients.etag.js';
 import {
-  clientEtag,
   createClientsService,
   type AttachmentContentRemover,
   type RetentionSource,
