@@ -10,6 +10,7 @@
  *   npm run bench -- --profile         # also writes .cpuprofile files of the service
  *   npm run bench -- --only attachments   # only the 20 MiB attachment upload/download
  *   npm run bench -- --only attachments --attachment-mib 80   # the same with another size
+ *   npm run bench -- --only keyed --rounds 3   # only the keyed journal write vs the unkeyed
  *
  * Without DATABASE_URL it starts an embedded PostgreSQL in a temporary directory (removed at
  * the end). With DATABASE_URL, use a SCRATCH database: the audit events it writes can never be
@@ -65,7 +66,9 @@ function flags(argv: string[]) {
     profile: argv.includes('--profile'),
     /** The attachment scenario's file size (MiB); the service's ATTACHMENT_MAX_BYTES follows. */
     attachmentMib: value('attachment-mib', 20),
-    /** Runs one scenario alone (`--only attachments`). */
+    /** `--only keyed`: unkeyed and keyed runs alternate this many times. */
+    rounds: value('rounds', 3),
+    /** Runs one scenario alone (`--only attachments`, `--only keyed`). */
     only: only(argv),
     /** Samples what the service's connections wait on in PostgreSQL (diagnosis). */
     waits: argv.includes('--waits'),
@@ -74,7 +77,7 @@ function flags(argv: string[]) {
 }
 type Flags = ReturnType<typeof flags>;
 
-const ONLY = ['attachments'] as const;
+const ONLY = ['attachments', 'keyed'] as const;
 function only(argv: string[]): (typeof ONLY)[number] | undefined {
   const at = argv.indexOf('--only');
   if (at < 0) return undefined;
@@ -575,6 +578,63 @@ async function exportScenario(service: Server, url: string, auditor: string, opt
 
 const fmtMs = (ms: number) => `${ms}`;
 
+/**
+ * `--only keyed`: the journal write unkeyed, then keyed, alternating `rounds` times on the
+ * service (a 1 s warm-up each); the CPU µs/req ratio is the steadier figure on a shared machine.
+ */
+async function keyedOnly(service: Server, s: ReturnType<typeof scenarios>, opts: Flags) {
+  const runs: { round: number; unkeyed: Run; keyed: Run }[] = [];
+  const measure = async (spec: RequestSpec, name: string) => {
+    await cannon(service.port, spec, opts.connections, 1);
+    if (opts.profile) await service.ask({ type: 'profile-start' }, 'profiling');
+    const run = await withCpu(service, () =>
+      cannon(service.port, spec, opts.connections, opts.duration),
+    );
+    if (opts.profile) {
+      const file = path.join(HERE, 'results', 'profiles', `${name}.cpuprofile`);
+      await service.ask({ type: 'profile-stop', file }, 'profiled');
+      log(`  CPU profile: ${path.relative(process.cwd(), file)}`);
+    }
+    return run;
+  };
+  for (let round = 1; round <= opts.rounds; round++) {
+    log(`round ${round}: journal write unkeyed, then keyed`);
+    const unkeyed = await measure(s.journalWrite, 'journal-write');
+    const keyed = await measure(s.journalWriteKeyed, 'journal-write-keyed');
+    runs.push({ round, unkeyed, keyed });
+  }
+  const sum = (pick: (run: { unkeyed: Run; keyed: Run }) => number) =>
+    runs.reduce((total, run) => total + pick(run), 0);
+  console.log(`\nkeyed only; ${os.cpus().length} cores, Node ${process.version}`);
+  console.table(
+    runs.map(({ round, unkeyed, keyed }) => ({
+      round,
+      'unkeyed req/s': unkeyed.reqPerSec,
+      'keyed req/s': keyed.reqPerSec,
+      'req/s ratio': (keyed.reqPerSec / Math.max(1, unkeyed.reqPerSec)).toFixed(2),
+      'unkeyed CPU µs/req': unkeyed.cpuUsPerReq,
+      'keyed CPU µs/req': keyed.cpuUsPerReq,
+      'CPU ratio (unkeyed/keyed)': (
+        (unkeyed.cpuUsPerReq ?? 0) / Math.max(1, keyed.cpuUsPerReq ?? 0)
+      ).toFixed(2),
+      'keyed non-2xx': keyed.non2xx,
+    })),
+  );
+  const cpu =
+    sum((run) => run.unkeyed.cpuUsPerReq ?? 0) /
+    Math.max(
+      1,
+      sum((run) => run.keyed.cpuUsPerReq ?? 0),
+    );
+  const rps =
+    sum((run) => run.keyed.reqPerSec) /
+    Math.max(
+      1,
+      sum((run) => run.unkeyed.reqPerSec),
+    );
+  console.log(`overall: keyed/unkeyed ${rps.toFixed(2)} by req/s, ${cpu.toFixed(2)} by CPU µs/req`);
+}
+
 async function main() {
   const opts = flags(process.argv.slice(2));
   const startedAt = Date.now();
@@ -636,6 +696,10 @@ async function main() {
     }
 
     let tokens = await loginAll(service.port, world);
+    if (opts.only === 'keyed') {
+      await keyedOnly(service, scenarios(world, tokens, small), opts);
+      return;
+    }
     const rows: Row[] = [];
     {
       const s = scenarios(world, tokens, small);

@@ -56,7 +56,11 @@ export interface IdempotencyScope {
    * `ON CONFLICT DO NOTHING`-like care and writes only if it did; see journal.write.ts.
    */
   rowFor(answer: { clientId: string; seal: (rowId: string) => Buffer }): IdempotencyRowValues;
-  /** After a one-statement write wrote nothing: 409 if the key is taken (else returns). */
+  /**
+   * After a one-statement write wrote nothing: throws if a live row holds the key (a folded
+   * route, `config.idempotentFolded`, then answers from that row: a replay or 422; elsewhere
+   * it is a 409), else returns.
+   */
   assertFree(executor: Executor): Promise<void>;
 }
 

@@ -1,17 +1,17 @@
-import { createHash } from 'node:crypto';
 import type {
   FastifyInstance,
   FastifyReply,
   FastifyRequest,
   preHandlerAsyncHookHandler,
+  RouteHandlerMethod,
 } from 'fastify';
 import fp from 'fastify-plugin';
 import { actorOf, type IdempotencyScope } from '../../access/context.js';
 import { DataKeyNotFound } from '../../crypto/index.js';
 import { uuidv7 } from '../../db/ids.js';
-import { BadRequest, Conflict, NotFound, UnprocessableContent } from '../../errors.js';
-import { IDEMPOTENCY_KEY } from '../../schemas/headers.js';
+import { NotFound, UnprocessableContent } from '../../errors.js';
 import { problemSchema } from '../../schemas/problem.js';
+import { hashKey, inProgress, KeyTaken, keyOf } from './idempotency.key.js';
 import { drainRawBody, hashBody, requestHash, tapRawBody } from './idempotency.body.js';
 import {
   claim,
@@ -19,6 +19,7 @@ import {
   findLiveKey,
   IDEMPOTENCY_WINDOW_MS,
   RESPONSE_FIELD,
+  type LiveKey,
 } from './idempotency.repository.js';
 
 declare module 'fastify' {
@@ -34,27 +35,14 @@ declare module 'fastify' {
      * audited read, for a replay. Nothing of the answer itself is kept.
      */
     idempotentReplay?: (request: FastifyRequest, resourceId: string) => Promise<unknown>;
+    /**
+     * The route's service claims the key in its write's one statement (`rowFor`, then
+     * `assertFree` when nothing was written): no look-up before the handler, so a first
+     * keyed write costs no extra round trip; a replay or a 422 is answered once the handler
+     * failed (its statement wrote nothing, or a rule refused the retry).
+     */
+    idempotentFolded?: boolean;
   }
-}
-
-const HEADER = 'idempotency-key';
-
-function keyOf(request: FastifyRequest): string | undefined {
-  const raw = request.headers[HEADER];
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'string' || !IDEMPOTENCY_KEY.test(raw)) {
-    throw new BadRequest('Idempotency-Key must be 1–255 printable ASCII characters.', [
-      { path: `headers.${HEADER}`, message: 'must match [\\x21-\\x7E]{1,255}' },
-    ]);
-  }
-  return raw;
-}
-
-function inProgress(): Conflict {
-  return Conflict.rule(
-    'idempotency_in_progress',
-    'A request with this Idempotency-Key is still running (or has just finished); retry it.',
-  );
 }
 
 function asArray<T>(value: T | T[] | undefined): T[] {
@@ -84,52 +72,71 @@ async function idempotencyPlugin(app: FastifyInstance) {
   interface RouteTraits {
     status: number;
     multipart: boolean;
+    folded: boolean;
     replay: ((request: FastifyRequest, resourceId: string) => Promise<unknown>) | undefined;
   }
 
-  function preHandlerFor({ status, multipart, replay }: RouteTraits): preHandlerAsyncHookHandler {
+  /**
+   * Answers a request from its key's live row: 422 for another request under the key, else
+   * the remembered answer (audited as a replay). Undefined when the row's client was erased
+   * (the key answers as never used).
+   */
+  async function answerFrom(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    found: LiveKey,
+    replay: RouteTraits['replay'],
+  ): Promise<FastifyReply | undefined> {
+    if (!found.requestHash.equals(await requestHash(request))) {
+      throw new UnprocessableContent(
+        'This Idempotency-Key was used for a different request (method, path or body).',
+      );
+    }
+    let body: unknown = null;
+    if (found.responseEnc !== null && found.clientId !== null) {
+      try {
+        const cipher = await keys.cipherFor(db, found.clientId);
+        body = cipher.open(RESPONSE_FIELD, found.id, found.responseEnc);
+      } catch (error) {
+        if (!(error instanceof DataKeyNotFound)) throw error;
+        return undefined;
+      }
+    }
+    await audit.record(request.ctx, [
+      {
+        action: 'idempotency.replay',
+        outcome: 'success',
+        resourceType: 'idempotency_key',
+        resourceId: found.id,
+        clientId: found.clientId,
+      },
+    ]);
+    if (found.resourceId !== null) {
+      if (!replay) throw new Error(`${request.routeOptions.url}: no idempotentReplay`);
+      body = await replay(request, found.resourceId);
+    }
+    reply.code(found.status).header('idempotency-replayed', 'true');
+    return reply.send(body);
+  }
+
+  function preHandlerFor({
+    status,
+    multipart,
+    folded,
+    replay,
+  }: RouteTraits): preHandlerAsyncHookHandler {
     return async function idempotencyPreHandler(request: FastifyRequest, reply: FastifyReply) {
       const key = keyOf(request);
       if (key === undefined) return;
       const actorId = actorOf(request.ctx).userId;
-      const keyHash = createHash('sha256').update(key).digest();
-      const found = await findLiveKey(app.pool, actorId, keyHash, app.clock());
+      const keyHash = hashKey(key);
+      // A folded write claims the key in its own statement; its key is looked up only when
+      // that wrote nothing or the handler failed (foldedHandler).
+      const found = folded ? undefined : await findLiveKey(app.pool, actorId, keyHash, app.clock());
       if (found) {
         if (multipart) await drainRawBody(request);
-        if (!found.requestHash.equals(await requestHash(request))) {
-          throw new UnprocessableContent(
-            'This Idempotency-Key was used for a different request (method, path or body).',
-          );
-        }
-        let body: unknown = null;
-        let usable = true;
-        if (found.responseEnc !== null && found.clientId !== null) {
-          try {
-            const cipher = await keys.cipherFor(db, found.clientId);
-            body = cipher.open(RESPONSE_FIELD, found.id, found.responseEnc);
-          } catch (error) {
-            // The client was erased: the key answers as never used.
-            if (!(error instanceof DataKeyNotFound)) throw error;
-            usable = false;
-          }
-        }
-        if (usable) {
-          await audit.record(request.ctx, [
-            {
-              action: 'idempotency.replay',
-              outcome: 'success',
-              resourceType: 'idempotency_key',
-              resourceId: found.id,
-              clientId: found.clientId,
-            },
-          ]);
-          if (found.resourceId !== null) {
-            if (!replay) throw new Error(`${request.routeOptions.url}: no idempotentReplay`);
-            body = await replay(request, found.resourceId);
-          }
-          reply.code(found.status).header('idempotency-replayed', 'true');
-          return reply.send(body);
-        }
+        const answered = await answerFrom(request, reply, found, replay);
+        if (answered) return answered;
         // An upload's body is spent by now; its erased client answers 404, as a new run would.
         if (multipart) throw new NotFound('Client not found.');
       }
@@ -177,10 +184,40 @@ async function idempotencyPlugin(app: FastifyInstance) {
           };
         },
         async assertFree(executor) {
-          if (await findLive(executor, actorId, keyHash, app.clock())) throw inProgress();
+          const taken = await findLive(executor, actorId, keyHash, app.clock());
+          if (taken) throw new KeyTaken(taken);
         },
       };
       request.ctx = Object.freeze({ ...request.ctx, idempotency: Object.freeze(scope) });
+    };
+  }
+
+  /**
+   * A folded route's handler: when it fails under a key (its statement found the key taken,
+   * or a rule refused the retry of a write that succeeded before), the key's live row answers
+   * as it would have before the handler: a replay, or 422. Without a live row the failure
+   * stands (a 4xx is not remembered).
+   */
+  function foldedHandler(handler: RouteHandlerMethod, traits: RouteTraits): RouteHandlerMethod {
+    return async function foldedIdempotent(this: FastifyInstance, request, reply) {
+      try {
+        return await handler.call(this, request, reply);
+      } catch (error) {
+        const key = request.ctx.idempotency === undefined ? undefined : keyOf(request);
+        if (key === undefined) throw error;
+        const found =
+          error instanceof KeyTaken
+            ? error.found
+            : await findLiveKey(
+                app.pool,
+                actorOf(request.ctx).userId,
+                hashKey(key),
+                app.clock(),
+              ).catch(() => undefined);
+        const answered = found && (await answerFrom(request, reply, found, traits.replay));
+        if (!answered) throw error;
+        return answered;
+      }
     };
   }
 
@@ -204,11 +241,12 @@ async function idempotencyPlugin(app: FastifyInstance) {
     response[409] ??= problemSchema;
     response[422] ??= problemSchema;
     const multipart = (schema.consumes ?? []).includes('multipart/form-data');
+    const folded = route.config.idempotentFolded === true;
+    if (folded && multipart) throw new Error(`${where}: a folded idempotent route takes JSON`);
     if (!multipart) route.preParsing = [...asArray(route.preParsing), hashBody];
-    route.preHandler = [
-      ...asArray(route.preHandler),
-      preHandlerFor({ status, multipart, replay: route.config.idempotentReplay }),
-    ];
+    const traits = { status, multipart, folded, replay: route.config.idempotentReplay };
+    route.preHandler = [...asArray(route.preHandler), preHandlerFor(traits)];
+    if (folded) route.handler = foldedHandler(route.handler, traits);
   });
 }
 

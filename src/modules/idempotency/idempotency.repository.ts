@@ -33,7 +33,7 @@ export async function findLive(
   return row;
 }
 
-type LiveKey = Pick<
+export type LiveKey = Pick<
   IdempotencyRow,
   'id' | 'requestHash' | 'clientId' | 'resourceId' | 'status' | 'responseEnc'
 >;

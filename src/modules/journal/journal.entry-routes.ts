@@ -29,7 +29,7 @@ export function entryRoutes(app: JournalApp, journal: JournalService): void {
   app.post(
     '/v1/clients/:id/journal',
     {
-      config: { permission: 'journal.write', idempotent: true },
+      config: { permission: 'journal.write', idempotent: true, idempotentFolded: true },
       schema: {
         tags: ['journal'],
         operationId: 'createJournalEntry',
