@@ -152,6 +152,8 @@ interface SeedStep {
   step: string;
   count: number;
   seconds: number;
+  /** CPU seconds of this process (sealing, blind indexes): steadier than wall time. */
+  nodeCpuSeconds: number;
 }
 
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
@@ -160,9 +162,11 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 /** Runs `work` and records how long it took under `step`. */
 async function timed<T>(steps: SeedStep[], step: string, count: number, work: () => Promise<T>) {
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const result = await work();
   const seconds = (performance.now() - started) / 1000;
-  steps.push({ step, count, seconds });
+  const used = process.cpuUsage(cpu);
+  steps.push({ step, count, seconds, nodeCpuSeconds: (used.user + used.system) / 1e6 });
   log(
     `  ${step}: ${count.toLocaleString('en')} in ${seconds.toFixed(1)} s (${Math.round(count / seconds).toLocaleString('en')}/s)`,
   );
@@ -566,6 +570,7 @@ export async function scale(argv: readonly string[], h: Harness) {
         count: s.count,
         seconds: Number(s.seconds.toFixed(1)),
         'per second': Math.round(s.count / s.seconds),
+        'node CPU s': Number(s.nodeCpuSeconds.toFixed(1)),
       })),
     );
     console.log(`\n${markdown(series)}\n`);
