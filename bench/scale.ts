@@ -249,6 +249,17 @@ function verifyCli(env: NodeJS.ProcessEnv) {
   );
 }
 
+/** Adds a measured point, and logs it at once: a run stopped early keeps what it measured. */
+function record(series: Series, point: Point) {
+  series.points.push(point);
+  log(
+    `  = ${series.row} @ ${fmtSize(point.size)} ${series.sizeUnit}: ${point.figure} ${series.unit}` +
+      (point.p50 === undefined ? '' : `, p50 ${point.p50} ms`) +
+      (point.peakRssMb === undefined ? '' : `, peak RSS ${point.peakRssMb} MB`) +
+      (point.note ? ` (${point.note})` : ''),
+  );
+}
+
 function classify(series: Series) {
   const sizes = series.points.map((p) => p.size);
   const compared = series.points.filter((p) => p.size >= (series.classifyFrom ?? 0));
@@ -406,7 +417,7 @@ export async function scale(argv: readonly string[], h: Harness) {
         },
         headers: () => bearer(tokens.practitioners[clinic]!),
       });
-      journal.points.push({
+      record(journal, {
         size: entries,
         figure: run.reqPerSec,
         p50: run.p50,
@@ -452,7 +463,7 @@ export async function scale(argv: readonly string[], h: Harness) {
         headers: () => bearer(tokens.reception[clinic]!),
         body: () => JSON.stringify({ email: world.emails.get(pick(byClinic[clinic]!)) }),
       });
-      search.points.push({
+      record(search, {
         size,
         figure: s.reqPerSec,
         p50: s.p50,
@@ -466,7 +477,7 @@ export async function scale(argv: readonly string[], h: Harness) {
         },
         headers: () => bearer(tokens.reception[clinic]!),
       });
-      list.points.push({ size, figure: l.reqPerSec, p50: l.p50, ...(l.note && { note: l.note }) });
+      record(list, { size, figure: l.reqPerSec, p50: l.p50, ...(l.note && { note: l.note }) });
     }
     series.push(search, list);
 
@@ -509,7 +520,7 @@ export async function scale(argv: readonly string[], h: Harness) {
       log(`scenario: audit export @ ${size} events`);
       const e = await h.exportScenario(svc, url, auditor);
       if (e.status !== 200) throw new Error(`export: status ${e.status}`);
-      exported.points.push({
+      record(exported, {
         size,
         figure: e.rowsPerSec,
         peakRssMb: e.peakRssMb,
@@ -537,7 +548,7 @@ export async function scale(argv: readonly string[], h: Harness) {
       const seconds = (performance.now() - started) / 1000;
       const { rss } = await svc.ask<{ rss: number }>({ type: 'peak' }, 'peak');
       if (answered instanceof Error) {
-        verified.points.push({
+        record(verified, {
           size,
           figure: 0,
           peakRssMb: Math.round(rss / MIB),
@@ -548,7 +559,7 @@ export async function scale(argv: readonly string[], h: Harness) {
         if (status !== 200 || answer.ok !== true) {
           throw new Error(`verify: ${status} ${JSON.stringify(answer)}`);
         }
-        verified.points.push({
+        record(verified, {
           size,
           figure: Math.round(answer.checked! / seconds),
           peakRssMb: Math.round(rss / MIB),
@@ -559,7 +570,7 @@ export async function scale(argv: readonly string[], h: Harness) {
       log(`scenario: audit verify (CLI) @ ${size} events`);
       const v = await verifyCli(env);
       if (!v.ok) throw new Error('verify-audit: the chain does not verify');
-      cli.points.push({
+      record(cli, {
         size,
         figure: Math.round(v.checked / v.seconds),
         peakRssMb: v.peakRssMb,
@@ -592,7 +603,7 @@ export async function scale(argv: readonly string[], h: Harness) {
         },
       });
       if (!a.complete) throw new Error(`attachment ${mib} MiB: a download came back short`);
-      download.points.push({
+      record(download, {
         size: mib,
         figure: a.downloadMiBps,
         peakRssMb: a.peakRssMb,
