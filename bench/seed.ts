@@ -525,7 +525,8 @@ export async function seedAuditEvents(
   const { pool } = ctx;
   const clients = world.clientsByClinic.flat().slice(0, 10_000);
   const actors = world.staff.filter((s) => s.role === 'practitioner' || s.role === 'reception');
-  const step = Math.max(1, Math.ceil(count / 10));
+  // At most 200 000 rows a statement: the pool's statement_timeout (30 s) must not cut one.
+  const step = Math.max(1, Math.min(200_000, Math.ceil(count / 10)));
   const report = progress('audit events', count);
   for (let done = 0; done < count; done += step) {
     const n = Math.min(step, count - done);
