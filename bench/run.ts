@@ -11,6 +11,7 @@
  *   npm run bench -- --only attachments   # only the 20 MiB attachment upload/download
  *   npm run bench -- --only attachments --attachment-mib 80   # the same with another size
  *   npm run bench -- --only keyed --rounds 3   # only the keyed journal write vs the unkeyed
+ *   npm run bench -- --scale           # how cost grows with work (bench/scale.ts; --scale-quick)
  *
  * Without DATABASE_URL it starts an embedded PostgreSQL in a temporary directory (removed at
  * the end). With DATABASE_URL, use a SCRATCH database: the audit events it writes can never be
@@ -30,6 +31,7 @@ import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
 import { attachmentRows, attachmentScenario, type AttachmentResult } from './attachments.js';
+import { isScale, scale } from './scale.js';
 import {
   PASSWORD,
   TREATMENT,
@@ -639,6 +641,16 @@ async function main() {
   const opts = flags(process.argv.slice(2));
   const startedAt = Date.now();
   const script = compileServers();
+  // `--scale` (bench/scale.ts): how cost grows with work, on this file's harness.
+  if (isScale(process.argv)) {
+    return scale(process.argv.slice(2), {
+      script,
+      startServer: (kind, file, env) => startServer(kind, file, env, opts),
+      cannon,
+      login,
+      exportScenario: (service, url, auditor) => exportScenario(service, url, auditor, opts),
+    });
+  }
   const dir = process.env.DATABASE_URL ? undefined : mkdtempSync(path.join(os.tmpdir(), 'bench-'));
   if (dir) log(`embedded PostgreSQL in ${dir}`);
   const embedded = dir ? await startEmbeddedPostgres({ dir: path.join(dir, 'pg') }) : undefined;
