@@ -1,10 +1,10 @@
 import { fileTypeFromBuffer } from 'file-type';
 import t, { type Test } from 'tap';
+import { HeicUnreadable } from '../../src/modules/attachments/attachments.heic.js';
 import {
-  HeicUnreadable,
   heicDimensions,
   stripHeic,
-} from '../../src/modules/attachments/attachments.heic.js';
+} from '../../src/modules/attachments/attachments.heic.stream.js';
 import { dimensionsOf, stripImage } from '../../src/modules/attachments/attachments.content.js';
 import { box, fullBox, heic } from './heic-fixture.js';
 

@@ -2,7 +2,8 @@ import { fileTypeFromBuffer } from 'file-type';
 import { imageSize } from 'image-size';
 import { PayloadTooLarge, UnsupportedMediaType } from '../../errors.js';
 import type { ATTACHMENT_TYPES } from '../../db/schema/attachments.js';
-import { heicDimensions, stripHeic } from './attachments.heic.js';
+import { HeicUnreadable } from './attachments.heic.js';
+import { HeicStripper, heicDimensions, stripHeic } from './attachments.heic.stream.js';
 import { checkBounds, stripJpeg, stripPng, type ImageInfo } from './attachments.strip.js';
 
 export { MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE } from './attachments.strip.js';
@@ -94,9 +95,9 @@ export async function peek(
  * IPTC; PNG text chunks), losslessly. JPEG and PNG stream through attachments.strip.ts: their
  * segments and chunks are read as they arrive and the metadata ones dropped, the picture kept
  * byte for byte (full resolution, no re-encoding; the ICC profile and the EXIF orientation are
- * kept). HEIC's metadata items are zeroed in place (attachments.heic.ts); its box structure is
- * read with random access (the `mdat` may come before the `meta` that locates metadata in it),
- * so a HEIC is read whole first, bounded by ATTACHMENT_MAX_BYTES. A PDF passes untouched.
+ * kept). HEIC streams too: its `meta` (held, at most 1 MiB) gives the ranges of its metadata
+ * items, which are zeroed in place as the rest of the file goes past (attachments.heic.stream.ts;
+ * a HEIC whose `mdat` comes before its `meta` is refused, 415). A PDF passes untouched.
  * `info` receives the displayed width and height once the stream has ended.
  */
 export function stripStream(
@@ -105,8 +106,8 @@ export function stripStream(
   info: ImageInfo,
 ): AsyncIterable<Buffer> {
   if (type === 'application/pdf') return source;
-  if (type === 'image/heic') return heic(source, info);
-  return drainingOnError(type === 'image/jpeg' ? stripJpeg : stripPng, source, info);
+  const strip = type === 'image/heic' ? heic : type === 'image/jpeg' ? stripJpeg : stripPng;
+  return drainingOnError(strip, source, info);
 }
 
 /**
@@ -127,12 +128,33 @@ async function* drainingOnError(
   }
 }
 
+/** What a HEIC that does not parse answers: 415, with the reason when it is worth telling. */
+function heicRefused(error: HeicUnreadable): UnsupportedMediaType {
+  return new UnsupportedMediaType(error.detail ?? 'The image could not be read.');
+}
+
+/**
+ * HEIC through HeicStripper, piece by piece; the dimension bound (413) is decided from meta's
+ * `ispe` before any byte after meta (the coded picture) is handed on.
+ */
 async function* heic(source: AsyncIterable<Buffer>, info: ImageInfo): AsyncGenerator<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const piece of source) parts.push(piece);
-  const content = Buffer.concat(parts);
-  Object.assign(info, dimensionsOf('image/heic', content));
-  yield await stripImage('image/heic', content);
+  const stripper = new HeicStripper();
+  let bounded = false;
+  const checked = (out: Buffer[]): Buffer[] => {
+    const plan = stripper.plan;
+    if (plan && !bounded) {
+      checkBounds(plan.width, plan.height);
+      bounded = true;
+      [info.width, info.height] = [plan.width, plan.height];
+    }
+    return out;
+  };
+  try {
+    for await (const piece of source) yield* checked(stripper.push(piece));
+    yield* checked(stripper.end());
+  } catch (error) {
+    throw error instanceof HeicUnreadable ? heicRefused(error) : error;
+  }
 }
 
 /** The same on a whole file (HEIC, PDF; JPEG and PNG through their streaming strippers). */
@@ -141,8 +163,8 @@ export async function stripImage(type: AttachmentType, content: Buffer): Promise
   if (type === 'image/heic') {
     try {
       return stripHeic(content).content;
-    } catch {
-      throw new UnsupportedMediaType('The image could not be read.');
+    } catch (error) {
+      throw error instanceof HeicUnreadable ? heicRefused(error) : error;
     }
   }
   const parts: Buffer[] = [];

@@ -1,116 +1,26 @@
 /**
- * A lossless metadata stripper for HEIC (ISO/IEC 23008-12, an ISOBMFF file). The prebuilt
- * libvips that sharp ships cannot encode HEVC, so a HEIC cannot be decoded and written again
- * like a JPEG; instead the metadata is found in the box structure and overwritten with zeros
- * in place. Every offset in the file stays valid and the coded picture is untouched, byte for
- * byte.
+ * The box maths of the lossless HEIC stripper (ISO/IEC 23008-12, an ISOBMFF file; the stream
+ * that applies them is attachments.heic.stream.ts). sharp's libvips cannot encode HEVC, so the
+ * metadata is found in the box structure and overwritten with zeros in place: every offset
+ * stays valid and the coded picture is untouched, byte for byte.
  *
- * What is zeroed: the payload of every item of type `Exif` (EXIF: GPS, make, model, serials),
- * `mime` (XMP, `application/rdf+xml`, and any other MIME-typed metadata) and `uri ` (located
- * through `meta/iinf` and `meta/iloc`, in the file or in `meta/idat`); the text of `udes`
- * (user description) properties; `xml `/`bxml` boxes in `meta`; top-level `uuid` boxes (where
- * some writers put XMP). Kept: the coded image items, and their properties, orientation
- * (`irot`, `imir`) and colour (`colr`, the ICC profile) included.
+ * Zeroed: the payload of every item of type `Exif` (GPS, make, model, serials), `mime` (XMP and
+ * other MIME-typed metadata) and `uri ` (through `meta/iinf` and `meta/iloc`, in the file or in
+ * `meta/idat`); `udes` texts; `xml `/`bxml` boxes in `meta`; top-level `uuid` payloads. Kept:
+ * the coded items and their properties (`irot`, `imir`, `colr` with the ICC profile).
  *
- * Refused (HeicUnreadable): boxes that do not parse or overrun their parent, a top-level box
- * this stripper does not know (it could hold metadata it would miss), a metadata item it
- * cannot locate exactly (another construction method, an external data reference, a
- * zero-length extent), a metadata range that overlaps a picture's, no primary item or no
- * `ispe` for it.
+ * Refused (HeicUnreadable): boxes that do not parse or overrun their parent, an unknown
+ * top-level box (it could hold metadata), a metadata item not located exactly (another
+ * construction method, an external data reference, a zero length), metadata overlapping a
+ * picture, no primary item or no `ispe` for it.
  */
 
-export class HeicUnreadable extends Error {
-  override name = 'HeicUnreadable';
-}
+import { boxesIn, fail, Reader, type Box, type Range } from './attachments.heic.boxes.js';
 
-interface Box {
-  type: string;
-  /** The first byte of the box, of its payload (after header, FullBox fields not included), one past its end. */
-  start: number;
-  body: number;
-  end: number;
-}
+export { boxHeader, fail, HeicUnreadable, TOP_LEVEL } from './attachments.heic.boxes.js';
+export type { Box, Range } from './attachments.heic.boxes.js';
 
-type Range = [start: number, end: number];
-
-const TOP_LEVEL = new Set(['ftyp', 'meta', 'mdat', 'free', 'skip', 'wide', 'uuid']);
 const METADATA_ITEMS = new Set(['Exif', 'mime', 'uri ']);
-
-function fail(what: string): never {
-  throw new HeicUnreadable(what);
-}
-
-/** A bounds-checked big-endian reader over buf[pos, end). */
-class Reader {
-  constructor(
-    private readonly buf: Buffer,
-    public pos: number,
-    private readonly end: number,
-  ) {}
-
-  private need(n: number): number {
-    if (this.pos + n > this.end) fail('a box ends inside a field');
-    const at = this.pos;
-    this.pos += n;
-    return at;
-  }
-
-  uint(bytes: number): number {
-    if (bytes === 0) return 0;
-    const at = this.need(bytes);
-    if (bytes === 1) return this.buf.readUInt8(at);
-    if (bytes === 2) return this.buf.readUInt16BE(at);
-    if (bytes === 4) return this.buf.readUInt32BE(at);
-    if (bytes === 8) {
-      const value = this.buf.readBigUInt64BE(at);
-      if (value > BigInt(Number.MAX_SAFE_INTEGER)) fail('a 64-bit value is too large');
-      return Number(value);
-    }
-    return fail(`a field of ${bytes} bytes`);
-  }
-
-  skip(n: number): void {
-    this.need(n);
-  }
-
-  fourcc(): string {
-    const at = this.need(4);
-    return this.buf.toString('latin1', at, at + 4);
-  }
-
-  /** A null-terminated string (UTF-8). */
-  string(): string {
-    const zero = this.buf.indexOf(0, this.pos);
-    if (zero < 0 || zero >= this.end) fail('a string is not terminated');
-    const value = this.buf.toString('utf8', this.pos, zero);
-    this.pos = zero + 1;
-    return value;
-  }
-
-  /** FullBox version and flags. */
-  full(): { version: number; flags: number } {
-    const word = this.uint(4);
-    return { version: word >>> 24, flags: word & 0xffffff };
-  }
-}
-
-/** The boxes in buf[start, end), each checked to lie within it. */
-function boxesIn(buf: Buffer, start: number, end: number): Box[] {
-  const found: Box[] = [];
-  let pos = start;
-  while (pos < end) {
-    const reader = new Reader(buf, pos, end);
-    let size = reader.uint(4);
-    const type = reader.fourcc();
-    if (size === 1) size = reader.uint(8);
-    else if (size === 0) size = end - pos;
-    if (type === 'uuid') reader.skip(16);
-    if (size < reader.pos - pos || pos + size > end) fail(`box ${JSON.stringify(type)} overruns`);
-    found.push({ type, start: pos, body: reader.pos, end: pos + size });
-    pos += size;
-  }
-  return found;
-}
 
 interface Extent {
   method: number;
@@ -178,14 +88,20 @@ function itemLocations(buf: Buffer, iloc: Box): Map<number, Extent[]> {
   return locations;
 }
 
-/** Where an extent lies in the file, or null when it cannot be located exactly. */
-function rangeOf(extent: Extent, size: number, idat: Box | undefined): Range | null {
-  const source: Range | null =
-    extent.method === 0 ? [0, size] : extent.method === 1 && idat ? [idat.body, idat.end] : null;
-  if (source === null) return null;
-  const start = source[0] + extent.offset;
-  const end = extent.length === 0 ? source[1] : start + extent.length;
-  if (end > source[1]) fail('an item extends past its data');
+/**
+ * Where an extent lies in the file, or null when it cannot be located exactly. A method-0
+ * extent is absolute in the file, whose size a stream only knows at its end: a zero length
+ * (to the end of the file) is an open end, and `reach` is what the file must be long enough for.
+ */
+function rangeOf(extent: Extent, idat: Box | undefined): Range | null {
+  if (extent.method === 0) {
+    const end = extent.length === 0 ? Infinity : extent.offset + extent.length;
+    return [extent.offset, end];
+  }
+  if (extent.method !== 1 || !idat) return null;
+  const start = idat.body + extent.offset;
+  const end = extent.length === 0 ? idat.end : start + extent.length;
+  if (end > idat.end) fail('an item extends past its data');
   return [start, end];
 }
 
@@ -228,15 +144,28 @@ function afterFullBox(box: Box): Range {
   return [Math.min(box.body + 4, box.end), box.end];
 }
 
-/** What a HEIC holds: the ranges to zero and the displayed dimensions. */
-function analyse(buf: Buffer): { zero: Range[]; width: number; height: number } {
-  const top = boxesIn(buf, 0, buf.length);
-  if (top[0]?.type !== 'ftyp') fail('no ftyp first');
-  const unknown = top.find((box) => !TOP_LEVEL.has(box.type));
-  if (unknown) fail(`top-level box ${JSON.stringify(unknown.type)}`);
-  const metas = top.filter((box) => box.type === 'meta');
-  if (metas.length !== 1) fail('not exactly one meta box');
-  const meta = metas[0]!;
+/** Whether a range to zero overlaps a picture's (zeroing would damage the picture). */
+export function overlapsPicture(plan: MetaPlan, [start, end]: Range): boolean {
+  return plan.keep.some(([s, e]) => start < e && s < end);
+}
+
+export interface MetaPlan {
+  /** Absolute ranges to zero (metadata items, xml boxes, udes texts, uuid payloads before meta). */
+  zero: Range[];
+  /** Absolute ranges of everything else the items locate (an open end: to the end of the file). */
+  keep: Range[];
+  /** The file must be at least this long (every extent with a length lies inside it). */
+  reach: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * What `meta` (a box of buf, which holds the file from its first byte to the end of `meta`)
+ * says: the ranges to zero and the displayed dimensions. `before` are ranges already known to
+ * be zeroed (the payloads of uuid boxes before meta), checked against the pictures too.
+ */
+export function planMeta(buf: Buffer, meta: Box, before: Range[]): MetaPlan {
   new Reader(buf, meta.body, meta.end).full();
   const children = boxesIn(buf, meta.body + 4, meta.end);
   const one = (type: string) => {
@@ -250,45 +179,31 @@ function analyse(buf: Buffer): { zero: Range[]; width: number; height: number } 
   const types = itemTypes(buf, iinf);
   const locations = itemLocations(buf, iloc);
 
-  const zero: Range[] = [];
-  const keep: Range[] = [];
+  const plan: MetaPlan = { zero: [...before], keep: [], reach: 0, width: 0, height: 0 };
   for (const [id, extents] of locations) {
     const metadata = METADATA_ITEMS.has(types.get(id) ?? '');
     for (const extent of extents) {
       if (metadata && extent.length === 0) fail('a metadata extent without a length');
-      const range = rangeOf(extent, buf.length, idat);
+      const range = rangeOf(extent, idat);
       if (range === null) {
         if (metadata) fail('a metadata item that cannot be located');
         continue;
       }
-      (metadata ? zero : keep).push(range);
+      if (extent.method === 0 && range[1] !== Infinity) plan.reach = Math.max(plan.reach, range[1]);
+      (metadata ? plan.zero : plan.keep).push(range);
     }
   }
   for (const box of children) {
-    if (box.type === 'xml ' || box.type === 'bxml') zero.push(afterFullBox(box));
+    if (box.type === 'xml ' || box.type === 'bxml') plan.zero.push(afterFullBox(box));
   }
-  for (const box of top) if (box.type === 'uuid') zero.push([box.body, box.end]);
   const iprp = one('iprp');
   const ipco = iprp && boxesIn(buf, iprp.body, iprp.end).find((box) => box.type === 'ipco');
   for (const box of ipco ? boxesIn(buf, ipco.body, ipco.end) : []) {
-    if (box.type === 'udes') zero.push(afterFullBox(box));
+    if (box.type === 'udes') plan.zero.push(afterFullBox(box));
   }
-  for (const [start, end] of zero) {
-    if (keep.some(([s, e]) => start < e && s < end)) fail('metadata overlaps a picture');
-  }
-  return { zero, ...primaryDimensions(buf, children) };
-}
-
-/** The HEIC without its metadata (a copy; same length, same offsets) and its dimensions. */
-export function stripHeic(content: Buffer): { content: Buffer; width: number; height: number } {
-  const { zero, width, height } = analyse(content);
-  const stripped = Buffer.from(content);
-  for (const [start, end] of zero) stripped.fill(0, start, end);
-  return { content: stripped, width, height };
-}
-
-/** The displayed dimensions of a HEIC (its primary item's `ispe`, turned by `irot`). */
-export function heicDimensions(content: Buffer): { width: number; height: number } {
-  const { width, height } = analyse(content);
-  return { width, height };
+  // A zeroed range ends inside the file (reach); a picture's open end is the file's end, so an
+  // open end overlaps exactly when the range ends after the picture's start, as before.
+  if (plan.zero.some((range) => overlapsPicture(plan, range))) fail('metadata overlaps a picture');
+  plan.zero.sort((a, b) => a[0] - b[0]);
+  return { ...plan, ...primaryDimensions(buf, children) };
 }
