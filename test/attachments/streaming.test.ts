@@ -26,7 +26,7 @@ function live(): number {
  * compress) is sent in 64 KiB pieces while a sampler watches the process's ArrayBuffer memory
  * (where every Buffer lives): reading the file whole, as the old upload did before sharp
  * re-encoded it, costs at least the file's size (and sharp's output as much again); streaming
- * costs a few chunks. The bound is generous (half the file) so garbage not yet collected
+ * costs a few chunks. The bound is generous (three quarters of the file) so garbage not yet collected
  * cannot make it flaky, and still fails for any code that holds the file whole.
  */
 t.test('a 20 MiB image upload streams: memory grows far less than the file', async (t) => {
@@ -95,7 +95,14 @@ t.test('a 20 MiB image upload streams: memory grows far less than the file', asy
   t.equal(res.statusCode, 201, res.body);
   const growth = peak - before;
   t.comment(`ArrayBuffer growth during the upload: ${(growth / MIB).toFixed(1)} MiB`);
-  t.ok(growth < png.length / 2, `grew ${(growth / MIB).toFixed(1)} MiB, under half the file`);
+  // Under a loaded CI machine (two suites on two cores) a slow database lets the pipeline's
+  // object-mode buffers fill: 10.9 MiB was seen once, against 0.7–3.4 MiB on a quiet one. That
+  // is bounded by the stages' highWaterMarks, not by the file; holding the file whole costs at
+  // least its size (the old code: 40.8 MiB), so three quarters of it still tells them apart.
+  t.ok(
+    growth < png.length * 0.75,
+    `grew ${(growth / MIB).toFixed(1)} MiB, under three quarters of the file`,
+  );
 
   const created = res.json<{ id: string; size: number; sha256: string; width: number }>();
   t.equal(created.width, 2600);
