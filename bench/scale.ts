@@ -307,7 +307,9 @@ export async function scale(argv: readonly string[], h: Harness) {
   if (dir) log(`embedded PostgreSQL in ${dir}`);
   const embedded = dir ? await startEmbeddedPostgres({ dir: path.join(dir, 'pg') }) : undefined;
   const url = process.env.DATABASE_URL ?? embedded!.url;
-  const pool = createPool(url, { max: 4, applicationName: 'bench-seed' });
+  // Seeding 10 M events runs statements (the sealer's, the unsealed count) that a 30 s
+  // statement_timeout cuts; the service under test keeps its own pool and its 30 s.
+  const pool = createPool(url, { max: 4, applicationName: 'bench-seed', statementTimeoutMs: 0 });
   let service: ScaleServer | undefined;
   let bare: ScaleServer | undefined;
   const seeding: SeedStep[] = [];

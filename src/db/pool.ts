@@ -9,6 +9,8 @@ export type Executor = Database | Parameters<Parameters<Database['transaction']>
 export interface PoolOptions {
   max?: number;
   applicationName?: string;
+  /** Default 30 s; 0 turns it off (bulk seeding in the bench, never the service). */
+  statementTimeoutMs?: number;
 }
 
 export function createPool(connectionString: string, options: PoolOptions = {}): pg.Pool {
@@ -19,7 +21,7 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
     idleTimeoutMillis: 30_000,
     application_name: options.applicationName ?? 'clinic-journal-api',
     // A statement that runs away must not hold a connection forever.
-    statement_timeout: 30_000,
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
     // Nor may a transaction left open by a bug: a transaction that has written something and
     // stays open holds back the audit sealer (which may only chain what is certainly
     // committed before it) for every process of the cluster.
@@ -38,7 +40,10 @@ export function createPool(connectionString: string, options: PoolOptions = {}):
  * A second, separate pool to the same database as `pool` (same connection settings), e.g. for
  * long-running reads that must never take the main pool's connections.
  */
-export function createSiblingPool(pool: pg.Pool, options: Required<PoolOptions>): pg.Pool {
+export function createSiblingPool(
+  pool: pg.Pool,
+  options: Required<Omit<PoolOptions, 'statementTimeoutMs'>>,
+): pg.Pool {
   const sibling = new pg.Pool({
     ...pool.options,
     max: options.max,
