@@ -32,6 +32,7 @@ import { migrate } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
 import { attachmentRows, attachmentScenario, type AttachmentResult } from './attachments.js';
 import { isScale, scale } from './scale.js';
+import { startAsUsersDo, type StartedService } from './started.js';
 import {
   PASSWORD,
   TREATMENT,
@@ -74,6 +75,8 @@ function flags(argv: string[]) {
     only: only(argv),
     /** Samples what the service's connections wait on in PostgreSQL (diagnosis). */
     waits: argv.includes('--waits'),
+    /** `--compiled-only`: leave out the `npm start` columns (tsx, LOG_LEVEL info). */
+    npmStart: !argv.includes('--compiled-only'),
     waitsPool: undefined as pg.Pool | undefined,
   };
 }
@@ -205,10 +208,17 @@ function cpuSeconds(pid: number | undefined): number | undefined {
 }
 
 /** Runs `drive` and adds the server's CPU microseconds per request to its result. */
-async function withCpu(server: Server, drive: () => Promise<Run>): Promise<Run> {
-  const before = cpuSeconds(server.child.pid);
+async function withCpu(server: Server | StartedService, drive: () => Promise<Run>): Promise<Run> {
+  // `npm start` is a tree (npm, sh, tsx, node): its CPU is the sum of all of them.
+  const pids = 'pids' in server ? server.pids() : [server.child.pid];
+  const cpu = () =>
+    pids.reduce<number | undefined>((sum, pid) => {
+      const seconds = cpuSeconds(pid);
+      return sum === undefined || seconds === undefined ? undefined : sum + seconds;
+    }, 0);
+  const before = cpu();
   const run = await drive();
-  const after = cpuSeconds(server.child.pid);
+  const after = cpu();
   if (before !== undefined && after !== undefined && run.requests > 0) {
     run.cpuUsPerReq = Math.round(((after - before) * 1e6) / run.requests);
   }
@@ -416,6 +426,8 @@ interface Row {
   baseline?: Run;
   /** The floor baseline (bench/floor.ts), for the routes it serves. */
   floor?: Run;
+  /** The service as `npm start` starts it (bench/started.ts), for #20's three scenarios. */
+  started?: Run;
   ratio?: number;
   target?: string;
   met?: boolean;
@@ -427,6 +439,8 @@ interface Row {
  * client search and the client list, with the service's requests (tokens included).
  */
 let floorServer: Server | undefined;
+/** `npm start` (bench/started.ts): measured on the scenarios #20 sets bare-ratio targets for. */
+let startedServer: StartedService | undefined;
 const FLOOR_ROUTES = [
   /^GET \/v1\/clients\/[^/]+\/journal$/,
   /^POST \/v1\/clients\/[^/]+\/journal$/,
@@ -479,11 +493,20 @@ async function compare(
     log(`  CPU profile: ${path.relative(process.cwd(), file)}`);
   }
   if (sampling) log(await sampling.stop());
+  let startedRun: Run | undefined;
+  if (startedServer && BARE_TARGETS.some(([scenario]) => scenario.test(name))) {
+    const server = startedServer;
+    await cannon(server.port, specService, opts.connections, 1);
+    startedRun = await withCpu(server, () =>
+      cannon(server.port, specService, opts.connections, opts.duration),
+    );
+  }
   return {
     scenario: name,
     service: measured,
     baseline,
     floor: floorRun,
+    started: startedRun,
     ratio: measured.reqPerSec / Math.max(1, baseline.reqPerSec),
   };
 }
@@ -712,6 +735,14 @@ async function main() {
       await keyedOnly(service, scenarios(world, tokens, small), opts);
       return;
     }
+    if (opts.npmStart) {
+      const logFile = path.join(
+        dir ?? mkdtempSync(path.join(os.tmpdir(), 'bench-')),
+        'npm-start.log',
+      );
+      startedServer = await startAsUsersDo(env, logFile);
+      log(`npm start on :${startedServer.port} (tsx, LOG_LEVEL info, logging to ${logFile})`);
+    }
     const rows: Row[] = [];
     {
       const s = scenarios(world, tokens, small);
@@ -861,6 +892,12 @@ async function main() {
             ? (row.floor.reqPerSec / Math.max(1, row.baseline.reqPerSec)).toFixed(2)
             : '',
         'CPU µs/req (bare)': cpuColumn(row),
+        'npm start req/s': row.started?.reqPerSec ?? '',
+        'npm start/bare':
+          row.started && row.baseline
+            ? (row.started.reqPerSec / Math.max(1, row.baseline.reqPerSec)).toFixed(2)
+            : '',
+        'npm start CPU µs/req': row.started?.cpuUsPerReq ?? '',
         'non2xx/err/timeout': `${row.service.non2xx}/${row.service.errors}/${row.service.timeouts}`,
         '#20 targets': roundTwoTarget(row),
         target: row.target ? `${row.target} ${row.met ? 'MET' : 'NOT MET'}` : '',
@@ -952,6 +989,7 @@ async function main() {
     log(`wrote bench/results/latest.json (${out.seconds} s in all)`);
   } finally {
     for (const server of servers) await server.stop().catch(() => undefined);
+    await startedServer?.stop().catch(() => undefined);
     await pool.end();
     await embedded?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
