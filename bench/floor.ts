@@ -13,7 +13,9 @@
  * - blind indexes for the search, as the service computes them;
  * - the same audit row: reads through the same batching recorder, durable before the answer;
  *   writes in the write's own statement (a CTE), so the event commits with the entry.
- * No validation library, no response schemas, no logging, no helmet, no problem details.
+ * Reads fetch the client's wrapped data key in their one statement (as the service's journal read
+ * does); every statement is a named prepared one. No validation library, no response schemas,
+ * no logging, no helmet, no problem details.
  */
 import fastifyJwt from '@fastify/jwt';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
@@ -47,6 +49,10 @@ const SESSION = `s AS (
 
 export async function floor(config: Config, pool: pg.Pool) {
   const db = createDatabase(pool);
+  // Named prepared statements, as the service's hot paths use: parsed and planned once per
+  // connection.
+  const prepared = <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) =>
+    pool.query<R>({ name, text, values });
   const keyring = createLocalKeyring(config.masterKey, config.masterKeysOld);
   const keys = createDatabaseClientKeys({ db, keyring });
   const recorder = createAuditRecorder({ pool });
@@ -95,7 +101,7 @@ export async function floor(config: Config, pool: pg.Pool) {
     const claims = await caller(request, reply);
     if (!claims) return reply;
     const clientId = request.params.id;
-    const { rows } = await pool.query<{
+    const { rows } = await prepared<{
       id: string | null;
       author_id: string;
       performed_by: string | null;
@@ -110,9 +116,13 @@ export async function floor(config: Config, pool: pg.Pool) {
       countersigned_at: Date | null;
       amendments: AmendmentJson[] | null;
       statements: StatementJson[] | null;
+      kek_id: string;
+      wrapped: Buffer;
     }>(
+      'floor-journal-read',
       `WITH ${SESSION}
-       SELECT e.id, e.author_id, e.performed_by, e.responsible_id, e.treatment_type_enc,
+       SELECT dk.kek_id, dk.wrapped,
+              e.id, e.author_id, e.performed_by, e.responsible_id, e.treatment_type_enc,
               e.performed_at, e.notes_enc, e.treated_areas_enc, e.products_enc, e.created_at,
               cs.countersigned_by, cs.countersigned_at,
               (SELECT json_agg(json_build_object('id', a.id, 'authorId', a.author_id,
@@ -125,13 +135,18 @@ export async function floor(config: Config, pool: pg.Pool) {
                         ORDER BY st.created_at, st.id)
                  FROM journal_statements st WHERE st.entry_id = e.id) AS statements
          FROM s JOIN clients c ON c.id = $3 AND c.erased_at IS NULL AND c.clinic_id = ANY(s.clinics)
+         JOIN client_data_keys dk ON dk.client_id = c.id
          LEFT JOIN journal_entries e ON e.client_id = c.id
          LEFT JOIN journal_countersignatures cs ON cs.entry_id = e.id
         ORDER BY e.performed_at, e.id LIMIT 51`,
       [claims.sid, claims.sub, clientId],
     );
     if (rows.length === 0) return reply.code(404).send({ status: 404 });
-    const cipher = await keys.cipherFor(undefined, clientId);
+    // The client's wrapped data key came with the page, as in the service's read statement.
+    const cipher = await keys.cipherFromWrapped(clientId, {
+      kekId: rows[0]!.kek_id,
+      wrapped: rows[0]!.wrapped,
+    });
     const items = rows
       .filter((row) => row.id !== null)
       .map((row) => ({
@@ -180,7 +195,8 @@ export async function floor(config: Config, pool: pg.Pool) {
       const id = uuidv7();
       const cipher = await keys.cipherFor(undefined, clientId);
       const ctx = context(request, claims);
-      const { rows } = await pool.query<{ id: string; created_at: Date }>(
+      const { rows } = await prepared<{ id: string; created_at: Date }>(
+        'floor-journal-write',
         `WITH ${SESSION},
          entry AS (
            INSERT INTO journal_entries (id, client_id, clinic_id, author_id, consent_id,
@@ -230,8 +246,12 @@ export async function floor(config: Config, pool: pg.Pool) {
     },
   );
 
+  // With each client's wrapped data key (the join below), so a cold data-key cache costs no
+  // round trip per client.
   const CLIENT_COLUMNS = `c.id, c.clinic_id, c.first_name_enc, c.last_name_enc, c.date_of_birth_enc,
-    c.national_id_enc, c.email_enc, c.phone_enc, c.address_enc, c.created_at, c.updated_at`;
+    c.national_id_enc, c.email_enc, c.phone_enc, c.address_enc, c.created_at, c.updated_at,
+    dk.kek_id, dk.wrapped`;
+  const DATA_KEY = 'JOIN client_data_keys dk ON dk.client_id = c.id';
   type ClientRow = {
     id: string;
     clinic_id: string;
@@ -244,9 +264,14 @@ export async function floor(config: Config, pool: pg.Pool) {
     address_enc: Buffer | null;
     created_at: Date;
     updated_at: Date;
+    kek_id: string;
+    wrapped: Buffer;
   };
   async function present(row: ClientRow) {
-    const cipher = await keys.cipherFor(undefined, row.id);
+    const cipher = await keys.cipherFromWrapped(row.id, {
+      kekId: row.kek_id,
+      wrapped: row.wrapped,
+    });
     const open = <T>(field: Parameters<typeof cipher.open<T>>[0], value: Buffer | null) =>
       value === null ? null : cipher.open(field, row.id, value);
     return {
@@ -268,10 +293,12 @@ export async function floor(config: Config, pool: pg.Pool) {
     const claims = await caller(request, reply);
     if (!claims) return reply;
     const index = await keys.blindIndex('email', request.body.email ?? '');
-    const { rows } = await pool.query<ClientRow>(
+    const { rows } = await prepared<ClientRow>(
+      'floor-search',
       `WITH ${SESSION}
        SELECT ${CLIENT_COLUMNS} FROM s JOIN clients c
            ON c.email_bidx = $3 AND c.erased_at IS NULL AND c.clinic_id = ANY(s.clinics)
+       ${DATA_KEY}
         LIMIT 100`,
       [claims.sid, claims.sub, index],
     );
@@ -289,11 +316,15 @@ export async function floor(config: Config, pool: pg.Pool) {
     const claims = await caller(request, reply);
     if (!claims) return reply;
     const limit = Number(request.query.limit ?? 50);
-    const { rows } = await pool.query<ClientRow>(
+    const { rows } = await prepared<ClientRow>(
+      'floor-list',
       `WITH ${SESSION}
        SELECT ${CLIENT_COLUMNS} FROM s JOIN clients c
            ON c.erased_at IS NULL AND c.clinic_id = ANY(s.clinics)
-        ORDER BY c.clinic_id, c.id LIMIT $3`,
+       ${DATA_KEY}
+        -- The service's order (clients.repository.ts page): by id, so the primary key walks
+        -- to the first 50; by (clinic_id, id) PostgreSQL sorts the clinics' every client.
+        ORDER BY c.id LIMIT $3`,
       [claims.sid, claims.sub, limit + 1],
     );
     const items = await Promise.all(rows.slice(0, limit).map(present));
