@@ -202,6 +202,37 @@ t.test('an unexpected database error is logged without its SQL or values', async
   t.notMatch(log, /canary-7f3a|Canary Clinic|SELECT/, 'no SQL and no value in the log');
 });
 
+t.test('one access-log line per request: id, method, censored path, status, time', async (t) => {
+  const lines: string[] = [];
+  const logger = createLogger('info', { write: (line: string) => lines.push(line) });
+  const { app } = await buildTestApp(t, { build: { logger } });
+  lines.length = 0;
+  const res = await app.inject({
+    method: 'GET',
+    url: '/v1/recalls?batchNumber=CANARY-B4TCH&limit=5',
+    headers: { 'x-request-id': 'req-log-probe-1' },
+  });
+  t.equal(res.statusCode, 401);
+  const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  const mine = logged.filter((line) => line.reqId === 'req-log-probe-1');
+  // The error handler's own "request rejected" line (4xx) stays; Fastify's two become one.
+  const access = mine.filter((line) =>
+    /^(incoming request|request completed)$/.test(String(line.msg)),
+  );
+  t.same(
+    access.map((line) => line.msg),
+    ['request completed'],
+    "one line, not Fastify's two",
+  );
+  t.match(access[0], {
+    level: 30,
+    req: { method: 'GET', url: '/v1/recalls?batchNumber=[redacted]&limit=[redacted]' },
+    res: { statusCode: 401 },
+    responseTime: Number,
+  });
+  t.notMatch(lines.join(''), /CANARY-B4TCH/, 'no query value in the log');
+});
+
 /** Writes `raw` to the listening app and reads until it closes: status line, headers, body. */
 async function rawExchange(port: number, raw: string) {
   const answer = await new Promise<string>((resolve, reject) => {
