@@ -546,7 +546,7 @@ export async function seedAuditEvents(
               ($2::uuid[])[1 + g % cardinality($2::uuid[])],
               gen_random_uuid()::text, '10.0.0.' || (g % 250), 'ClinicDesk/4.2'
          FROM generate_series($6::int, $7::int) AS g,
-              LATERAL (SELECT now() - interval '365 days' + (g * interval '365 days' / $1::int) AS at) AS t`,
+              LATERAL (SELECT now() - interval '365 days' + interval '365 days' * (g::float8 / $1::int) AS at) AS t`,
       [
         count,
         clients,
