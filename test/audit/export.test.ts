@@ -1,10 +1,9 @@
 import http from 'node:http';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { buildTestApp } from '../helpers/app.js';
 import { loginAs } from '../helpers/auth.js';
+import { collect } from '../helpers/memory.js';
 
 /**
  * The export streams from one COPY statement in constant memory. 200 000 events in the default
@@ -15,9 +14,7 @@ const ROWS = Number(process.env.AUDIT_EXPORT_ROWS ?? 200_000);
 /** A resource bound, not a timing: the whole export must never sit in memory. */
 const MEMORY_BOUND = 100 * 1024 * 1024;
 
-// Live memory is what must stay flat, so the samples are taken right after a full collection.
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
+// Live memory is what must stay flat, so the samples are taken after a full collection.
 
 t.test(`export of ${ROWS} events streams in constant memory`, async (t) => {
   const { app, db } = await buildTestApp(t, { ready: false });
@@ -43,8 +40,7 @@ t.test(`export of ${ROWS} events streams in constant memory`, async (t) => {
   }
 
   const { port } = app.server.address() as AddressInfo;
-  gc();
-  const baseline = process.memoryUsage();
+  const baseline = collect();
   let peakHeap = baseline.heapUsed;
   let peakRss = baseline.rss;
   let lines = 0;
@@ -66,8 +62,7 @@ t.test(`export of ${ROWS} events streams in constant memory`, async (t) => {
           for (let i = chunk.indexOf('\n'); i !== -1; i = chunk.indexOf('\n', i + 1)) lines += 1;
           tail = (tail + chunk).slice(-1000);
           if (Math.floor(lines / 20_000) === Math.floor(before / 20_000)) return;
-          gc();
-          const now = process.memoryUsage();
+          const now = collect();
           if (now.heapUsed > peakHeap) peakHeap = now.heapUsed;
           if (now.rss > peakRss) peakRss = now.rss;
         });
