@@ -32,7 +32,7 @@ export interface JournalServiceDeps {
 /** The treatment journal (API.md "Journal"): entries never change; amendments sit beside them. */
 export function createJournalService(deps: JournalServiceDeps) {
   const { db, keys, audit } = deps;
-  const readJournal = createJournalReader(db);
+  const readJournal = createJournalReader(db, deps.pool);
 
   /**
    * A journal read in one round trip (the client's scope, its wrapped key and the entries),
