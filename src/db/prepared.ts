@@ -17,27 +17,16 @@ export interface PreparedStatement<P> {
   run(pool: pg.Pool | pg.ClientBase, params: P): Promise<pg.QueryResult>;
 }
 
-/**
- * `rowMode: 'array'` hands each row back as its values in select-list order (pg's own type
- * parsers: timestamptz a Date, bytea a Buffer, json parsed), for a hot read whose caller maps
- * the columns by hand instead of through drizzle's per-column decoders.
- */
 export function prepareStatement<P extends Record<string, unknown>>(
   name: string,
   statement: SQL,
-  options: { rowMode?: 'array' } = {},
 ): PreparedStatement<P> {
   const query = dialect.sqlToQuery(statement);
   return {
     name,
     text: query.sql,
     run: (pool, params) =>
-      pool.query({
-        name,
-        text: query.sql,
-        values: fillPlaceholders(query.params, params),
-        ...options,
-      }),
+      pool.query({ name, text: query.sql, values: fillPlaceholders(query.params, params) }),
   };
 }
 

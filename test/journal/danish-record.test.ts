@@ -332,6 +332,16 @@ t.test(
       },
       'entered by the assistant, performed by the authorised doctor',
     );
+    // The read (its own statement and row mapping, not the write's) answers each entry as its
+    // write did, field for field: a performer and a responsible read back in each other's place
+    // would differ here.
+    for (const written of [delegated, byDoctor]) {
+      const read = await s.app.inject({
+        url: `/v1/clients/${client}/journal/${written.id}`,
+        headers: s.assistant.headers,
+      });
+      t.same(read.json(), written, 'read back as written');
+    }
 
     const pmu = await s.publish({ key: 'pmu', treatmentTypes: ['pmu'], inkRecordRequired: true });
     await signConsent(s.app, {

@@ -34,45 +34,24 @@ export interface AmendmentJson {
   createdAt: string;
 }
 
-/** The read's select list, in order: each row comes back as these values (`ReadRow`). */
-export const READ_COLUMNS = [
-  ...['clientClinicId', 'kekId', 'wrapped'],
-  ...['id', 'clientId', 'clinicId', 'authorId', 'consentId', 'treatmentType', 'performedAt'],
-  ...['notes', 'treatedAreas', 'products', 'recordedLate', 'createdAt', 'performedBy'],
-  ...['responsibleId', 'amendments', 'statements', 'countersignedBy', 'countersignedAt'],
-  ...['errorBy', 'errorAt', 'errorReason'],
-];
-
 /**
- * One row as pg parses it (timestamptz a Date, bytea a Buffer, json parsed). The entry's
- * columns are null together, when the client has no visible entry (the lateral join's miss).
+ * One row as pg parses it (timestamptz a Date, bytea a Buffer, json parsed), each column under
+ * its name in the select list. The entry's columns are null together when the client has no
+ * visible entry (the lateral join's miss).
  */
-export type ReadRow = [
-  clientClinicId: string,
-  kekId: string | null,
-  wrapped: Buffer | null,
-  id: string | null,
-  clientId: EntryRow['clientId'],
-  clinicId: EntryRow['clinicId'],
-  authorId: EntryRow['authorId'],
-  consentId: EntryRow['consentId'],
-  treatmentType: EntryRow['treatmentType'],
-  performedAt: EntryRow['performedAt'],
-  notes: EntryRow['notes'],
-  treatedAreas: EntryRow['treatedAreas'],
-  products: EntryRow['products'],
-  recordedLate: EntryRow['recordedLate'],
-  createdAt: EntryRow['createdAt'],
-  performedBy: EntryRow['performedBy'],
-  responsibleId: EntryRow['responsibleId'],
-  amendments: AmendmentJson[] | null,
-  statements: StatementJson[] | null,
-  countersignedBy: string | null,
-  countersignedAt: Date | null,
-  errorBy: string | null,
-  errorAt: Date | null,
-  errorReason: EntryErrorRow['reason'] | null,
-];
+export interface ReadRow extends Omit<EntryRow, 'id'> {
+  clientClinicId: string;
+  kekId: string | null;
+  wrapped: Buffer | null;
+  id: string | null;
+  amendments: AmendmentJson[] | null;
+  statements: StatementJson[] | null;
+  countersignedBy: string | null;
+  countersignedAt: Date | null;
+  errorBy: string | null;
+  errorAt: Date | null;
+  errorReason: EntryErrorRow['reason'] | null;
+}
 
 /** The read's rows as the service takes them: the client's scope and key, entries, additions. */
 export function journalReadFrom(rows: readonly ReadRow[]): JournalRead {
@@ -87,49 +66,23 @@ export function journalReadFrom(rows: readonly ReadRow[]): JournalRead {
   const entries: EntryRow[] = [];
   const { amendments } = additions;
   for (const row of rows) {
-    const [
-      ,
-      ,
-      ,
-      id,
-      clientId,
-      clinicId,
-      authorId,
-      consentId,
-      treatmentType,
-      performedAt,
-      notes,
-      treatedAreas,
-      products,
-      recordedLate,
-      createdAt,
-      performedBy,
-      responsibleId,
-      ofEntry,
+    const {
+      clientClinicId,
+      kekId,
+      wrapped,
+      amendments: ofEntry,
       statements,
       countersignedBy,
       countersignedAt,
       errorBy,
       errorAt,
       errorReason,
-    ] = row;
-    if (id === null) continue; // the client has no (visible) entries
-    entries.push({
       id,
-      clientId,
-      clinicId,
-      authorId,
-      consentId,
-      treatmentType,
-      performedAt,
-      notes,
-      treatedAreas,
-      products,
-      recordedLate,
-      createdAt,
-      performedBy,
-      responsibleId,
-    });
+      ...entry
+    } = row;
+    if (id === null) continue; // the client has no (visible) entries
+    const { clientId } = entry;
+    entries.push({ id, ...entry });
     if (countersignedBy !== null && countersignedAt !== null) {
       additions.countersignatures.push({
         entryId: id,
@@ -169,7 +122,7 @@ export function journalReadFrom(rows: readonly ReadRow[]): JournalRead {
       });
     }
   }
-  const [clientClinicId, kekId, wrapped] = first;
+  const { clientClinicId, kekId, wrapped } = first;
   return {
     client: { clinicId: clientClinicId },
     key: kekId !== null && wrapped !== null ? { kekId, wrapped } : null,
