@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import openapiTS, { astToString } from 'openapi-typescript';
@@ -14,6 +14,7 @@ import { loadConfig } from '../src/config.js';
  * connect to the database (the pool is lazy), so no server is needed.
  */
 export async function openApiYaml(): Promise<string> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'journal-openapi-'));
   const config = loadConfig(
     {
       NODE_ENV: 'test',
@@ -21,7 +22,7 @@ export async function openApiYaml(): Promise<string> {
       JWT_SECRET: randomBytes(48).toString('base64url'),
       LOG_LEVEL: 'silent',
     },
-    { dataDir: mkdtempSync(path.join(os.tmpdir(), 'journal-openapi-')) },
+    { dataDir },
   );
   const pool = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none' });
   const app = await buildApp({ config, pool });
@@ -31,6 +32,7 @@ export async function openApiYaml(): Promise<string> {
   } finally {
     await app.close();
     await pool.end();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

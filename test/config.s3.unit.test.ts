@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { tempDir } from './helpers/tmp.js';
 
 const base = {
   MASTER_KEY: randomBytes(32).toString('base64'),
@@ -18,7 +16,7 @@ const s3 = {
   S3_SECRET_ACCESS_KEY: 'minio-secret',
 };
 const load = (env: Record<string, string>) =>
-  loadConfig({ ...base, ...env }, { dataDir: mkdtempSync(path.join(os.tmpdir(), 'journal-s3-')) });
+  loadConfig({ ...base, ...env }, { dataDir: tempDir('journal-s3-') });
 
 function errorFor(env: Record<string, string>): string {
   try {

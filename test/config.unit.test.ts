@@ -1,16 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { withDevelopmentSecrets } from '../src/dev-secrets.js';
 import { tsxArgs } from './helpers/process.js';
+import { tempDir } from './helpers/tmp.js';
 
 const key = randomBytes(32).toString('base64');
 const jwt = randomBytes(40).toString('base64url');
-const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'journal-config-'));
+const tmp = () => tempDir('journal-config-');
 
 function errorFor(env: Record<string, string>): string {
   try {

@@ -1,14 +1,14 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { once } from 'node:events';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import pg from 'pg';
 import { freePort } from '../src/db/embedded.js';
 import { tsxArgs } from './helpers/process.js';
+import { tempDir } from './helpers/tmp.js';
 
 interface Started {
   child: ChildProcess;
@@ -65,7 +65,7 @@ async function stop(started: Started, signal: NodeJS.Signals): Promise<number | 
 t.test(
   'npm start with no DATABASE_URL: embedded PostgreSQL under ./.data/pg, data kept across restarts',
   async (t) => {
-    const cwd = mkdtempSync(path.join(os.tmpdir(), 'journal-server-'));
+    const cwd = tempDir('journal-server-');
     chmodSync(cwd, 0o755);
     const first = await startServer(cwd);
     t.ok(
@@ -110,7 +110,7 @@ t.test(
 t.test(
   'operator commands beside a running default service use its cluster (finding 2 of #15)',
   async (t) => {
-    const cwd = mkdtempSync(path.join(os.tmpdir(), 'journal-server-cli-'));
+    const cwd = tempDir('journal-server-cli-');
     chmodSync(cwd, 0o755);
     const env = {
       MASTER_KEY: randomBytes(32).toString('base64'),

@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Test } from 'tap';
 import { buildApp, type BuildAppOptions } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { tempDir } from './tmp.js';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig(
@@ -16,7 +14,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
       LOG_LEVEL: 'silent',
       ...overrides,
     },
-    { dataDir: mkdtempSync(path.join(os.tmpdir(), 'journal-test-data-')) },
+    { dataDir: tempDir('journal-test-data-') },
   );
 }
 

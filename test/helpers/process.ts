@@ -1,9 +1,8 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { tempDir } from './tmp.js';
 
 /** Node arguments that run a TypeScript entry point of this repository from any cwd. */
 export function tsxArgs(script: string): string[] {
@@ -34,7 +33,7 @@ export async function runCli(
       process.execPath,
       [...tsxArgs('src/cli.ts'), command, ...args],
       {
-        cwd: mkdtempSync(path.join(os.tmpdir(), 'journal-cli-')),
+        cwd: tempDir('journal-cli-'),
         env: {
           PATH: process.env.PATH,
           NODE_ENV: 'test',
