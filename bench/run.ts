@@ -12,6 +12,7 @@
  *   npm run bench -- --only attachments --attachment-mib 80   # the same with another size
  *   npm run bench -- --only keyed --rounds 3   # only the keyed journal write vs the unkeyed
  *   npm run bench -- --scale           # how cost grows with work (bench/scale.ts; --scale-quick)
+ *   npm run bench:ab -- <old checkout> # paired A/B of the journal read against another checkout
  *
  * Without DATABASE_URL it starts an embedded PostgreSQL in a temporary directory (removed at
  * the end). With DATABASE_URL, use a SCRATCH database: the audit events it writes can never be
@@ -30,6 +31,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
+import { abExport } from './ab-export.js';
 import { attachmentRows, attachmentScenario, type AttachmentResult } from './attachments.js';
 import { isScale, scale } from './scale.js';
 import { startAsUsersDo, type StartedService } from './started.js';
@@ -801,6 +803,13 @@ async function main() {
 
     tokens = await loginAll(service.port, world);
     const s = scenarios(world, tokens, opts.clients);
+    if (process.env.AB_EXPORT) {
+      // npm run bench:ab (bench/ab.ts) drives this set-up from outside, paired with another.
+      const spec = s[(process.env.AB_SPEC ?? 'journalRead') as keyof typeof s];
+      if (!spec) throw new Error(`AB_SPEC: no scenario ${process.env.AB_SPEC}`);
+      await abExport(process.env.AB_EXPORT, url, service, bare, spec);
+      return;
+    }
     // Logged in before the login storm below (which throttles the machine's one address).
     const attachmentToken = await login(
       service.port,
