@@ -43,18 +43,6 @@ export const attachmentsRepository = {
       .limit(limit);
   },
 
-  async idsForClient(executor: Executor, clientId: string): Promise<string[]> {
-    const rows = await executor
-      .select({ id: attachments.id })
-      .from(attachments)
-      .where(eq(attachments.clientId, clientId));
-    return rows.map((row) => row.id);
-  },
-
-  async deleteForClient(executor: Executor, clientId: string): Promise<void> {
-    await executor.delete(attachments).where(eq(attachments.clientId, clientId));
-  },
-
   async entryExists(executor: Executor, clientId: string, entryId: string): Promise<boolean> {
     const [row] = await executor
       .select({ id: journalEntries.id })
