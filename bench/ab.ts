@@ -214,11 +214,11 @@ async function main(): Promise<void> {
       const values = rows.map(f);
       stats[name] = { mean: mean(values), se: se(values) };
     };
-    stat('A: CPU µs per read', (r) => r['A.service'].us);
-    stat('B: CPU µs per read', (r) => r['B.service'].us);
+    stat('A: CPU µs per request', (r) => r['A.service'].us);
+    stat('B: CPU µs per request', (r) => r['B.service'].us);
     stat('A: CPU × bare', (r) => r['A.service'].us / r['A.bare'].us);
     stat('B: CPU × bare', (r) => r['B.service'].us / r['B.bare'].us);
-    stat('B/A CPU per read (paired)', (r) => r['B.service'].us / r['A.service'].us);
+    stat('B/A CPU per request (paired)', (r) => r['B.service'].us / r['A.service'].us);
     stat('B/A bare CPU (paired)', (r) => r['B.bare'].us / r['A.bare'].us);
     stat('A: req/s ratio to bare', (r) => r['A.service'].rps / r['A.bare'].rps);
     stat('B: req/s ratio to bare', (r) => r['B.service'].rps / r['B.bare'].rps);
