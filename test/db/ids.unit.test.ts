@@ -53,3 +53,18 @@ t.test('a clock that goes backwards never yields a smaller id', async (t) => {
   t.ok(earlier > later, 'still increasing');
   t.equal(millisecondsOf(earlier), now, 'the last millisecond is reused');
 });
+
+t.test('the random tail is fresh for every id, across refills of the random pool', async (t) => {
+  const start = Date.UTC(2103, 0, 1);
+  // 2 000 ids: the 4 KiB pool serves 256, so this draws it eight times over.
+  const tails = Array.from({ length: 2_000 }, (_, i) =>
+    uuidv7(start + (i % 2))
+      .replace(/-/g, '')
+      .slice(20),
+  );
+  t.equal(new Set(tails).size, tails.length, 'no two ids share their last 48 random bits');
+  t.notOk(
+    tails.some((tail) => tail === '000000000000'),
+    'none is the zero-filled buffer',
+  );
+});
