@@ -21,7 +21,6 @@
  * under that. Results go to bench/results/ab.json; the figures after ± are standard errors.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -35,39 +34,59 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import type { AbExport } from './ab-export.js';
+import { chainCaughtUp, cpuSeconds } from './measure.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const argv = process.argv.slice(2);
-const flag = (name: string, fallback: number) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : fallback;
+const USAGE =
+  'usage: npm run bench:ab -- <checkout A> [<checkout B>] [--pairs N] [--seconds S] [--connections C] [--scenario name] [--profile]';
+const { values, positionals } = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        pairs: { type: 'string', default: '20' },
+        seconds: { type: 'string', default: '3' },
+        connections: { type: 'string', default: '10' },
+        scenario: { type: 'string', default: 'journalRead' },
+        profile: { type: 'boolean', default: false },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+})();
+const count = (name: 'pairs' | 'seconds' | 'connections') => {
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`--${name} must be a whole number above 0\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
 };
-const dirs = argv.filter(
-  (a, i) => !a.startsWith('--') && !argv[i - 1]?.match(/^--(pairs|seconds|connections|scenario)$/),
-);
-if (dirs.length < 1 || dirs.length > 2) {
-  console.error(
-    'usage: npm run bench:ab -- <checkout A> [<checkout B>] [--pairs N] [--seconds S] [--connections C] [--scenario name] [--profile]',
-  );
+if (positionals.length < 1 || positionals.length > 2) {
+  console.error(USAGE);
   process.exit(2);
 }
-const checkouts = { A: path.resolve(dirs[0]!), B: path.resolve(dirs[1] ?? path.join(HERE, '..')) };
-const pairs = flag('pairs', 20);
-const seconds = flag('seconds', 3);
-const connections = flag('connections', 10);
-const profile = argv.includes('--profile');
-const scenarioAt = argv.indexOf('--scenario');
-const scenario = scenarioAt >= 0 ? argv[scenarioAt + 1]! : 'journalRead';
-const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+const checkouts = {
+  A: path.resolve(positionals[0]!),
+  B: path.resolve(positionals[1] ?? path.join(HERE, '..')),
+};
+const pairs = count('pairs');
+const seconds = count('seconds');
+const connections = count('connections');
+const profile = values.profile;
+const scenario = values.scenario;
 
-/** User + system CPU seconds of a process so far. */
+/** CPU seconds of a burst's process; the bench runs only on Linux (/proc). */
 function cpu(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticks;
+  const used = cpuSeconds(pid);
+  if (used === undefined) throw new Error(`no CPU time for pid ${pid} (/proc, Linux only)`);
+  return used;
 }
 
 type Tag = keyof typeof checkouts;
@@ -116,13 +135,8 @@ async function start(tag: Tag): Promise<Side> {
 
 /** Until every audit event is in the chain (the batched chain work counts as the burst's). */
 async function caughtUp(side: Side): Promise<void> {
-  for (;;) {
-    const { rows } = await side.pool.query<{ behind: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM audit_events e WHERE (e.xid, e.seq) >
-         (SELECT c.event_xid, c.event_seq FROM audit_chain c ORDER BY c.position DESC LIMIT 1)) AS behind`,
-    );
-    if (!rows[0]!.behind) return;
-    await sleep(50);
+  if (!(await chainCaughtUp(side.pool))) {
+    throw new Error(`${side.tag}: the audit chain did not catch up within 120 s`);
   }
 }
 

@@ -12,7 +12,7 @@
  *   npm run bench -- --only attachments --attachment-mib 80   # the same with another size
  *   npm run bench -- --only keyed --rounds 3   # only the keyed journal write vs the unkeyed
  *   npm run bench -- --scale           # how cost grows with work (bench/scale.ts; --scale-quick)
- *   npm run bench:ab -- <old checkout> # paired A/B of the journal read against another checkout
+ *   npm run bench:ab -- <old checkout> # paired A/B of one scenario against another checkout (bench/ab.ts)
  *
  * Without DATABASE_URL it starts an embedded PostgreSQL in a temporary directory (removed at
  * the end). With DATABASE_URL, use a SCRATCH database: the audit events it writes can never be
@@ -21,7 +21,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,7 @@ import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
 import { abExport } from './ab-export.js';
+import { chainCaughtUp, cpuSeconds } from './measure.js';
 import { attachmentRows, attachmentScenario, type AttachmentResult } from './attachments.js';
 import { isScale, scale } from './scale.js';
 import { startAsUsersDo, type StartedService } from './started.js';
@@ -186,49 +187,12 @@ async function startServer(
   };
 }
 
-/**
- * CPU seconds a process has used (user + system), from /proc (Linux); undefined elsewhere.
- * Throughput ratios move with whatever else the machine runs; CPU time per request of a
- * CPU-bound server barely does, so the table shows both.
- */
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Waits until the audit chain has sealed every event written so far. The services' sealers
- * chain every process's events (the floor's and `npm start`'s too), so a backlog left by one
- * server's run would otherwise be sealed, and charged, during the next server's run; each run
- * starts caught up and pays for sealing its own events only, as in production.
- */
+/** The pool `chainCaughtUp` asks (bench/measure.ts); set once the database is up. */
 let chainPool: pg.Pool | undefined;
-async function chainCaughtUp() {
-  if (!chainPool) return;
-  const deadline = Date.now() + 120_000;
-  while (Date.now() < deadline) {
-    const { rows } = await chainPool.query<{ behind: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM audit_events e
-         WHERE (e.xid, e.seq) > (SELECT c.event_xid, c.event_seq FROM audit_chain c
-                                  ORDER BY c.position DESC LIMIT 1)) AS behind`,
-    );
-    if (!rows[0]!.behind) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+async function waitForChain() {
+  if (chainPool && !(await chainCaughtUp(chainPool))) {
+    log('  the audit chain did not catch up within 120 s; measuring anyway');
   }
-  log('  the audit chain did not catch up within 120 s; measuring anyway');
 }
 
 /** Runs `drive` and adds the server's CPU microseconds per request to its result. */
@@ -240,7 +204,7 @@ async function withCpu(server: Server | StartedService, drive: () => Promise<Run
       const seconds = cpuSeconds(pid);
       return sum === undefined || seconds === undefined ? undefined : sum + seconds;
     }, 0);
-  await chainCaughtUp();
+  await waitForChain();
   const before = cpu();
   const run = await drive();
   const after = cpu();
@@ -876,7 +840,7 @@ async function main() {
     tokens = await loginAll(service.port, world);
     const s2 = scenarios(world, tokens, opts.clients);
     await cannon(service.port, s2.journalRead, opts.connections, 1);
-    await chainCaughtUp();
+    await waitForChain();
     const calm = await cannon(service.port, s2.journalRead, opts.connections, opts.duration);
     let n = 0;
     const storm: RequestSpec = {
